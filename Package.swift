@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+  name: "DirectoryLedger",
+  platforms: [.macOS(.v14)],
+  products: [
+    .library(name: "Ledger", targets: ["Ledger"]),
+    .library(name: "Consensus", targets: ["Consensus"]),
+    .library(name: "Node", targets: ["Node"]),
+    .executable(name: "ledger-cli", targets: ["ledger-cli"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2")
+  ],
+  targets: [
+    // Thin shims over the Debian C libraries: libsecp256k1-dev, libleveldb-dev, libssl-dev.
+    .systemLibrary(
+      name: "CSecp256k1", pkgConfig: "libsecp256k1",
+      providers: [.apt(["libsecp256k1-dev"])]),
+    .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+    .systemLibrary(
+      name: "COpenSSL", pkgConfig: "libcrypto",
+      providers: [.apt(["libssl-dev"])]),
+
+    .target(
+      name: "Ledger",
+      dependencies: ["CSecp256k1", "COpenSSL", "CLevelDB"],
+      swiftSettings: strictSettings),
+    .target(
+      name: "Consensus",
+      dependencies: ["Ledger"],
+      swiftSettings: strictSettings),
+    .target(
+      name: "Node",
+      dependencies: ["Ledger", "Consensus"],
+      swiftSettings: strictSettings),
+    .executableTarget(
+      name: "ledger-cli",
+      dependencies: [
+        "Ledger", "Node",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strictSettings),
+
+    .testTarget(
+      name: "LedgerTests",
+      dependencies: ["Ledger"],
+      resources: [.copy("Fixtures")],
+      swiftSettings: strictSettings),
+    .testTarget(
+      name: "ConsensusTests",
+      dependencies: ["Consensus", "Ledger"],
+      swiftSettings: strictSettings),
+    .testTarget(
+      name: "NodeTests",
+      dependencies: ["Node", "Ledger"],
+      swiftSettings: strictSettings),
+  ]
+)

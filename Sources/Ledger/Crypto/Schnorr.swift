@@ -1,0 +1,254 @@
+internal import CSecp256k1
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The process-wide libsecp256k1 context.
+///
+/// `@unchecked Sendable` is sound: the context is created and randomised once,
+/// then only passed as `const secp256k1_context *`, which libsecp256k1
+/// documents as safe to use from many threads at once.
+final class Secp256k1Context: @unchecked Sendable {
+  static let shared = Secp256k1Context()
+  let pointer: OpaquePointer
+
+  private init() {
+    guard let context = secp256k1_context_create(UInt32(SECP256K1_CONTEXT_NONE)) else {
+      preconditionFailure("libsecp256k1 could not create a context")
+    }
+    // Blinding against side channels while signing.
+    var seed = SecureRandom.bytes(32)
+    let randomized = secp256k1_context_randomize(context, &seed)
+    precondition(randomized == 1, "libsecp256k1 rejected the context seed")
+    pointer = context
+  }
+}
+
+enum SecureRandom {
+  static func bytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+  }
+}
+
+/// A BIP-340 x-only public key: 32 bytes.
+public struct PublicKey: Hashable, Sendable, Comparable {
+  public let rawValue: Hash256
+
+  public static let byteCount = 32
+
+  /// Wraps 32 bytes without checking they are a point on the curve; `verify`
+  /// fails for bytes that are not. Use `init?(validating:)` for operator input.
+  public init(rawValue: Hash256) { self.rawValue = rawValue }
+
+  public init?(bytes: some Collection<UInt8>) {
+    guard let raw = Hash256(bytes: bytes) else { return nil }
+    self.rawValue = raw
+  }
+
+  public init?(hex: some StringProtocol) {
+    guard let raw = Hash256(hex: hex) else { return nil }
+    self.rawValue = raw
+  }
+
+  /// True when the bytes are the x coordinate of a point on secp256k1.
+  public var isValidPoint: Bool { parsed() != nil }
+
+  public var bytes: [UInt8] { rawValue.bytes }
+  public var hex: String { rawValue.hex }
+
+  public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.rawValue < rhs.rawValue }
+
+  func parsed() -> secp256k1_xonly_pubkey? {
+    var key = secp256k1_xonly_pubkey()
+    let ok = rawValue.withUnsafeBytes { raw in
+      secp256k1_xonly_pubkey_parse(
+        Secp256k1Context.shared.pointer, &key, raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+    }
+    return ok == 1 ? key : nil
+  }
+
+  /// BIP-340 verification of `signature` over a 32-byte digest.
+  public func verify(_ signature: Signature, digest: Hash256) -> Bool {
+    digest.withUnsafeBytes { verify(signature, message: $0) }
+  }
+
+  /// BIP-340 verification over a message of any length (BIP-340 test vectors use
+  /// non-32-byte messages; the project itself always signs 32-byte tagged digests).
+  public func verify(_ signature: Signature, message: UnsafeRawBufferPointer) -> Bool {
+    guard var key = parsed() else { return false }
+    let signatureBytes = signature.bytes
+    return signatureBytes.withUnsafeBufferPointer { sig in
+      secp256k1_schnorrsig_verify(
+        Secp256k1Context.shared.pointer, sig.baseAddress!,
+        message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count, &key) == 1
+    }
+  }
+}
+
+extension PublicKey: CustomStringConvertible {
+  public var description: String { hex }
+}
+
+extension PublicKey: Codable {
+  public init(from decoder: any Decoder) throws {
+    self.init(rawValue: try Hash256(from: decoder))
+  }
+  public func encode(to encoder: any Encoder) throws { try rawValue.encode(to: encoder) }
+}
+
+/// A 64-byte BIP-340 signature: the nonce point's x coordinate `r`, then `s`.
+public struct Signature: Hashable, Sendable {
+  public let r: Hash256
+  public let s: Hash256
+
+  public static let byteCount = 64
+
+  public init(r: Hash256, s: Hash256) {
+    self.r = r
+    self.s = s
+  }
+
+  public init?(bytes: some Collection<UInt8>) {
+    guard bytes.count == Self.byteCount else { return nil }
+    let array = Array(bytes)
+    self.r = Hash256(bytes: array[0..<32])!
+    self.s = Hash256(bytes: array[32..<64])!
+  }
+
+  public init?(hex: some StringProtocol) {
+    guard let bytes = Hex.decode(hex) else { return nil }
+    self.init(bytes: bytes)
+  }
+
+  public var bytes: [UInt8] { r.bytes + s.bytes }
+  public var hex: String { Hex.encode(bytes) }
+}
+
+extension Signature: Codable {
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.singleValueContainer()
+    guard let signature = Signature(hex: try container.decode(String.self)) else {
+      throw DecodingError.dataCorruptedError(
+        in: container, debugDescription: "expected 128 hex digits")
+    }
+    self = signature
+  }
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    try container.encode(hex)
+  }
+}
+
+/// A BIP-340 secret key.
+///
+/// A class so that there is one copy of the secret in memory, which `deinit`
+/// wipes. It never prints itself: `description` is redacted, and the only way
+/// out is `withUnsafeSecretBytes`, used to write the key file.
+public final class SecretKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+  // Immutable after init and wiped only in deinit, when no other reference exists,
+  // so sharing across tasks is safe.
+  private nonisolated(unsafe) let secret: UnsafeMutableRawBufferPointer
+  private nonisolated(unsafe) let keypair: UnsafeMutablePointer<secp256k1_keypair>
+  public let publicKey: PublicKey
+
+  public enum InvalidKey: Error, Equatable {
+    case wrongLength(Int)
+    case outOfRange
+  }
+
+  /// A fresh key from the system's secure random source.
+  public convenience init() {
+    while true {
+      var candidate = SecureRandom.bytes(32)
+      defer { Self.wipe(&candidate) }
+      if let key = try? SecretKey(bytes: candidate) {
+        self.init(taking: key)
+        return
+      }
+    }
+  }
+
+  private init(taking other: SecretKey) {
+    secret = .allocate(byteCount: 32, alignment: 8)
+    secret.copyMemory(from: UnsafeRawBufferPointer(other.secret))
+    keypair = .allocate(capacity: 1)
+    keypair.initialize(to: other.keypair.pointee)
+    publicKey = other.publicKey
+  }
+
+  /// A key from its 32 secret bytes; throws if they are not in [1, n-1].
+  public init(bytes: [UInt8]) throws(InvalidKey) {
+    guard bytes.count == 32 else { throw .wrongLength(bytes.count) }
+    let context = Secp256k1Context.shared.pointer
+    let pair = UnsafeMutablePointer<secp256k1_keypair>.allocate(capacity: 1)
+    pair.initialize(to: secp256k1_keypair())
+    let created = bytes.withUnsafeBufferPointer {
+      secp256k1_keypair_create(context, pair, $0.baseAddress!)
+    }
+    guard created == 1 else {
+      Self.wipe(UnsafeMutableRawPointer(pair), count: MemoryLayout<secp256k1_keypair>.size)
+      pair.deallocate()
+      throw .outOfRange
+    }
+    var xonly = secp256k1_xonly_pubkey()
+    var parity: Int32 = 0
+    precondition(secp256k1_keypair_xonly_pub(context, &xonly, &parity, pair) == 1)
+    var serialized = [UInt8](repeating: 0, count: 32)
+    precondition(secp256k1_xonly_pubkey_serialize(context, &serialized, &xonly) == 1)
+
+    secret = .allocate(byteCount: 32, alignment: 8)
+    secret.copyBytes(from: bytes)
+    keypair = pair
+    publicKey = PublicKey(bytes: serialized)!
+  }
+
+  deinit {
+    Self.wipe(secret.baseAddress!, count: secret.count)
+    Self.wipe(UnsafeMutableRawPointer(keypair), count: MemoryLayout<secp256k1_keypair>.size)
+    secret.deallocate()
+    keypair.deallocate()
+  }
+
+  public var description: String { "SecretKey(public: \(publicKey.hex), secret: redacted)" }
+  public var debugDescription: String { description }
+
+  /// Lends the 32 secret bytes, e.g. to write a key file. Do not keep them.
+  public func withUnsafeSecretBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try body(UnsafeRawBufferPointer(secret))
+  }
+
+  /// Signs a 32-byte digest with fresh auxiliary randomness (BIP-340's
+  /// recommended hedge against faulty nonce generation).
+  public func sign(digest: Hash256) -> Signature {
+    let aux = SecureRandom.bytes(32)
+    return digest.withUnsafeBytes { sign(message: $0, auxiliaryRandom: aux) }
+  }
+
+  /// Signs with caller-chosen auxiliary randomness: deterministic, for test
+  /// vectors and reproducible documentation only.
+  public func sign(message: UnsafeRawBufferPointer, auxiliaryRandom: [UInt8]) -> Signature {
+    precondition(auxiliaryRandom.count == 32, "BIP-340 auxiliary randomness is 32 bytes")
+    var signature = [UInt8](repeating: 0, count: 64)
+    var aux = auxiliaryRandom
+    let ok = aux.withUnsafeMutableBytes { auxBytes in
+      var parameters = secp256k1_schnorrsig_extraparams(
+        magic: (0xda, 0x6f, 0xb3, 0x8c), noncefp: nil, ndata: auxBytes.baseAddress)
+      return secp256k1_schnorrsig_sign_custom(
+        Secp256k1Context.shared.pointer, &signature,
+        message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count, keypair,
+        &parameters)
+    }
+    precondition(ok == 1, "libsecp256k1 failed to sign with a valid keypair")
+    return Signature(bytes: signature)!
+  }
+
+  private static func wipe(_ pointer: UnsafeMutableRawPointer, count: Int) {
+    explicit_bzero(pointer, count)
+  }
+
+  private static func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { explicit_bzero($0.baseAddress!, $0.count) }
+  }
+}

@@ -1,0 +1,120 @@
+/// A block header. Its hash — `taggedHash("dirledger/block", canonical header)`
+/// — is what validators vote on and what certificates cover.
+public struct BlockHeader: Hashable, Sendable, Codable, CanonicalCodable {
+  public static let currentVersion: UInt8 = 1
+
+  public var chainId: String
+  /// 0 is the genesis block.
+  public var height: UInt64
+  /// Block time, Unix milliseconds, set by the proposer; never decreases.
+  public var timeMs: UInt64
+  /// Hash of the block at `height - 1`; zero for genesis.
+  public var previousHash: Hash256
+  /// RFC 6962 root over the hashes of all blocks before this one (heights
+  /// 0..<height), so one certified header proves every earlier header.
+  public var historyRoot: Hash256
+  /// RFC 6962 root over the canonical bytes of the block's transactions.
+  public var transactionsRoot: Hash256
+  public var transactionCount: UInt32
+  /// RFC 6962 root over the canonical per-transaction results.
+  public var resultsRoot: Hash256
+  /// Sparse Merkle root of the state after executing this block.
+  public var stateRoot: Hash256
+  /// Digest of the validator set that certifies this block.
+  public var validatorSetHash: Hash256
+  /// Node key of the primary that proposed the block.
+  public var proposer: PublicKey
+
+  public init(
+    chainId: String, height: UInt64, timeMs: UInt64, previousHash: Hash256, historyRoot: Hash256,
+    transactionsRoot: Hash256, transactionCount: UInt32, resultsRoot: Hash256, stateRoot: Hash256,
+    validatorSetHash: Hash256, proposer: PublicKey
+  ) {
+    self.chainId = chainId
+    self.height = height
+    self.timeMs = timeMs
+    self.previousHash = previousHash
+    self.historyRoot = historyRoot
+    self.transactionsRoot = transactionsRoot
+    self.transactionCount = transactionCount
+    self.resultsRoot = resultsRoot
+    self.stateRoot = stateRoot
+    self.validatorSetHash = validatorSetHash
+    self.proposer = proposer
+  }
+
+  public func encode(to writer: inout CanonicalWriter) {
+    writer.write(u8: Self.currentVersion)
+    writer.write(string: chainId)
+    writer.write(u64: height)
+    writer.write(u64: timeMs)
+    writer.write(hash: previousHash)
+    writer.write(hash: historyRoot)
+    writer.write(hash: transactionsRoot)
+    writer.write(u32: transactionCount)
+    writer.write(hash: resultsRoot)
+    writer.write(hash: stateRoot)
+    writer.write(hash: validatorSetHash)
+    writer.write(publicKey: proposer)
+  }
+
+  public init(from reader: inout CanonicalReader) throws(FormatError) {
+    let version = try reader.read(u8: "version")
+    guard version == Self.currentVersion else {
+      throw FormatError(field: "version", reason: .unsupportedVersion(version))
+    }
+    chainId = try reader.read(identifier: "chainId", limit: Limits.chainIdBytesMax)
+    height = try reader.read(u64: "height")
+    timeMs = try reader.read(u64: "timeMs")
+    previousHash = try reader.read(hash: "previousHash")
+    historyRoot = try reader.read(hash: "historyRoot")
+    transactionsRoot = try reader.read(hash: "transactionsRoot")
+    transactionCount = try reader.read(u32: "transactionCount")
+    guard transactionCount <= Limits.blockTransactionCountMax else {
+      throw FormatError(
+        field: "transactionCount",
+        reason: .lengthOverLimit(length: UInt64(transactionCount), limit: Limits.blockTransactionCountMax))
+    }
+    resultsRoot = try reader.read(hash: "resultsRoot")
+    stateRoot = try reader.read(hash: "stateRoot")
+    validatorSetHash = try reader.read(hash: "validatorSetHash")
+    proposer = try reader.read(publicKey: "proposer")
+  }
+
+  public var hash: Hash256 { TaggedHash.hash(.blockHeader, canonicalBytes) }
+}
+
+/// A header and its transactions. Each transaction is carried as a
+/// length-prefixed byte string holding its canonical encoding, so the
+/// transactions root is computed over exactly the bytes on the wire.
+public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
+  public var header: BlockHeader
+  public var transactions: [SignedTransaction]
+
+  public init(header: BlockHeader, transactions: [SignedTransaction]) {
+    self.header = header
+    self.transactions = transactions
+  }
+
+  public func encode(to writer: inout CanonicalWriter) {
+    writer.write(header)
+    writer.write(array: transactions) { writer, transaction in
+      writer.write(bytes: transaction.canonicalBytes)
+    }
+  }
+
+  public init(from reader: inout CanonicalReader) throws(FormatError) {
+    header = try reader.read(BlockHeader.self, "header")
+    let expectedCount = Int(header.transactionCount)
+    transactions = try reader.read(array: "transactions", count: expectedCount...expectedCount) {
+      (reader) throws(FormatError) in
+      let bytes = try reader.read(bytes: "", limit: Limits.transactionBytesMax)
+      return try SignedTransaction(canonicalBytes: bytes)
+    }
+  }
+
+  /// RFC 6962 root over the canonical transaction bytes.
+  public static func transactionsRoot(_ transactions: [SignedTransaction]) -> Hash256 {
+    MerkleTree.root(leaves: transactions.map(\.canonicalBytes))
+  }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Ledger
+
+struct Tx: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Work with transactions in their canonical encoding.",
+    subcommands: [Decode.self])
+
+  struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Decode a signed transaction (canonical bytes as hex) and print it as JSON.",
+      discussion: """
+        Reads hex from FILE, or from standard input when FILE is absent or "-". Whitespace
+        is ignored. Prints the transaction id, whether every signature verifies, and the
+        transaction. Malformed input exits with status 1 and one line naming the field.
+        """)
+
+    @Argument(help: "File holding the hex; standard input when absent or \"-\".")
+    var file: String?
+
+    func run() throws {
+      let text = try readInput()
+      let hexDigits = text.filter { !$0.isWhitespace }
+      guard let bytes = Hex.decode(hexDigits) else {
+        throw CLIError(code: "input.invalid_hex", message: "input is not an even number of hex digits")
+      }
+      guard bytes.count <= Limits.transactionBytesMax else {
+        throw CLIError(
+          code: "format.length_over_limit",
+          message: "transaction is \(bytes.count) bytes; the limit is \(Limits.transactionBytesMax)")
+      }
+      let transaction: SignedTransaction
+      do {
+        transaction = try SignedTransaction(canonicalBytes: bytes)
+      } catch {
+        throw CLIError(code: error.code, message: "at \(error.field.isEmpty ? "transaction" : error.field): \(error.message)")
+      }
+      print(try JSONOutput.string(DecodedTransaction(transaction)))
+    }
+
+    private func readInput() throws -> String {
+      let data: Data?
+      if let file, file != "-" {
+        data = FileManager.default.contents(atPath: file)
+        guard data != nil else { throw CLIError(code: "input.unreadable", message: "cannot read \(file)") }
+      } else {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+      }
+      // Hex of the largest transaction, with generous room for line breaks.
+      guard let data, data.count <= Limits.transactionBytesMax * 3 else {
+        throw CLIError(code: "format.length_over_limit", message: "input exceeds \(Limits.transactionBytesMax * 3) bytes")
+      }
+      return String(decoding: data, as: UTF8.self)
+    }
+  }
+}
+
+/// What `tx decode` prints.
+struct DecodedTransaction: Encodable {
+  let id: Hash256
+  let signaturesValid: Bool
+  let body: TransactionBody
+  let signatures: [TransactionSignature]
+
+  init(_ transaction: SignedTransaction) {
+    id = transaction.id
+    signaturesValid = transaction.signaturesAreValid
+    body = transaction.body
+    signatures = transaction.signatures
+  }
+}

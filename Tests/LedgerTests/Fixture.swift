@@ -1,0 +1,19 @@
+import Foundation
+
+enum Fixture {
+  /// Test vectors copied from ../shared/vectors into the test bundle.
+  static func text(_ name: String) throws -> String {
+    guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
+      throw FixtureMissing(name: name)
+    }
+    return try String(contentsOf: url, encoding: .utf8)
+  }
+
+  struct FixtureMissing: Error { let name: String }
+
+  /// The repository root, found from this file's path, for tests that check committed docs.
+  static var repositoryRoot: URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+  }
+}
