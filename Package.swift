@@ -59,6 +59,10 @@ let package = Package(
       dependencies: ["Consensus", "Ledger"],
       swiftSettings: strictSettings),
     .testTarget(
+      name: "CLITests",
+      dependencies: ["ledger-cli", "Ledger"],
+      swiftSettings: strictSettings),
+    .testTarget(
       name: "NodeTests",
       dependencies: ["Node", "Ledger"],
       swiftSettings: strictSettings),

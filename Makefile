@@ -1,0 +1,53 @@
+# Directory Ledger — the two commands of README's Quick start, and the longer jobs.
+#
+#   make demo    the main job (see README)
+#   make test    install what is missing, build, run every test
+#
+# Both install the Debian packages the C shims link against when they are
+# missing (as root, or through sudo).
+
+SWIFT ?= swift
+DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config
+CLI := .build/debug/ledger-cli
+
+.PHONY: all deps build test demo bench-micro format-vectors clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+demo: build
+	@$(CLI) --help
+	@echo
+	@echo "== A signed 'publish directory' transaction from docs/FORMAT.md, decoded:"
+	@$(CLI) dev examples --name transaction/publishDirectory | $(CLI) tx decode
+
+# Micro-benchmarks (ordo-one/benchmark) live in their own package so the
+# test build does not compile the benchmark framework.
+bench-micro: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+# Rewrites the hex vectors in docs/FORMAT.md from Ledger.FormatExamples.
+format-vectors: deps
+	REWRITE_FORMAT_VECTORS=1 $(SWIFT) test --filter FormatDocument >/dev/null || true
+	$(SWIFT) test --filter FormatDocument
+
+clean:
+	rm -rf .build Benchmarks/.build
