@@ -39,10 +39,11 @@ demo: build
 	@echo "== A signed 'publish directory' transaction from docs/FORMAT.md, decoded:"
 	@$(CLI) dev examples --name transaction/publishDirectory | $(CLI) tx decode
 
-# Micro-benchmarks (ordo-one/benchmark) live in their own package so the
-# test build does not compile the benchmark framework.
+# Micro-benchmarks (ordo-one/benchmark). The benchmark framework joins the
+# package only with LEDGER_BENCHMARKS set, in its own build folder, so the
+# test build never compiles it. BENCH_ARGS passes options, e.g. --filter.
 bench-micro: deps
-	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	LEDGER_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench --allow-writing-to-package-directory benchmark $(BENCH_ARGS)
 
 # Rewrites the hex vectors in docs/FORMAT.md from Ledger.FormatExamples.
 format-vectors: deps
@@ -50,4 +51,4 @@ format-vectors: deps
 	$(SWIFT) test --filter FormatDocument
 
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build .build-bench

@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+import class Foundation.ProcessInfo
+
 let strictSettings: [SwiftSetting] = [
   .swiftLanguageMode(.v6),
   .enableUpcomingFeature("ExistentialAny"),
@@ -68,3 +70,17 @@ let package = Package(
       swiftSettings: strictSettings),
   ]
 )
+
+// Micro-benchmarks (ordo-one/benchmark) join the package only when asked for,
+// so `make test` does not build the benchmark framework:
+//   LEDGER_BENCHMARKS=1 swift package --scratch-path .build-bench benchmark   (or `make bench-micro`)
+if ProcessInfo.processInfo.environment["LEDGER_BENCHMARKS"] != nil {
+  package.dependencies.append(
+    .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]))
+  package.targets.append(
+    .executableTarget(
+      name: "LedgerMicro",
+      dependencies: ["Ledger", .product(name: "Benchmark", package: "benchmark")],
+      path: "Benchmarks/LedgerMicro",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

@@ -78,8 +78,7 @@ public struct PublicKey: Hashable, Sendable, Comparable {
   /// non-32-byte messages; the project itself always signs 32-byte tagged digests).
   public func verify(_ signature: Signature, message: UnsafeRawBufferPointer) -> Bool {
     guard var key = parsed() else { return false }
-    let signatureBytes = signature.bytes
-    return signatureBytes.withUnsafeBufferPointer { sig in
+    return signature.withUnsafeBytes { sig in
       secp256k1_schnorrsig_verify(
         Secp256k1Context.shared.pointer, sig.baseAddress!,
         message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count, &key) == 1
@@ -122,7 +121,16 @@ public struct Signature: Hashable, Sendable {
     self.init(bytes: bytes)
   }
 
-  public var bytes: [UInt8] { r.bytes + s.bytes }
+  public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+  /// Lends the 64 bytes from the stack: verification is on the hot path and must not allocate.
+  public func withUnsafeBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+    try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+      r.withUnsafeBytes { buffer.baseAddress!.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 32) }
+      s.withUnsafeBytes { (buffer.baseAddress! + 32).update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 32) }
+      return try body(UnsafeBufferPointer(buffer))
+    }
+  }
   public var hex: String { Hex.encode(bytes) }
 }
 
@@ -222,26 +230,32 @@ public final class SecretKey: Sendable, CustomStringConvertible, CustomDebugStri
   /// Signs a 32-byte digest with fresh auxiliary randomness (BIP-340's
   /// recommended hedge against faulty nonce generation).
   public func sign(digest: Hash256) -> Signature {
-    let aux = SecureRandom.bytes(32)
-    return digest.withUnsafeBytes { sign(message: $0, auxiliaryRandom: aux) }
+    var generator = SystemRandomNumberGenerator()
+    let aux = Hash256(w0: generator.next(), w1: generator.next(), w2: generator.next(), w3: generator.next())
+    return digest.withUnsafeBytes { message in
+      aux.withUnsafeBytes { sign(message: message, auxiliaryRandom: $0) }
+    }
   }
 
   /// Signs with caller-chosen auxiliary randomness: deterministic, for test
   /// vectors and reproducible documentation only.
   public func sign(message: UnsafeRawBufferPointer, auxiliaryRandom: [UInt8]) -> Signature {
     precondition(auxiliaryRandom.count == 32, "BIP-340 auxiliary randomness is 32 bytes")
-    var signature = [UInt8](repeating: 0, count: 64)
-    var aux = auxiliaryRandom
-    let ok = aux.withUnsafeMutableBytes { auxBytes in
+    return auxiliaryRandom.withUnsafeBytes { sign(message: message, auxiliaryRandom: $0) }
+  }
+
+  private func sign(message: UnsafeRawBufferPointer, auxiliaryRandom: UnsafeRawBufferPointer) -> Signature {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { signature in
+      // libsecp256k1 only reads ndata; the mutable cast is its C signature, not a write.
       var parameters = secp256k1_schnorrsig_extraparams(
-        magic: (0xda, 0x6f, 0xb3, 0x8c), noncefp: nil, ndata: auxBytes.baseAddress)
-      return secp256k1_schnorrsig_sign_custom(
-        Secp256k1Context.shared.pointer, &signature,
+        magic: (0xda, 0x6f, 0xb3, 0x8c), noncefp: nil, ndata: UnsafeMutableRawPointer(mutating: auxiliaryRandom.baseAddress))
+      let ok = secp256k1_schnorrsig_sign_custom(
+        Secp256k1Context.shared.pointer, signature.baseAddress!,
         message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count, keypair,
         &parameters)
+      precondition(ok == 1, "libsecp256k1 failed to sign with a valid keypair")
+      return Signature(r: Hash256(copying: signature.baseAddress!), s: Hash256(copying: signature.baseAddress! + 32))
     }
-    precondition(ok == 1, "libsecp256k1 failed to sign with a valid keypair")
-    return Signature(bytes: signature)!
   }
 
   private static func wipe(_ pointer: UnsafeMutableRawPointer, count: Int) {
