@@ -1,0 +1,171 @@
+internal import CLevelDB
+
+/// The embedded key-value store, through LevelDB's C API.
+///
+/// `@unchecked Sendable` is sound: LevelDB documents a `DB` as safe to use
+/// from many threads without external locking, and the option objects here
+/// are created once and only read afterwards.
+public final class LevelDB: @unchecked Sendable {
+  private let database: OpaquePointer
+  private let readOptions: OpaquePointer
+  private let syncedWrites: OpaquePointer
+  private let cache: OpaquePointer
+  public let path: String
+
+  public struct Failure: Error, Equatable, CustomStringConvertible {
+    public let operation: String
+    public let message: String
+    public var description: String { "LevelDB \(operation) failed: \(message)" }
+  }
+
+  /// Opens (creating if needed) the database in directory `path`.
+  /// LevelDB's lock file makes a second opener fail instead of corrupting it.
+  public init(path: String, cacheBytes: Int = 32 << 20) throws(Failure) {
+    let options = leveldb_options_create()!
+    defer { leveldb_options_destroy(options) }
+    leveldb_options_set_create_if_missing(options, 1)
+    leveldb_options_set_paranoid_checks(options, 1)
+    let cache = leveldb_cache_create_lru(cacheBytes)!
+    leveldb_options_set_cache(options, cache)
+    var error: UnsafeMutablePointer<CChar>?
+    let opened = leveldb_open(options, path, &error)
+    if error != nil { leveldb_cache_destroy(cache) }
+    try Self.check(error, "open \(path)")
+    self.cache = cache
+    database = opened!
+    readOptions = leveldb_readoptions_create()!
+    leveldb_readoptions_set_verify_checksums(readOptions, 1)
+    // Every commit is durable before it is acknowledged: a crash after a
+    // block is reported committed must not lose it.
+    syncedWrites = leveldb_writeoptions_create()!
+    leveldb_writeoptions_set_sync(syncedWrites, 1)
+    self.path = path
+  }
+
+  deinit {
+    leveldb_close(database)
+    leveldb_readoptions_destroy(readOptions)
+    leveldb_writeoptions_destroy(syncedWrites)
+    leveldb_cache_destroy(cache)
+  }
+
+  private static func check(_ error: UnsafeMutablePointer<CChar>?, _ operation: String) throws(Failure) {
+    guard let error else { return }
+    let message = String(cString: error)
+    leveldb_free(error)
+    throw Failure(operation: operation, message: message)
+  }
+
+  public func get(_ key: [UInt8]) throws(Failure) -> [UInt8]? {
+    var length = 0
+    var error: UnsafeMutablePointer<CChar>?
+    let value = key.withUnsafeBufferPointer { keyBytes in
+      keyBytes.withMemoryRebound(to: CChar.self) {
+        leveldb_get(database, readOptions, $0.baseAddress, $0.count, &length, &error)
+      }
+    }
+    try Self.check(error, "get")
+    guard let value else { return nil }
+    defer { leveldb_free(value) }
+    return Array(UnsafeRawBufferPointer(start: value, count: length))
+  }
+
+  /// Applies every write in `batch` atomically and durably: after a crash
+  /// either all of them are there or none is.
+  public func write(_ batch: WriteBatch) throws(Failure) {
+    var error: UnsafeMutablePointer<CChar>?
+    leveldb_write(database, syncedWrites, batch.handle, &error)
+    try Self.check(error, "write")
+  }
+
+  /// Keys and values whose key starts with `prefix`, in key order, at most `limit`.
+  public func scan(prefix: [UInt8], from start: [UInt8]? = nil, limit: Int) -> [(key: [UInt8], value: [UInt8])] {
+    precondition(limit > 0, "scans are bounded")
+    let iterator = leveldb_create_iterator(database, readOptions)!
+    defer { leveldb_iter_destroy(iterator) }
+    let seekKey = start ?? prefix
+    seekKey.withUnsafeBufferPointer { bytes in
+      bytes.withMemoryRebound(to: CChar.self) { leveldb_iter_seek(iterator, $0.baseAddress, $0.count) }
+    }
+    var results: [(key: [UInt8], value: [UInt8])] = []
+    while leveldb_iter_valid(iterator) != 0 && results.count < limit {
+      var keyLength = 0
+      var valueLength = 0
+      let keyPointer = leveldb_iter_key(iterator, &keyLength)!
+      let key = Array(UnsafeRawBufferPointer(start: keyPointer, count: keyLength))
+      guard key.starts(with: prefix) else { break }
+      let valuePointer = leveldb_iter_value(iterator, &valueLength)
+      results.append((key, Array(UnsafeRawBufferPointer(start: valuePointer, count: valueLength))))
+      leveldb_iter_next(iterator)
+    }
+    return results
+  }
+
+  /// LevelDB's own estimate of the bytes on disk for a key range.
+  public var approximateSizeBytes: UInt64 {
+    var start: [CChar] = [0]
+    var limit: [CChar] = [CChar(bitPattern: 0xff), CChar(bitPattern: 0xff)]
+    var startLength = 0
+    var limitLength = limit.count
+    var size: UInt64 = 0
+    start.withUnsafeMutableBufferPointer { startBytes in
+      limit.withUnsafeMutableBufferPointer { limitBytes in
+        var startPointer: UnsafePointer<CChar>? = UnsafePointer(startBytes.baseAddress)
+        var limitPointer: UnsafePointer<CChar>? = UnsafePointer(limitBytes.baseAddress)
+        leveldb_approximate_sizes(database, 1, &startPointer, &startLength, &limitPointer, &limitLength, &size)
+      }
+    }
+    return size
+  }
+}
+
+/// Writes collected for one atomic `LevelDB.write`.
+public final class WriteBatch {
+  fileprivate let handle: OpaquePointer
+  public private(set) var count = 0
+
+  public init() { handle = leveldb_writebatch_create()! }
+  deinit { leveldb_writebatch_destroy(handle) }
+
+  public func put(_ key: [UInt8], _ value: [UInt8]) {
+    key.withUnsafeBufferPointer { keyBytes in
+      value.withUnsafeBufferPointer { valueBytes in
+        keyBytes.withMemoryRebound(to: CChar.self) { k in
+          valueBytes.withMemoryRebound(to: CChar.self) { v in
+            leveldb_writebatch_put(handle, k.baseAddress, k.count, v.baseAddress, v.count)
+          }
+        }
+      }
+    }
+    count += 1
+  }
+
+  public func delete(_ key: [UInt8]) {
+    key.withUnsafeBufferPointer { keyBytes in
+      keyBytes.withMemoryRebound(to: CChar.self) { leveldb_writebatch_delete(handle, $0.baseAddress, $0.count) }
+    }
+    count += 1
+  }
+}
+
+/// Sparse Merkle tree nodes in LevelDB under `n/` + node hash. Content
+/// addressing makes every retained version's root readable.
+public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
+  public static let keyPrefix: [UInt8] = Array("n/".utf8)
+  public let database: LevelDB
+
+  public init(database: LevelDB) { self.database = database }
+
+  static func key(_ hash: Hash256) -> [UInt8] { keyPrefix + hash.bytes }
+
+  public func node(_ hash: Hash256) throws -> SparseMerkleNode? {
+    guard let bytes = try database.get(Self.key(hash)) else { return nil }
+    // A node that fails to decode means the disk is damaged: report it, do not trust it.
+    return try SparseMerkleNode(canonicalBytes: bytes)
+  }
+
+  /// Adds the nodes of a new version to a batch the caller commits with the block.
+  public static func add(_ nodes: [Hash256: SparseMerkleNode], to batch: WriteBatch) {
+    for (hash, node) in nodes { batch.put(key(hash), node.canonicalBytes) }
+  }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+@testable import Ledger
+
+func temporaryDirectory(_ label: String) -> String {
+  let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)").path
+  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+@Suite("LevelDB storage")
+struct LevelDBTests {
+  @Test("a write batch lands whole and survives reopening")
+  func batchAndReopen() throws {
+    let path = temporaryDirectory("leveldb")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    do {
+      let database = try LevelDB(path: path)
+      let batch = WriteBatch()
+      for n in 0..<100 { batch.put(Array("k/\(n)".utf8), Array("v\(n)".utf8)) }
+      batch.put(Array("other".utf8), [1])
+      try database.write(batch)
+    }
+    let reopened = try LevelDB(path: path)
+    #expect(try reopened.get(Array("k/42".utf8)) == Array("v42".utf8))
+    #expect(try reopened.get(Array("k/100".utf8)) == nil)
+    let scanned = reopened.scan(prefix: Array("k/".utf8), limit: 1_000)
+    #expect(scanned.count == 100)
+    #expect(reopened.scan(prefix: Array("k/".utf8), limit: 7).count == 7)
+  }
+
+  @Test("a second open of the same directory fails instead of sharing it")
+  func exclusiveLock() throws {
+    let path = temporaryDirectory("leveldb")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let first = try LevelDB(path: path)
+    #expect(throws: LevelDB.Failure.self) { try LevelDB(path: path) }
+    _ = first
+  }
+
+  @Test("the sparse Merkle tree persists in LevelDB and serves proofs for old roots after reopening")
+  func sparseTreeOnDisk() throws {
+    let path = temporaryDirectory("leveldb")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    var roots: [Hash256] = []
+    do {
+      let database = try LevelDB(path: path)
+      let tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database))
+      var root = Hash256.zero
+      for version in 0..<5 {
+        var changes: [Hash256: Hash256?] = [:]
+        for n in 0..<100 { changes[SHA256.hash([UInt8(n)])] = SHA256.hash([UInt8(n), UInt8(version)]) }
+        let (newRoot, nodes) = try tree.update(root: root, changes)
+        let batch = WriteBatch()
+        LevelDBSparseMerkleNodes.add(nodes, to: batch)
+        try database.write(batch)
+        root = newRoot
+        roots.append(root)
+      }
+    }
+    let tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: try LevelDB(path: path)))
+    for (version, root) in roots.enumerated() {
+      let key = SHA256.hash([7])
+      let proof = try tree.proof(root: root, key: key)
+      #expect(proof.verify(root: root, key: key, valueHash: SHA256.hash([7, UInt8(version)])))
+    }
+  }
+}
