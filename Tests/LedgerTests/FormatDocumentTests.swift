@@ -31,8 +31,35 @@ struct FormatDocumentTests {
       }
       lines.append("```")
       lines.append("")
+      if name == "vote" { lines.append(contentsOf: annotatedVote()) }
     }
     return lines.joined(separator: "\n")
+  }
+
+  /// The vote vector taken apart field by field, for implementers checking their decoder.
+  static func annotatedVote() -> [String] {
+    let vote = FormatExamples.vote
+    let statement = vote.statement
+    func hex(_ value: some CanonicalEncodable) -> String { Hex.encode(value.canonicalBytes) }
+    var chainId = CanonicalWriter()
+    chainId.write(string: statement.chainId)
+    var height = CanonicalWriter()
+    height.write(u64: statement.height)
+    var view = CanonicalWriter()
+    view.write(u64: statement.view)
+    let rows: [(String, String, String)] = [
+      (Hex.encode([statement.phase.rawValue]), "statement.phase", "u8: 1 = prepare"),
+      (Hex.encode(chainId.bytes.prefix(1)), "statement.chainId length", "varint: \(statement.chainId.utf8.count)"),
+      (Hex.encode(chainId.bytes.dropFirst()), "statement.chainId", "\"\(statement.chainId)\""),
+      (Hex.encode(height.bytes), "statement.height", "u64 big-endian: \(statement.height)"),
+      (Hex.encode(view.bytes), "statement.view", "u64 big-endian: \(statement.view)"),
+      (statement.blockHash.hex, "statement.blockHash", "the `block` vector's hash"),
+      (vote.voter.hex, "voter", "node key of validator 1"),
+      (vote.signature.hex, "signature", "BIP-340 over taggedHash(\"dirledger/vote\", the statement's \(statement.canonicalBytes.count) bytes)"),
+    ]
+    precondition(rows.map(\.0).joined() == hex(vote), "the annotation must cover the vector exactly")
+    return ["Field by field:", "", "| bytes (hex) | field | meaning |", "|---|---|---|"]
+      + rows.map { "| `\($0.0)` | \($0.1) | \($0.2) |" } + [""]
   }
 
   static func digestLine(_ name: String, _ bytes: [UInt8]) -> String {
