@@ -185,10 +185,10 @@ struct CanonicalEncodingTests {
   @Test("a set out of order is refused, naming the element")
   func unsortedSet() {
     // Encode a grant, then swap its two (sorted) item names.
-    let grant = Grant(grantorId: "BJ-GAJ", grantId: "G1", granteeId: "BJ-ZJW", directoryId: "R1", items: ["a", "b"], purpose: "p", validFromMs: 0, validUntilMs: 1)
+    let grant = Grant(grantorId: "BJ-GAJ", grantId: "G1", granteeId: "BJ-ZJW", scope: AccessScope(directoryId: "R1", items: ["a", "b"], purpose: "p", validFromMs: 0, validUntilMs: 1))
     let bytes = Self.transactionBytes(.grantAccess(grant))
     let swapped = bytes.replacing([1, UInt8(ascii: "a"), 1, UInt8(ascii: "b")], with: [1, UInt8(ascii: "b"), 1, UInt8(ascii: "a")])
-    Self.expectError(swapped, code: "format.not_strictly_ascending", field: "body.payload.grantAccess.items[1]")
+    Self.expectError(swapped, code: "format.not_strictly_ascending", field: "body.payload.grantAccess.scope.items[1]")
   }
 
   @Test("invalid UTF-8 in text is refused")

@@ -87,19 +87,7 @@ extension Hash256: CustomStringConvertible {
   public var description: String { hex }
 }
 
-extension Hash256: Codable {
-  public init(from decoder: any Decoder) throws {
-    let container = try decoder.singleValueContainer()
-    let text = try container.decode(String.self)
-    guard let digest = Hash256(hex: text) else {
-      throw DecodingError.dataCorruptedError(
-        in: container, debugDescription: "expected 64 hex digits")
-    }
-    self = digest
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.singleValueContainer()
-    try container.encode(hex)
-  }
+extension Hash256: HexCodable {
+  public init?(hex: String) { self.init(hex: hex[...]) }
+  public static var hexDescription: String { "64 hex digits" }
 }

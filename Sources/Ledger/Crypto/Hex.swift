@@ -36,3 +36,25 @@ public enum Hex {
     }
   }
 }
+
+/// Values whose JSON form is their lower-case hex string.
+public protocol HexCodable: Codable {
+  init?(hex: String)
+  var hex: String { get }
+  static var hexDescription: String { get }
+}
+
+extension HexCodable {
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.singleValueContainer()
+    guard let value = Self(hex: try container.decode(String.self)) else {
+      throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected \(Self.hexDescription)")
+    }
+    self = value
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    try container.encode(hex)
+  }
+}

@@ -134,19 +134,9 @@ public struct Signature: Hashable, Sendable {
   public var hex: String { Hex.encode(bytes) }
 }
 
-extension Signature: Codable {
-  public init(from decoder: any Decoder) throws {
-    let container = try decoder.singleValueContainer()
-    guard let signature = Signature(hex: try container.decode(String.self)) else {
-      throw DecodingError.dataCorruptedError(
-        in: container, debugDescription: "expected 128 hex digits")
-    }
-    self = signature
-  }
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.singleValueContainer()
-    try container.encode(hex)
-  }
+extension Signature: HexCodable {
+  public init?(hex: String) { self.init(hex: hex[...]) }
+  public static var hexDescription: String { "128 hex digits" }
 }
 
 /// A BIP-340 secret key.

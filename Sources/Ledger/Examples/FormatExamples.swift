@@ -86,9 +86,10 @@ public enum FormatExamples {
       (.reviseDirectory(revised), [gaj]),
       (.retireDirectory(Retirement(bureauId: publicSecurity, recordId: residents, reason: "由新版目录替代")), [gaj]),
       (.requestAccess(AccessRequest(
-        requesterId: housing, requestId: "ZJW-REQ-2026-0042", providerId: publicSecurity, directoryId: residents,
-        items: ["公民身份号码", "姓名", "户籍地址"], purpose: "不动产登记秒批核验购房人户籍",
-        validFromMs: window.from, validUntilMs: window.until)), [zjw]),
+        requesterId: housing, requestId: "ZJW-REQ-2026-0042", providerId: publicSecurity,
+        scope: AccessScope(
+          directoryId: residents, items: ["公民身份号码", "姓名", "户籍地址"], purpose: "不动产登记秒批核验购房人户籍",
+          validFromMs: window.from, validUntilMs: window.until))), [zjw]),
       (.approveRequest(RequestApproval(
         providerId: publicSecurity, requesterId: housing, requestId: "ZJW-REQ-2026-0042",
         grantId: "GAJ-G-2026-0107")), [gaj]),
@@ -96,9 +97,10 @@ public enum FormatExamples {
         providerId: publicSecurity, requesterId: housing, requestId: "ZJW-REQ-2026-0042",
         reason: "申请数据项超出职责所需")), [gaj]),
       (.grantAccess(Grant(
-        grantorId: publicSecurity, grantId: "GAJ-G-2026-0108", granteeId: housing, directoryId: residents,
-        items: ["公民身份号码", "姓名"], purpose: "保障性住房资格审核", validFromMs: window.from,
-        validUntilMs: window.until)), [gaj]),
+        grantorId: publicSecurity, grantId: "GAJ-G-2026-0108", granteeId: housing,
+        scope: AccessScope(
+          directoryId: residents, items: ["公民身份号码", "姓名"], purpose: "保障性住房资格审核",
+          validFromMs: window.from, validUntilMs: window.until))), [gaj]),
       (.revokeGrant(Retirement(bureauId: publicSecurity, recordId: "GAJ-G-2026-0108", reason: "审核工作结束")), [gaj]),
       (.attestData(Attestation(
         bureauId: publicSecurity, directoryId: residents, kind: .batchRoot, dataHash: exampleDataHash,

@@ -1,28 +1,20 @@
 /// Data sharing between bureaus: access requests, grants, data attestations
 /// and share records (留痕). Times are Unix milliseconds in block time.
 
-/// A bureau asks another for some items of a directory, for a purpose, for a time.
-public struct AccessRequest: Hashable, Sendable, Codable, CanonicalCodable {
-  public var requesterId: String
-  /// Chosen by the requester; unique among its requests.
-  public var requestId: String
-  public var providerId: String
+/// What access covers: some items of one directory, for a purpose, for a time.
+/// A request asks for a scope; approving it grants exactly that scope.
+public struct AccessScope: Hashable, Sendable, Codable, CanonicalCodable {
+  /// The provider's directory.
   public var directoryId: String
-  /// Names of the requested data items (ascending, 1 to 512).
+  /// Names of the data items (ascending by UTF-8 bytes, 1 to 512).
   public var items: [String]
   /// 用途: what the data will be used for, e.g. "不动产登记秒批核验户籍".
   public var purpose: String
   public var validFromMs: UInt64
-  /// Exclusive end of the requested window.
+  /// Exclusive end of the window.
   public var validUntilMs: UInt64
 
-  public init(
-    requesterId: String, requestId: String, providerId: String, directoryId: String,
-    items: [String], purpose: String, validFromMs: UInt64, validUntilMs: UInt64
-  ) {
-    self.requesterId = requesterId
-    self.requestId = requestId
-    self.providerId = providerId
+  public init(directoryId: String, items: [String], purpose: String, validFromMs: UInt64, validUntilMs: UInt64) {
     self.directoryId = directoryId
     self.items = CanonicalSet.itemNames(items)
     self.purpose = purpose
@@ -31,9 +23,6 @@ public struct AccessRequest: Hashable, Sendable, Codable, CanonicalCodable {
   }
 
   public func encode(to writer: inout CanonicalWriter) {
-    writer.write(string: requesterId)
-    writer.write(string: requestId)
-    writer.write(string: providerId)
     writer.write(string: directoryId)
     writer.write(itemNameSet: items)
     writer.write(string: purpose)
@@ -42,14 +31,41 @@ public struct AccessRequest: Hashable, Sendable, Codable, CanonicalCodable {
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
-    requesterId = try reader.read(identifier: "requesterId")
-    requestId = try reader.read(identifier: "requestId")
-    providerId = try reader.read(identifier: "providerId")
     directoryId = try reader.read(identifier: "directoryId")
     items = try reader.read(itemNameSet: "items")
     purpose = try reader.read(string: "purpose", limit: Limits.purposeBytesMax)
     validFromMs = try reader.read(u64: "validFromMs")
     validUntilMs = try reader.read(u64: "validUntilMs")
+  }
+}
+
+/// A bureau asks another for access to a scope of one of its directories.
+public struct AccessRequest: Hashable, Sendable, Codable, CanonicalCodable {
+  public var requesterId: String
+  /// Chosen by the requester; unique among its requests.
+  public var requestId: String
+  public var providerId: String
+  public var scope: AccessScope
+
+  public init(requesterId: String, requestId: String, providerId: String, scope: AccessScope) {
+    self.requesterId = requesterId
+    self.requestId = requestId
+    self.providerId = providerId
+    self.scope = scope
+  }
+
+  public func encode(to writer: inout CanonicalWriter) {
+    writer.write(string: requesterId)
+    writer.write(string: requestId)
+    writer.write(string: providerId)
+    writer.write(scope)
+  }
+
+  public init(from reader: inout CanonicalReader) throws(FormatError) {
+    requesterId = try reader.read(identifier: "requesterId")
+    requestId = try reader.read(identifier: "requestId")
+    providerId = try reader.read(identifier: "providerId")
+    scope = try reader.read(AccessScope.self, "scope")
   }
 }
 
@@ -112,52 +128,33 @@ public struct RequestDenial: Hashable, Sendable, Codable, CanonicalCodable {
   }
 }
 
-/// A direct grant: the grantor lets the grantee obtain some items of one of its
-/// directories, for a purpose, within a window.
+/// A direct grant: the grantor lets the grantee obtain a scope of one of its directories.
 public struct Grant: Hashable, Sendable, Codable, CanonicalCodable {
   public var grantorId: String
+  /// Chosen by the grantor; unique among its grants.
   public var grantId: String
   public var granteeId: String
-  public var directoryId: String
-  public var items: [String]
-  public var purpose: String
-  public var validFromMs: UInt64
-  public var validUntilMs: UInt64
+  public var scope: AccessScope
 
-  public init(
-    grantorId: String, grantId: String, granteeId: String, directoryId: String, items: [String],
-    purpose: String, validFromMs: UInt64, validUntilMs: UInt64
-  ) {
+  public init(grantorId: String, grantId: String, granteeId: String, scope: AccessScope) {
     self.grantorId = grantorId
     self.grantId = grantId
     self.granteeId = granteeId
-    self.directoryId = directoryId
-    self.items = CanonicalSet.itemNames(items)
-    self.purpose = purpose
-    self.validFromMs = validFromMs
-    self.validUntilMs = validUntilMs
+    self.scope = scope
   }
 
   public func encode(to writer: inout CanonicalWriter) {
     writer.write(string: grantorId)
     writer.write(string: grantId)
     writer.write(string: granteeId)
-    writer.write(string: directoryId)
-    writer.write(itemNameSet: items)
-    writer.write(string: purpose)
-    writer.write(u64: validFromMs)
-    writer.write(u64: validUntilMs)
+    writer.write(scope)
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
     grantorId = try reader.read(identifier: "grantorId")
     grantId = try reader.read(identifier: "grantId")
     granteeId = try reader.read(identifier: "granteeId")
-    directoryId = try reader.read(identifier: "directoryId")
-    items = try reader.read(itemNameSet: "items")
-    purpose = try reader.read(string: "purpose", limit: Limits.purposeBytesMax)
-    validFromMs = try reader.read(u64: "validFromMs")
-    validUntilMs = try reader.read(u64: "validUntilMs")
+    scope = try reader.read(AccessScope.self, "scope")
   }
 }
 
