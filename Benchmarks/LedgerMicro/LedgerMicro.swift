@@ -87,7 +87,9 @@ let stateTreeBenchmarks: @Sendable () -> Void = {
     for n in stride(from: 0, to: recordCount, by: recordCount / 1_000) {
       block[SHA256.hash(Array("record \(n)".utf8))] = SHA256.hash(Array("v2 \(n)".utf8))
     }
-    Benchmark("state tree: batch of 1,000 leaf updates into \(recordCount) records", configuration: .init(scalingFactor: .one)) { benchmark in
+    Benchmark(
+      "state tree: batch of 1,000 leaf updates into \(recordCount) records", configuration: .init(scalingFactor: .one)
+    ) { benchmark in
       for _ in benchmark.scaledIterations { blackHole(try! tree.update(root: root, block)) }
     }
     let key = SHA256.hash(Array("record 1".utf8))

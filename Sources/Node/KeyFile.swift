@@ -18,12 +18,12 @@ public enum KeyFile {
 
     public var description: String {
       switch self {
-      case let .alreadyExists(path): "key file \(path) already exists; refusing to overwrite it"
-      case let .cannotCreate(path, code): "cannot create key file \(path): \(String(cString: strerror(code)))"
-      case let .cannotRead(path, code): "cannot read key file \(path): \(String(cString: strerror(code)))"
-      case let .tooOpen(path, mode):
+      case .alreadyExists(let path): "key file \(path) already exists; refusing to overwrite it"
+      case .cannotCreate(let path, let code): "cannot create key file \(path): \(String(cString: strerror(code)))"
+      case .cannotRead(let path, let code): "cannot read key file \(path): \(String(cString: strerror(code)))"
+      case .tooOpen(let path, let mode):
         "key file \(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only (chmod 600)"
-      case let .malformed(path): "key file \(path) does not hold 64 hex digits of a valid secp256k1 secret key"
+      case .malformed(let path): "key file \(path) does not hold 64 hex digits of a valid secp256k1 secret key"
       }
     }
   }

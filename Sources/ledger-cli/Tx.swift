@@ -34,7 +34,8 @@ struct Tx: ParsableCommand {
       do {
         transaction = try SignedTransaction(canonicalBytes: bytes)
       } catch {
-        throw CLIError(code: error.code, message: "at \(error.field.isEmpty ? "transaction" : error.field): \(error.message)")
+        throw CLIError(
+          code: error.code, message: "at \(error.field.isEmpty ? "transaction" : error.field): \(error.message)")
       }
       print(try JSONOutput.string(DecodedTransaction(transaction)))
     }
@@ -49,7 +50,8 @@ struct Tx: ParsableCommand {
       }
       // Hex of the largest transaction, with generous room for line breaks.
       guard let data, data.count <= Limits.transactionBytesMax * 3 else {
-        throw CLIError(code: "format.length_over_limit", message: "input exceeds \(Limits.transactionBytesMax * 3) bytes")
+        throw CLIError(
+          code: "format.length_over_limit", message: "input exceeds \(Limits.transactionBytesMax * 3) bytes")
       }
       return String(decoding: data, as: UTF8.self)
     }

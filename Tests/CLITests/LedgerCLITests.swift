@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import Ledger
+import Testing
 
 /// Runs the real `ledger-cli` binary, as an operator would.
 struct CLIRun {

@@ -1,14 +1,15 @@
+import Ledger
 import Testing
 
 @testable import Consensus
-import Ledger
 
 @Suite("Quorum arithmetic (PBFT §4: n = 3f + 1, quorums of 2f + 1)")
 struct QuorumRulesTests {
   static func validators(_ count: Int) -> ValidatorSet {
-    ValidatorSet((0..<count).map { index in
-      Validator(nodeKey: PublicKey(rawValue: SHA256.hash([UInt8(index)])), bureauId: "B\(index)")
-    })
+    ValidatorSet(
+      (0..<count).map { index in
+        Validator(nodeKey: PublicKey(rawValue: SHA256.hash([UInt8(index)])), bureauId: "B\(index)")
+      })
   }
 
   @Test("n = 3f + 1 gives quorum 2f + 1 and weak quorum f + 1", arguments: [1, 4, 7, 16, 31, 64])

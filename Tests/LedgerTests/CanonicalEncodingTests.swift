@@ -82,7 +82,9 @@ struct CanonicalEncodingTests {
           Issue.record("\(name) prefix of \(length) bytes decoded")
         } catch {
           // Dropping the tail of a length-prefixed field may also surface as a count or length error.
-          #expect(["format.truncated", "format.count_out_of_range", "format.length_over_limit"].contains(error.code), "\(name) @\(length): \(error)")
+          #expect(
+            ["format.truncated", "format.count_out_of_range", "format.length_over_limit"].contains(error.code),
+            "\(name) @\(length): \(error)")
         }
       }
     }
@@ -108,7 +110,8 @@ struct CanonicalEncodingTests {
       for _ in 0..<Int.random(in: 1...4, using: &random) {
         switch Int.random(in: 0..<3, using: &random) {
         case 0: bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
-        case 1: bytes.insert(UInt8.random(in: 0...255, using: &random), at: Int.random(in: 0...bytes.count, using: &random))
+        case 1:
+          bytes.insert(UInt8.random(in: 0...255, using: &random), at: Int.random(in: 0...bytes.count, using: &random))
         default: if bytes.count > 1 { bytes.remove(at: Int.random(in: 0..<bytes.count, using: &random)) }
         }
       }
@@ -124,11 +127,14 @@ struct CanonicalEncodingTests {
   // MARK: - Errors name the field
 
   static func transactionBytes(_ payload: Payload, chainId: String = FormatExamples.chainId) -> [UInt8] {
-    let body = TransactionBody(chainId: chainId, signer: FormatExamples.publicSecurityOperator.publicKey, sequence: 1, payload: payload)
+    let body = TransactionBody(
+      chainId: chainId, signer: FormatExamples.publicSecurityOperator.publicKey, sequence: 1, payload: payload)
     return SignedTransaction(body: body, signedBy: [FormatExamples.publicSecurityOperator]).canonicalBytes
   }
 
-  static func expectError(_ bytes: [UInt8], code: String, field: String, sourceLocation: SourceLocation = #_sourceLocation) {
+  static func expectError(
+    _ bytes: [UInt8], code: String, field: String, sourceLocation: SourceLocation = #_sourceLocation
+  ) {
     do {
       _ = try SignedTransaction(canonicalBytes: bytes)
       Issue.record("decoded", sourceLocation: sourceLocation)
@@ -160,12 +166,16 @@ struct CanonicalEncodingTests {
   func overLongItemName() {
     var directory = FormatExamples.residentDirectory
     directory.items[2].name = String(repeating: "名", count: 50)  // 150 bytes > 128
-    Self.expectError(Self.transactionBytes(.publishDirectory(directory)), code: "format.length_over_limit", field: "body.payload.publishDirectory.items[2].name")
+    Self.expectError(
+      Self.transactionBytes(.publishDirectory(directory)), code: "format.length_over_limit",
+      field: "body.payload.publishDirectory.items[2].name")
   }
 
   @Test("a chain id with characters outside the identifier alphabet is refused")
   func badIdentifier() {
-    Self.expectError(Self.transactionBytes(.retireDuty(Retirement(bureauId: "BJ-GAJ", recordId: "D1", reason: ""))).replacing(Array("beijing".utf8), with: Array("bei jin".utf8)), code: "format.invalid_identifier", field: "body.chainId")
+    Self.expectError(
+      Self.transactionBytes(.retireDuty(Retirement(bureauId: "BJ-GAJ", recordId: "D1", reason: ""))).replacing(
+        Array("beijing".utf8), with: Array("bei jin".utf8)), code: "format.invalid_identifier", field: "body.chainId")
   }
 
   @Test("a non-minimal length is refused")
@@ -185,29 +195,36 @@ struct CanonicalEncodingTests {
   @Test("a set out of order is refused, naming the element")
   func unsortedSet() {
     // Encode a grant, then swap its two (sorted) item names.
-    let grant = Grant(grantorId: "BJ-GAJ", grantId: "G1", granteeId: "BJ-ZJW", scope: AccessScope(directoryId: "R1", items: ["a", "b"], purpose: "p", validFromMs: 0, validUntilMs: 1))
+    let grant = Grant(
+      grantorId: "BJ-GAJ", grantId: "G1", granteeId: "BJ-ZJW",
+      scope: AccessScope(directoryId: "R1", items: ["a", "b"], purpose: "p", validFromMs: 0, validUntilMs: 1))
     let bytes = Self.transactionBytes(.grantAccess(grant))
-    let swapped = bytes.replacing([1, UInt8(ascii: "a"), 1, UInt8(ascii: "b")], with: [1, UInt8(ascii: "b"), 1, UInt8(ascii: "a")])
+    let swapped = bytes.replacing(
+      [1, UInt8(ascii: "a"), 1, UInt8(ascii: "b")], with: [1, UInt8(ascii: "b"), 1, UInt8(ascii: "a")])
     Self.expectError(swapped, code: "format.not_strictly_ascending", field: "body.payload.grantAccess.scope.items[1]")
   }
 
   @Test("invalid UTF-8 in text is refused")
   func invalidUTF8() {
     let duty = Duty(bureauId: "BJ-GAJ", dutyId: "D1", title: "XY", legalBasis: "", description: "")
-    let bytes = Self.transactionBytes(.declareDuty(duty)).replacing([2, UInt8(ascii: "X"), UInt8(ascii: "Y")], with: [2, 0xC3, 0x28])
+    let bytes = Self.transactionBytes(.declareDuty(duty)).replacing(
+      [2, UInt8(ascii: "X"), UInt8(ascii: "Y")], with: [2, 0xC3, 0x28])
     Self.expectError(bytes, code: "format.invalid_utf8", field: "body.payload.declareDuty.title")
   }
 
   @Test("a presence byte other than 0 or 1 is refused")
   func badOptional() {
     let share = ShareRecord(providerId: "A", consumerId: "B", directoryId: "C", grantId: nil, dataHash: .zero)
-    let bytes = Self.transactionBytes(.recordShare(share)).replacing([1, UInt8(ascii: "C"), 0], with: [1, UInt8(ascii: "C"), 2])
+    let bytes = Self.transactionBytes(.recordShare(share)).replacing(
+      [1, UInt8(ascii: "C"), 0], with: [1, UInt8(ascii: "C"), 2])
     Self.expectError(bytes, code: "format.invalid_boolean", field: "body.payload.recordShare.grantId")
   }
 
   @Test("a transaction with no signatures is refused")
   func noSignatures() {
-    let body = TransactionBody(chainId: "c", signer: FormatExamples.publicSecurityOperator.publicKey, sequence: 0, payload: .retireDuty(Retirement(bureauId: "A", recordId: "B", reason: "")))
+    let body = TransactionBody(
+      chainId: "c", signer: FormatExamples.publicSecurityOperator.publicKey, sequence: 0,
+      payload: .retireDuty(Retirement(bureauId: "A", recordId: "B", reason: "")))
     Self.expectError(body.canonicalBytes + [0], code: "format.count_out_of_range", field: "signatures")
   }
 

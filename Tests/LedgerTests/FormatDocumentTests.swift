@@ -55,7 +55,10 @@ struct FormatDocumentTests {
       (Hex.encode(view.bytes), "statement.view", "u64 big-endian: \(statement.view)"),
       (statement.blockHash.hex, "statement.blockHash", "the `block` vector's hash"),
       (vote.voter.hex, "voter", "node key of validator 1"),
-      (vote.signature.hex, "signature", "BIP-340 over taggedHash(\"dirledger/vote\", the statement's \(statement.canonicalBytes.count) bytes)"),
+      (
+        vote.signature.hex, "signature",
+        "BIP-340 over taggedHash(\"dirledger/vote\", the statement's \(statement.canonicalBytes.count) bytes)"
+      ),
     ]
     precondition(rows.map(\.0).joined() == hex(vote), "the annotation must cover the vector exactly")
     return ["Field by field:", "", "| bytes (hex) | field | meaning |", "|---|---|---|"]
@@ -68,10 +71,12 @@ struct FormatDocumentTests {
       "Transaction id: `\(try! SignedTransaction(canonicalBytes: bytes).id.hex)` (\(bytes.count) bytes)"
     case "blockHeader": "Block hash: `\(try! BlockHeader(canonicalBytes: bytes).hash.hex)` (\(bytes.count) bytes)"
     case "block": "Block hash: `\(try! Block(canonicalBytes: bytes).header.hash.hex)` (\(bytes.count) bytes)"
-    case "vote": "Signed digest: `\(try! Vote(canonicalBytes: bytes).statement.signingDigest.hex)` (\(bytes.count) bytes)"
+    case "vote":
+      "Signed digest: `\(try! Vote(canonicalBytes: bytes).statement.signingDigest.hex)` (\(bytes.count) bytes)"
     case "commitCertificate":
       "Signed digest: `\(try! CommitCertificate(canonicalBytes: bytes).statement.signingDigest.hex)` (\(bytes.count) bytes)"
-    case "validatorSet": "validatorSetHash: `\(try! ValidatorSet(canonicalBytes: bytes).hash.hex)` (\(bytes.count) bytes)"
+    case "validatorSet":
+      "validatorSetHash: `\(try! ValidatorSet(canonicalBytes: bytes).hash.hex)` (\(bytes.count) bytes)"
     default: preconditionFailure("no digest line for \(name)")
     }
   }
@@ -109,7 +114,8 @@ struct FormatDocumentTests {
       try document.write(to: Self.documentURL, atomically: true, encoding: .utf8)
       return
     }
-    #expect(String(document[begin.upperBound..<end.lowerBound]) == generated, "run `make format-vectors` and review the diff")
+    #expect(
+      String(document[begin.upperBound..<end.lowerBound]) == generated, "run `make format-vectors` and review the diff")
   }
 
   @Test("every vector in the document decodes, re-encodes identically and verifies")
@@ -125,7 +131,9 @@ struct FormatDocumentTests {
       case _ where name.hasPrefix("transaction/"):
         let transaction = try SignedTransaction(canonicalBytes: bytes)
         #expect(transaction.signaturesAreValid, "\(name)")
-        #expect(transaction.signatures.contains { $0.publicKey == transaction.body.signer }, "\(name) lacks the signer's signature")
+        #expect(
+          transaction.signatures.contains { $0.publicKey == transaction.body.signer },
+          "\(name) lacks the signer's signature")
         #expect("transaction/" + transaction.body.payload.kind.name == name)
       case "block":
         let block = try Block(canonicalBytes: bytes)
@@ -156,7 +164,8 @@ struct FormatDocumentTests {
     }
     let outsider = FormatExamples.key("not-a-validator")
     var foreign = certificate
-    foreign.signatures[0] = VoterSignature(voter: outsider.publicKey, signature: FormatExamples.sign(outsider, certificate.statement.signingDigest))
+    foreign.signatures[0] = VoterSignature(
+      voter: outsider.publicKey, signature: FormatExamples.sign(outsider, certificate.statement.signingDigest))
     #expect(throws: CommitCertificate.Invalid.notAValidator(outsider.publicKey)) {
       try foreign.verify(chainId: FormatExamples.chainId, validators: validators)
     }

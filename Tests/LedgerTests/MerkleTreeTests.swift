@@ -37,8 +37,13 @@ enum NaiveRFC6962 {
 }
 
 struct RFC6962Vectors: Decodable {
-  let leaves_hex: [String]
-  let roots_hex: [String]
+  let leavesHex: [String]
+  let rootsHex: [String]
+
+  enum CodingKeys: String, CodingKey {
+    case leavesHex = "leaves_hex"
+    case rootsHex = "roots_hex"
+  }
 }
 
 @Suite("RFC 6962 Merkle tree")
@@ -48,10 +53,11 @@ struct MerkleTreeTests {
   @Test("roots match the shared RFC 6962 vectors for every prefix")
   func sharedVectors() throws {
     let vectors = try JSONDecoder().decode(RFC6962Vectors.self, from: Data(try Fixture.text("rfc6962-roots.json").utf8))
-    let leaves = vectors.leaves_hex.map { Hex.decode($0)! }
-    #expect(vectors.roots_hex.count == leaves.count + 1)
+    let leaves = vectors.leavesHex.map { Hex.decode($0)! }
+    #expect(vectors.rootsHex.count == leaves.count + 1)
     for size in 0...leaves.count {
-      #expect(MerkleTree.root(leaves: Array(leaves.prefix(size))).hex == vectors.roots_hex[size], "tree of \(size) leaves")
+      #expect(
+        MerkleTree.root(leaves: Array(leaves.prefix(size))).hex == vectors.rootsHex[size], "tree of \(size) leaves")
     }
   }
 
@@ -76,17 +82,28 @@ struct MerkleTreeTests {
       for index in 0..<size {
         let proof = MerkleTree.inclusionProof(index: index, leafHashes: leaves)
         #expect(proof == NaiveRFC6962.path(index, leaves[...]), "size \(size) index \(index)")
-        #expect(MerkleTree.verifyInclusion(leafHash: leaves[index], index: index, treeSize: size, proof: proof, root: root))
+        #expect(
+          MerkleTree.verifyInclusion(leafHash: leaves[index], index: index, treeSize: size, proof: proof, root: root))
         // Wrong index, wrong size, wrong leaf, a flipped sibling, a dropped or an extra sibling.
         if size > 1 {
-          #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: (index + 1) % size, treeSize: size, proof: proof, root: root))
-          #expect(!MerkleTree.verifyInclusion(leafHash: leaves[(index + 1) % size], index: index, treeSize: size, proof: proof, root: root))
+          #expect(
+            !MerkleTree.verifyInclusion(
+              leafHash: leaves[index], index: (index + 1) % size, treeSize: size, proof: proof, root: root))
+          #expect(
+            !MerkleTree.verifyInclusion(
+              leafHash: leaves[(index + 1) % size], index: index, treeSize: size, proof: proof, root: root))
           var flipped = proof
           flipped[proof.count / 2] = SHA256.hash(flipped[proof.count / 2].bytes)
-          #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: index, treeSize: size, proof: flipped, root: root))
-          #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: index, treeSize: size, proof: Array(proof.dropLast()), root: root))
+          #expect(
+            !MerkleTree.verifyInclusion(
+              leafHash: leaves[index], index: index, treeSize: size, proof: flipped, root: root))
+          #expect(
+            !MerkleTree.verifyInclusion(
+              leafHash: leaves[index], index: index, treeSize: size, proof: Array(proof.dropLast()), root: root))
         }
-        #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: index, treeSize: size, proof: proof + [root], root: root))
+        #expect(
+          !MerkleTree.verifyInclusion(
+            leafHash: leaves[index], index: index, treeSize: size, proof: proof + [root], root: root))
       }
     }
   }
@@ -99,14 +116,26 @@ struct MerkleTreeTests {
       for oldSize in 1...newSize {
         let proof = MerkleTree.consistencyProof(oldSize: oldSize, leafHashes: leaves)
         #expect(proof == NaiveRFC6962.subproof(oldSize, leaves[...], true), "m \(oldSize) n \(newSize)")
-        #expect(MerkleTree.verifyConsistency(oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize], proof: proof))
+        #expect(
+          MerkleTree.verifyConsistency(
+            oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize], proof: proof))
         guard oldSize < newSize else { continue }
-        #expect(!MerkleTree.verifyConsistency(oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize - 1 == 0 ? newSize : oldSize - 1], newRoot: roots[newSize], proof: proof))
-        #expect(!MerkleTree.verifyConsistency(oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize - 1], proof: proof))
+        #expect(
+          !MerkleTree.verifyConsistency(
+            oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize - 1 == 0 ? newSize : oldSize - 1],
+            newRoot: roots[newSize], proof: proof))
+        #expect(
+          !MerkleTree.verifyConsistency(
+            oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize - 1], proof: proof))
         var flipped = proof
         flipped[0] = SHA256.hash(flipped[0].bytes)
-        #expect(!MerkleTree.verifyConsistency(oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize], proof: flipped))
-        #expect(!MerkleTree.verifyConsistency(oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize], proof: proof + [roots[1]]))
+        #expect(
+          !MerkleTree.verifyConsistency(
+            oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize], proof: flipped))
+        #expect(
+          !MerkleTree.verifyConsistency(
+            oldSize: oldSize, newSize: newSize, oldRoot: roots[oldSize], newRoot: roots[newSize],
+            proof: proof + [roots[1]]))
       }
     }
   }
@@ -117,7 +146,8 @@ struct MerkleTreeTests {
     #expect(!MerkleTree.verifyInclusion(leafHash: Self.leafHashes[0], index: -1, treeSize: 4, proof: [], root: root))
     #expect(!MerkleTree.verifyInclusion(leafHash: Self.leafHashes[0], index: 4, treeSize: 4, proof: [], root: root))
     #expect(!MerkleTree.verifyInclusion(leafHash: Self.leafHashes[0], index: 0, treeSize: 0, proof: [], root: root))
-    #expect(!MerkleTree.verifyConsistency(oldSize: 0, newSize: 4, oldRoot: MerkleTree.emptyRoot, newRoot: root, proof: []))
+    #expect(
+      !MerkleTree.verifyConsistency(oldSize: 0, newSize: 4, oldRoot: MerkleTree.emptyRoot, newRoot: root, proof: []))
     #expect(!MerkleTree.verifyConsistency(oldSize: 5, newSize: 4, oldRoot: root, newRoot: root, proof: []))
     #expect(!MerkleTree.verifyConsistency(oldSize: 2, newSize: 4, oldRoot: root, newRoot: root, proof: []))
   }

@@ -12,7 +12,8 @@ func naiveSparseRoot(_ entries: [(key: Hash256, value: Hash256)], depth: Int = 0
   default:
     let left = entries.filter { !$0.key.bit(depth) }
     let right = entries.filter { $0.key.bit(depth) }
-    return SHA256.hash([0x01] + naiveSparseRoot(left, depth: depth + 1).bytes + naiveSparseRoot(right, depth: depth + 1).bytes)
+    return SHA256.hash(
+      [0x01] + naiveSparseRoot(left, depth: depth + 1).bytes + naiveSparseRoot(right, depth: depth + 1).bytes)
   }
 }
 
@@ -50,7 +51,9 @@ struct SparseMerkleTreeTests {
       for (key, value) in batch { model[key] = value }
       root = newRoot
       history.append((root, model))
-      #expect(root == naiveSparseRoot(model.map { ($0.key, $0.value) }.sorted { $0.key < $1.key }), "seed \(seed) version \(version)")
+      #expect(
+        root == naiveSparseRoot(model.map { ($0.key, $0.value) }.sorted { $0.key < $1.key }),
+        "seed \(seed) version \(version)")
     }
     // Proofs at the latest and at every past root (nodes are content-addressed, so old versions stay readable).
     for (pastRoot, pastModel) in history.suffix(5) {
@@ -72,7 +75,9 @@ struct SparseMerkleTreeTests {
           let index = Int.random(in: 0..<proof.siblings.count, using: &random)
           tampered.siblings[index] = SHA256.hash(tampered.siblings[index].bytes)
           #expect(!tampered.verify(root: pastRoot, key: key, valueHash: expected))
-          #expect(!SparseMerkleProof(siblings: proof.siblings.dropLast(), leaf: proof.leaf).verify(root: pastRoot, key: key, valueHash: expected))
+          #expect(
+            !SparseMerkleProof(siblings: proof.siblings.dropLast(), leaf: proof.leaf).verify(
+              root: pastRoot, key: key, valueHash: expected))
         }
       }
     }
@@ -110,6 +115,8 @@ struct SparseMerkleTreeTests {
   func missingNodes() {
     let tree = SparseMerkleTree(source: InMemorySparseMerkleNodes())
     let unknownRoot = SHA256.hash([1, 2, 3])
-    #expect(throws: SparseMerkleTreeError.missingNode(unknownRoot)) { try tree.proof(root: unknownRoot, key: Self.key(1)) }
+    #expect(throws: SparseMerkleTreeError.missingNode(unknownRoot)) {
+      try tree.proof(root: unknownRoot, key: Self.key(1))
+    }
   }
 }

@@ -1,8 +1,8 @@
 import Foundation
+import Ledger
 import Testing
 
 @testable import Node
-import Ledger
 
 @Suite("Secret key files")
 struct KeyFileTests {
@@ -40,7 +40,9 @@ struct KeyFileTests {
     #expect(throws: KeyFile.Failure.tooOpen(path: path, mode: 0o644)) { try KeyFile.read(from: path) }
   }
 
-  @Test("a file that is not a key is refused", arguments: ["", "zz", String(repeating: "0", count: 64), String(repeating: "f", count: 64)])
+  @Test(
+    "a file that is not a key is refused",
+    arguments: ["", "zz", String(repeating: "0", count: 64), String(repeating: "f", count: 64)])
   func malformed(content: String) throws {
     let path = Self.temporaryPath()
     defer { try? FileManager.default.removeItem(atPath: path) }

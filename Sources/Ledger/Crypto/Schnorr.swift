@@ -127,7 +127,9 @@ public struct Signature: Hashable, Sendable {
   public func withUnsafeBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
     try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
       r.withUnsafeBytes { buffer.baseAddress!.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 32) }
-      s.withUnsafeBytes { (buffer.baseAddress! + 32).update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 32) }
+      s.withUnsafeBytes {
+        (buffer.baseAddress! + 32).update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 32)
+      }
       return try body(UnsafeBufferPointer(buffer))
     }
   }
@@ -238,7 +240,8 @@ public final class SecretKey: Sendable, CustomStringConvertible, CustomDebugStri
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { signature in
       // libsecp256k1 only reads ndata; the mutable cast is its C signature, not a write.
       var parameters = secp256k1_schnorrsig_extraparams(
-        magic: (0xda, 0x6f, 0xb3, 0x8c), noncefp: nil, ndata: UnsafeMutableRawPointer(mutating: auxiliaryRandom.baseAddress))
+        magic: (0xda, 0x6f, 0xb3, 0x8c), noncefp: nil,
+        ndata: UnsafeMutableRawPointer(mutating: auxiliaryRandom.baseAddress))
       let ok = secp256k1_schnorrsig_sign_custom(
         Secp256k1Context.shared.pointer, signature.baseAddress!,
         message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count, keypair,

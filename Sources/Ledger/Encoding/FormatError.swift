@@ -51,21 +51,21 @@ public struct FormatError: Error, Equatable, Sendable, CustomStringConvertible {
 
   public var message: String {
     switch reason {
-    case let .truncated(needed, available):
+    case .truncated(let needed, let available):
       "needs \(needed) more byte(s) but only \(available) remain"
-    case let .trailingBytes(count): "\(count) byte(s) follow the end of the value"
-    case let .unknownTag(tag): "unknown tag \(tag)"
-    case let .unsupportedVersion(version): "unsupported version \(version)"
-    case let .lengthOverLimit(length, limit): "length \(length) exceeds the limit of \(limit)"
-    case let .countOutOfRange(count, minimum, maximum):
+    case .trailingBytes(let count): "\(count) byte(s) follow the end of the value"
+    case .unknownTag(let tag): "unknown tag \(tag)"
+    case .unsupportedVersion(let version): "unsupported version \(version)"
+    case .lengthOverLimit(let length, let limit): "length \(length) exceeds the limit of \(limit)"
+    case .countOutOfRange(let count, let minimum, let maximum):
       "count \(count) is outside \(minimum)...\(maximum)"
     case .nonMinimalVarint: "length is not minimally encoded"
     case .varintOverflow: "length does not fit in 32 bits"
     case .invalidUTF8: "text is not valid UTF-8"
     case .invalidIdentifier: "identifier must be 1 or more of A-Z a-z 0-9 . _ : -"
-    case let .invalidBoolean(value): "boolean byte must be 0 or 1, not \(value)"
+    case .invalidBoolean(let value): "boolean byte must be 0 or 1, not \(value)"
     case .notStrictlyAscending: "elements must be strictly ascending (sorted, no duplicates)"
-    case let .invalidValue(why): why
+    case .invalidValue(let why): why
     }
   }
 

@@ -10,7 +10,9 @@ public enum FormatExamples {
   /// `SHA-256` tagged with `dirledger/example-key` over the label, as the secret.
   public static func key(_ label: String) -> SecretKey {
     let secret = TaggedHash.hash(tag: "dirledger/example-key", Array(label.utf8))
-    return try! SecretKey(bytes: secret.bytes)  // a SHA-256 output is a valid scalar with overwhelming probability; these labels are checked by the tests
+    // A SHA-256 output is outside [1, n-1] with probability about 2^-128; the
+    // format tests build every example key, so a bad label would fail there.
+    return try! SecretKey(bytes: secret.bytes)
   }
 
   public static let governanceKeys = ["governance/big-data-bureau", "governance/government-office"].map(key)
@@ -61,53 +63,86 @@ public enum FormatExamples {
     revised.items.append(DataItem(name: "婚姻状况", type: .code, description: "GB/T 2261.2 婚姻状况代码"))
     let window: (from: UInt64, until: UInt64) = (1_790_000_000_000, 1_821_536_000_000)
     let payloads: [(Payload, [SecretKey])] = [
-      (.registerBureau(BureauRegistration(
-        bureauId: housing, name: "北京市住房和城乡建设委员会", operatorKeys: [zjw.publicKey],
-        nodeKeys: [validatorKeys[1].publicKey])), governance),
+      (
+        .registerBureau(
+          BureauRegistration(
+            bureauId: housing, name: "北京市住房和城乡建设委员会", operatorKeys: [zjw.publicKey],
+            nodeKeys: [validatorKeys[1].publicKey])), governance
+      ),
       (.suspendBureau(BureauStatusChange(bureauId: housing, reason: "节点密钥疑似泄露，暂停其交易")), governance),
       (.reinstateBureau(BureauStatusChange(bureauId: housing, reason: "密钥已轮换，恢复")), governance),
       (.removeBureau(BureauStatusChange(bureauId: housing, reason: "机构改革撤并")), governance),
-      (.rotateBureauKeys(BureauKeyRotation(
-        bureauId: housing, operatorKeys: [zjw.publicKey, gaj.publicKey], nodeKeys: [validatorKeys[2].publicKey])),
-       governance),
-      (.changeValidators(ValidatorSetChange(
-        add: [Validator(nodeKey: validatorKeys[3].publicKey, bureauId: housing)],
-        remove: [validatorKeys[0].publicKey], effectiveHeight: 1_000)), governance),
-      (.declareDuty(Duty(
-        bureauId: publicSecurity, dutyId: census, title: "户籍管理",
-        legalBasis: "《中华人民共和国户口登记条例》第三条",
-        description: "负责本市户口登记、迁移和居民身份证管理。")), [gaj]),
-      (.amendDuty(Duty(
-        bureauId: publicSecurity, dutyId: census, title: "户籍管理",
-        legalBasis: "《中华人民共和国户口登记条例》第三条；《居民身份证法》",
-        description: "负责本市户口登记、迁移、居民身份证办理与核验。")), [gaj]),
+      (
+        .rotateBureauKeys(
+          BureauKeyRotation(
+            bureauId: housing, operatorKeys: [zjw.publicKey, gaj.publicKey], nodeKeys: [validatorKeys[2].publicKey])),
+        governance
+      ),
+      (
+        .changeValidators(
+          ValidatorSetChange(
+            add: [Validator(nodeKey: validatorKeys[3].publicKey, bureauId: housing)],
+            remove: [validatorKeys[0].publicKey], effectiveHeight: 1_000)), governance
+      ),
+      (
+        .declareDuty(
+          Duty(
+            bureauId: publicSecurity, dutyId: census, title: "户籍管理",
+            legalBasis: "《中华人民共和国户口登记条例》第三条",
+            description: "负责本市户口登记、迁移和居民身份证管理。")), [gaj]
+      ),
+      (
+        .amendDuty(
+          Duty(
+            bureauId: publicSecurity, dutyId: census, title: "户籍管理",
+            legalBasis: "《中华人民共和国户口登记条例》第三条；《居民身份证法》",
+            description: "负责本市户口登记、迁移、居民身份证办理与核验。")), [gaj]
+      ),
       (.retireDuty(Retirement(bureauId: publicSecurity, recordId: census, reason: "职责划转")), [gaj]),
       (.publishDirectory(residentDirectory), [gaj]),
       (.reviseDirectory(revised), [gaj]),
       (.retireDirectory(Retirement(bureauId: publicSecurity, recordId: residents, reason: "由新版目录替代")), [gaj]),
-      (.requestAccess(AccessRequest(
-        requesterId: housing, requestId: "ZJW-REQ-2026-0042", providerId: publicSecurity,
-        scope: AccessScope(
-          directoryId: residents, items: ["公民身份号码", "姓名", "户籍地址"], purpose: "不动产登记秒批核验购房人户籍",
-          validFromMs: window.from, validUntilMs: window.until))), [zjw]),
-      (.approveRequest(RequestApproval(
-        providerId: publicSecurity, requesterId: housing, requestId: "ZJW-REQ-2026-0042",
-        grantId: "GAJ-G-2026-0107")), [gaj]),
-      (.denyRequest(RequestDenial(
-        providerId: publicSecurity, requesterId: housing, requestId: "ZJW-REQ-2026-0042",
-        reason: "申请数据项超出职责所需")), [gaj]),
-      (.grantAccess(Grant(
-        grantorId: publicSecurity, grantId: "GAJ-G-2026-0108", granteeId: housing,
-        scope: AccessScope(
-          directoryId: residents, items: ["公民身份号码", "姓名"], purpose: "保障性住房资格审核",
-          validFromMs: window.from, validUntilMs: window.until))), [gaj]),
+      (
+        .requestAccess(
+          AccessRequest(
+            requesterId: housing, requestId: "ZJW-REQ-2026-0042", providerId: publicSecurity,
+            scope: AccessScope(
+              directoryId: residents, items: ["公民身份号码", "姓名", "户籍地址"], purpose: "不动产登记秒批核验购房人户籍",
+              validFromMs: window.from, validUntilMs: window.until))), [zjw]
+      ),
+      (
+        .approveRequest(
+          RequestApproval(
+            providerId: publicSecurity, requesterId: housing, requestId: "ZJW-REQ-2026-0042",
+            grantId: "GAJ-G-2026-0107")), [gaj]
+      ),
+      (
+        .denyRequest(
+          RequestDenial(
+            providerId: publicSecurity, requesterId: housing, requestId: "ZJW-REQ-2026-0042",
+            reason: "申请数据项超出职责所需")), [gaj]
+      ),
+      (
+        .grantAccess(
+          Grant(
+            grantorId: publicSecurity, grantId: "GAJ-G-2026-0108", granteeId: housing,
+            scope: AccessScope(
+              directoryId: residents, items: ["公民身份号码", "姓名"], purpose: "保障性住房资格审核",
+              validFromMs: window.from, validUntilMs: window.until))), [gaj]
+      ),
       (.revokeGrant(Retirement(bureauId: publicSecurity, recordId: "GAJ-G-2026-0108", reason: "审核工作结束")), [gaj]),
-      (.attestData(Attestation(
-        bureauId: publicSecurity, directoryId: residents, kind: .batchRoot, dataHash: exampleDataHash,
-        recordCount: 21_860_000, producedAtMs: 1_795_000_000_000)), [gaj]),
-      (.recordShare(ShareRecord(
-        providerId: publicSecurity, consumerId: housing, directoryId: residents, grantId: "GAJ-G-2026-0107",
-        dataHash: exampleDataHash)), [gaj]),
+      (
+        .attestData(
+          Attestation(
+            bureauId: publicSecurity, directoryId: residents, kind: .batchRoot, dataHash: exampleDataHash,
+            recordCount: 21_860_000, producedAtMs: 1_795_000_000_000)), [gaj]
+      ),
+      (
+        .recordShare(
+          ShareRecord(
+            providerId: publicSecurity, consumerId: housing, directoryId: residents, grantId: "GAJ-G-2026-0107",
+            dataHash: exampleDataHash)), [gaj]
+      ),
     ]
     return payloads.enumerated().map { index, entry in
       (entry.0.kind, transaction(entry.0, by: entry.1, sequence: UInt64(index)))
@@ -115,9 +150,10 @@ public enum FormatExamples {
   }
 
   public static var validatorSet: ValidatorSet {
-    ValidatorSet(validatorKeys.enumerated().map { index, key in
-      Validator(nodeKey: key.publicKey, bureauId: ["BJ-DSJJ", "BJ-ZJW", "BJ-GAJ", "BJ-RSJ"][index])
-    })
+    ValidatorSet(
+      validatorKeys.enumerated().map { index, key in
+        Validator(nodeKey: key.publicKey, bureauId: ["BJ-DSJJ", "BJ-ZJW", "BJ-GAJ", "BJ-RSJ"][index])
+      })
   }
 
   public static var block: Block {
@@ -136,7 +172,9 @@ public enum FormatExamples {
 
   public static var vote: Vote {
     let statement = VoteStatement(phase: .prepare, chainId: chainId, height: 7, view: 0, blockHash: block.header.hash)
-    return Vote(statement: statement, voter: validatorKeys[0].publicKey, signature: sign(validatorKeys[0], statement.signingDigest))
+    return Vote(
+      statement: statement, voter: validatorKeys[0].publicKey,
+      signature: sign(validatorKeys[0], statement.signingDigest))
   }
 
   public static var certificate: CommitCertificate {
@@ -144,7 +182,9 @@ public enum FormatExamples {
     let statement = VoteStatement(phase: .commit, chainId: chainId, height: 7, view: 0, blockHash: blockHash)
     return CommitCertificate(
       chainId: chainId, height: 7, view: 0, blockHash: blockHash,
-      signatures: validatorKeys[0..<3].map { VoterSignature(voter: $0.publicKey, signature: sign($0, statement.signingDigest)) })
+      signatures: validatorKeys[0..<3].map {
+        VoterSignature(voter: $0.publicKey, signature: sign($0, statement.signingDigest))
+      })
   }
 
   /// Every example as (vector name, canonical bytes), in document order.

@@ -14,11 +14,11 @@ public enum SparseMerkleNode: Hashable, Sendable {
   public var hash: Hash256 {
     var hasher = SHA256Hasher()
     switch self {
-    case let .leaf(key, valueHash):
+    case .leaf(let key, let valueHash):
       hasher.update(byte: 0x00)
       hasher.update(key)
       hasher.update(valueHash)
-    case let .internalNode(left, right):
+    case .internalNode(let left, let right):
       hasher.update(byte: 0x01)
       hasher.update(left)
       hasher.update(right)
@@ -30,11 +30,11 @@ public enum SparseMerkleNode: Hashable, Sendable {
 extension SparseMerkleNode: CanonicalCodable {
   public func encode(to writer: inout CanonicalWriter) {
     switch self {
-    case let .leaf(key, valueHash):
+    case .leaf(let key, let valueHash):
       writer.write(u8: 0)
       writer.write(hash: key)
       writer.write(hash: valueHash)
-    case let .internalNode(left, right):
+    case .internalNode(let left, let right):
       writer.write(u8: 1)
       writer.write(hash: left)
       writer.write(hash: right)
@@ -99,7 +99,8 @@ public struct SparseMerkleProof: Hashable, Sendable, Codable {
     var current = bottom
     for depth in stride(from: siblings.count - 1, through: 0, by: -1) {
       let sibling = siblings[depth]
-      current = key.bit(depth)
+      current =
+        key.bit(depth)
         ? SparseMerkleNode.internalNode(left: sibling, right: current).hash
         : SparseMerkleNode.internalNode(left: current, right: sibling).hash
     }
@@ -136,9 +137,9 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     while current != .zero {
       guard let node = try source.node(current) else { throw SparseMerkleTreeError.missingNode(current) }
       switch node {
-      case let .leaf(leafKey, valueHash):
+      case .leaf(let leafKey, let valueHash):
         return SparseMerkleProof(siblings: siblings, leaf: .init(key: leafKey, valueHash: valueHash))
-      case let .internalNode(left, right):
+      case .internalNode(let left, let right):
         precondition(depth < 256, "an internal node below depth 256 means two equal keys")
         if key.bit(depth) {
           siblings.append(left)
@@ -157,7 +158,9 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
   /// `updates` maps keys to new value hashes, nil meaning delete. Returns the
   /// new root and the nodes to store for it (the caller writes them, e.g. in
   /// the block's atomic LevelDB batch).
-  public func update(root: Hash256, _ updates: [Hash256: Hash256?]) throws -> (root: Hash256, newNodes: [Hash256: SparseMerkleNode]) {
+  public func update(root: Hash256, _ updates: [Hash256: Hash256?]) throws -> (
+    root: Hash256, newNodes: [Hash256: SparseMerkleNode]
+  ) {
     let sorted = updates.sorted { $0.key < $1.key }.map { Change(key: $0.key, valueHash: $0.value) }
     var context = UpdateContext(source: source)
     let result = try context.update(root, depth: 0, sorted[...])
@@ -178,7 +181,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     var hash: Hash256 {
       switch self {
       case .empty: .zero
-      case let .leaf(hash), let .branch(hash): hash
+      case .leaf(let hash), .branch(let hash): hash
       }
     }
   }
@@ -207,7 +210,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       }
       if hash == .zero { return build(depth: depth, changes) }
       switch try node(hash) {
-      case let .leaf(key, valueHash):
+      case .leaf(let key, let valueHash):
         // Push the existing leaf down with the changes, unless a change replaces it.
         var merged = Array(changes)
         if !merged.contains(where: { $0.key == key }) {
@@ -215,7 +218,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
           merged.insert(Change(key: key, valueHash: valueHash), at: position)
         }
         return build(depth: depth, merged[...])
-      case let .internalNode(left, right):
+      case .internalNode(let left, let right):
         let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
         let newLeft = try update(left, depth: depth + 1, changes[..<split])
         let newRight = try update(right, depth: depth + 1, changes[split...])
