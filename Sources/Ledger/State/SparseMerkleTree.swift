@@ -228,14 +228,19 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
 
     /// The subtree holding exactly the non-deleted changes.
     mutating func build(depth: Int, _ changes: ArraySlice<Change>) -> Subtree {
-      let present = changes.filter { $0.valueHash != nil }
-      switch present.count {
+      let present = changes.compactMap { change in change.valueHash.map { (key: change.key, valueHash: $0) } }
+      return build(depth: depth, present[...])
+    }
+
+    /// `entries` are sorted by key and all present; split on each bit without copying.
+    mutating func build(depth: Int, _ entries: ArraySlice<(key: Hash256, valueHash: Hash256)>) -> Subtree {
+      switch entries.count {
       case 0: return .empty
-      case 1: return .leaf(hash: store(.leaf(key: present[0].key, valueHash: present[0].valueHash!)))
+      case 1: return .leaf(hash: store(.leaf(key: entries.first!.key, valueHash: entries.first!.valueHash)))
       default:
         precondition(depth < 256, "two distinct keys differ within 256 bits")
-        let split = present.firstIndex { $0.key.bit(depth) } ?? present.endIndex
-        return join(build(depth: depth + 1, present[..<split]), build(depth: depth + 1, present[split...]))
+        let split = entries.firstIndex { $0.key.bit(depth) } ?? entries.endIndex
+        return join(build(depth: depth + 1, entries[..<split]), build(depth: depth + 1, entries[split...]))
       }
     }
 
