@@ -41,17 +41,21 @@ struct Tx: ParsableCommand {
     }
 
     private func readInput() throws -> String {
-      let data: Data?
-      if let file, file != "-" {
-        data = FileManager.default.contents(atPath: file)
-        guard data != nil else { throw CLIError(code: "input.unreadable", message: "cannot read \(file)") }
-      } else {
-        data = FileHandle.standardInput.readDataToEndOfFile()
-      }
       // Hex of the largest transaction, with generous room for line breaks.
-      guard let data, data.count <= Limits.transactionBytesMax * 3 else {
-        throw CLIError(
-          code: "format.length_over_limit", message: "input exceeds \(Limits.transactionBytesMax * 3) bytes")
+      let inputBytesMax = Limits.transactionBytesMax * 3
+      let handle: FileHandle
+      if let file, file != "-" {
+        guard let opened = FileHandle(forReadingAtPath: file) else {
+          throw CLIError(code: "input.unreadable", message: "cannot read \(file)")
+        }
+        handle = opened
+      } else {
+        handle = FileHandle.standardInput
+      }
+      // Read at most one byte past the limit, so an endless input cannot exhaust memory.
+      let data = try handle.read(upToCount: inputBytesMax + 1) ?? Data()
+      guard data.count <= inputBytesMax else {
+        throw CLIError(code: "format.length_over_limit", message: "input exceeds \(inputBytesMax) bytes")
       }
       return String(decoding: data, as: UTF8.self)
     }

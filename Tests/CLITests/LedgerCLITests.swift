@@ -24,15 +24,17 @@ struct CLIRun {
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
-    let input = Pipe()
+    // Standard input comes from a file: the CLI may stop reading early (that is
+    // what its input bound is for), and a pipe would then break under the writer.
+    let inputPath = FileManager.default.temporaryDirectory.appendingPathComponent("stdin-\(UUID().uuidString)").path
+    FileManager.default.createFile(atPath: inputPath, contents: Data(stdin.utf8))
+    defer { try? FileManager.default.removeItem(atPath: inputPath) }
     let output = Pipe()
     let error = Pipe()
-    process.standardInput = input
+    process.standardInput = FileHandle(forReadingAtPath: inputPath)
     process.standardOutput = output
     process.standardError = error
     try process.run()
-    input.fileHandleForWriting.write(Data(stdin.utf8))
-    try input.fileHandleForWriting.close()
     let outData = output.fileHandleForReading.readDataToEndOfFile()
     let errData = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -102,6 +104,7 @@ struct LedgerCLITests {
       ("not hex", "zz", "input.invalid_hex"),
       ("odd hex", "abc", "input.invalid_hex"),
       ("empty", "", "format.truncated"),
+      ("endless", String(repeating: "00", count: 200_000), "format.length_over_limit"),
     ]
   }
 
