@@ -22,6 +22,17 @@ struct SparseMerkleTreeTests {
   static func key(_ n: Int) -> Hash256 { SHA256.hash(Array("record \(n)".utf8)) }
   static func value(_ n: Int, _ version: Int) -> Hash256 { SHA256.hash(Array("value \(n) v\(version)".utf8)) }
 
+  /// A tree holding records 0..<count at version 0, and its root.
+  static func populatedTree(count: Int) throws -> (tree: SparseMerkleTree<InMemorySparseMerkleNodes>, root: Hash256) {
+    let nodes = InMemorySparseMerkleNodes()
+    let tree = SparseMerkleTree(source: nodes)
+    var batch: [Hash256: Hash256?] = [:]
+    for n in 0..<count { batch[key(n)] = value(n, 0) }
+    let (root, newNodes) = try tree.update(root: .zero, batch)
+    nodes.insert(newNodes)
+    return (tree, root)
+  }
+
   @Test("the empty tree's root is zero and every key is provably absent")
   func empty() throws {
     let tree = SparseMerkleTree(source: InMemorySparseMerkleNodes())
@@ -85,12 +96,7 @@ struct SparseMerkleTreeTests {
 
   @Test("proof length grows with log2 of the record count, not with the key length")
   func proofsAreShort() throws {
-    let nodes = InMemorySparseMerkleNodes()
-    let tree = SparseMerkleTree(source: nodes)
-    var batch: [Hash256: Hash256?] = [:]
-    for n in 0..<4_096 { batch[Self.key(n)] = Self.value(n, 0) }
-    let (root, newNodes) = try tree.update(root: .zero, batch)
-    nodes.insert(newNodes)
+    let (tree, root) = try Self.populatedTree(count: 4_096)
     let lengths = try (0..<256).map { try tree.proof(root: root, key: Self.key($0 * 16)).siblings.count }
     let mean = Double(lengths.reduce(0, +)) / Double(lengths.count)
     // log2(4096) = 12; random keys add about 1.3 levels on average (Knuth, digital search trees).
@@ -100,12 +106,7 @@ struct SparseMerkleTreeTests {
 
   @Test("deleting every key returns the tree to the empty root")
   func deleteAll() throws {
-    let nodes = InMemorySparseMerkleNodes()
-    let tree = SparseMerkleTree(source: nodes)
-    var insert: [Hash256: Hash256?] = [:]
-    for n in 0..<50 { insert[Self.key(n)] = Self.value(n, 0) }
-    let (root, newNodes) = try tree.update(root: .zero, insert)
-    nodes.insert(newNodes)
+    let (tree, root) = try Self.populatedTree(count: 50)
     var delete: [Hash256: Hash256?] = [:]
     for n in 0..<50 { delete[Self.key(n)] = .some(nil) }
     #expect(try tree.update(root: root, delete).root == .zero)

@@ -160,22 +160,14 @@ public final class SecretKey: Sendable, CustomStringConvertible, CustomDebugStri
 
   /// A fresh key from the system's secure random source.
   public convenience init() {
-    while true {
-      var candidate = SecureRandom.bytes(32)
-      defer { Self.wipe(&candidate) }
-      if let key = try? SecretKey(bytes: candidate) {
-        self.init(taking: key)
-        return
-      }
+    var candidate = SecureRandom.bytes(32)
+    defer { Self.wipe(&candidate) }
+    // Out of range only with probability about 2^-128, but the rule is the rule.
+    while secp256k1_ec_seckey_verify(Secp256k1Context.shared.pointer, candidate) != 1 {
+      Self.wipe(&candidate)
+      candidate = SecureRandom.bytes(32)
     }
-  }
-
-  private init(taking other: SecretKey) {
-    secret = .allocate(byteCount: 32, alignment: 8)
-    secret.copyMemory(from: UnsafeRawBufferPointer(other.secret))
-    keypair = .allocate(capacity: 1)
-    keypair.initialize(to: other.keypair.pointee)
-    publicKey = other.publicKey
+    try! self.init(bytes: candidate)  // verified in range just above
   }
 
   /// A key from its 32 secret bytes; throws if they are not in [1, n-1].
