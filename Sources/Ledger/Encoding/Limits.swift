@@ -17,6 +17,11 @@ public enum Limits {
   public static let transactionSignatureCountMax = 16
   public static let validatorChangeCountMax = 64
   public static let validatorCountMax = 256
+  public static let governanceKeyCountMax = 16
+  /// Entries of each list in a genesis file (bureaus, duties, directories, grants).
+  public static let genesisRecordCountMax = 100_000
+  /// Validator-set changes scheduled but not yet in force.
+  public static let pendingValidatorChangeCountMax = 16
   public static let transactionBytesMax = 64 * 1_024
   public static let blockTransactionCountMax = 10_000
   public static let blockBytesMax = 16 * 1_024 * 1_024

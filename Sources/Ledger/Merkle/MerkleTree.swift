@@ -201,3 +201,17 @@ public struct MerkleFrontier: Hashable, Sendable, Codable {
     return folded
   }
 }
+
+/// Stored form: the size, then one root per set bit of the size.
+extension MerkleFrontier: CanonicalCodable {
+  public func encode(to writer: inout CanonicalWriter) {
+    writer.write(u64: size)
+    for root in subtreeRoots { writer.write(hash: root) }
+  }
+
+  public init(from reader: inout CanonicalReader) throws(FormatError) {
+    size = try reader.read(u64: "size")
+    subtreeRoots = []
+    for index in 0..<size.nonzeroBitCount { subtreeRoots.append(try reader.read(hash: "subtreeRoots[\(index)]")) }
+  }
+}

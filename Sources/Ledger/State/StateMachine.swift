@@ -1,0 +1,276 @@
+/// Reads committed state. Storage failures throw; they are not rejections.
+public protocol StateReader {
+  func record(_ key: RecordKey) throws -> StateRecord?
+}
+
+/// One record a block changed: what it was before the block and what it is after.
+public struct RecordChange: Hashable, Sendable {
+  public let key: RecordKey
+  public let before: StateRecord?
+  public let after: StateRecord
+}
+
+/// Everything applying a block produced, ready to be written in one batch.
+public struct BlockExecution: Sendable {
+  /// One per transaction, in block order.
+  public let results: [TransactionResult]
+  public let resultsRoot: Hash256
+  /// Ascending by key.
+  public let changes: [RecordChange]
+  public let stateRoot: Hash256
+  /// Tree nodes the new root needs that were not stored before.
+  public let newNodes: [Hash256: SparseMerkleNode]
+  /// The set in force for this block (after any scheduled change took effect).
+  public let validatorSet: ValidatorSet
+  /// Which accepted transaction (index in the block) wrote which record.
+  public let recordWrites: [(key: RecordKey, transactionIndex: Int)]
+
+  public var acceptedCount: Int { results.count { $0.isAccepted } }
+}
+
+/// The deterministic rules of the ledger (DESIGN.md, "Domain rules").
+///
+/// `execute` depends only on its arguments: the same transactions on the same
+/// state at the same height and time give the same results and state root on
+/// every machine. A rejected transaction changes nothing, not even its
+/// signer's sequence number.
+public struct StateMachine: Sendable {
+  /// Whether `execute` checks BIP-340 signatures itself. A node that verified
+  /// every transaction at admission (and cached the ids) passes `.alreadyVerified`
+  /// so execution never waits on elliptic-curve work.
+  public enum SignatureCheck: Sendable { case verify, alreadyVerified }
+
+  public let chainId: String
+  public let signatureCheck: SignatureCheck
+
+  public init(chainId: String, signatureCheck: SignatureCheck = .verify) {
+    self.chainId = chainId
+    self.signatureCheck = signatureCheck
+  }
+
+  /// Applies `transactions` as the block at `height` with block time `timeMs`
+  /// on top of the state whose root is `stateRoot`.
+  public func execute<Source: SparseMerkleNodeSource>(
+    transactions: [SignedTransaction], height: UInt64, timeMs: UInt64,
+    state: any StateReader, tree: SparseMerkleTree<Source>, stateRoot: Hash256
+  ) throws -> BlockExecution {
+    let working = WorkingState(base: state)
+    let validatorSet = try activateScheduledValidatorChanges(height: height, in: working)
+    working.commitTransaction()
+
+    var results: [TransactionResult] = []
+    results.reserveCapacity(transactions.count)
+    var recordWrites: [(key: RecordKey, transactionIndex: Int)] = []
+    for (index, transaction) in transactions.enumerated() {
+      let execution = TransactionExecution(
+        transaction: transaction, chainId: chainId, height: height, timeMs: timeMs,
+        signatureCheck: signatureCheck, state: working)
+      do {
+        try execution.run()
+        for key in working.commitTransaction() { recordWrites.append((key, index)) }
+        results.append(TransactionResult(transactionId: transaction.id, rejection: nil))
+      } catch let rejection as Rejection {
+        working.discardTransaction()
+        results.append(TransactionResult(transactionId: transaction.id, rejection: rejection))
+      }
+    }
+
+    let changes = try working.changes()
+    var updates: [Hash256: Hash256?] = [:]
+    updates.reserveCapacity(changes.count)
+    for change in changes { updates[change.key.treeKey] = change.after.valueHash }
+    let (newRoot, newNodes) = try tree.update(root: stateRoot, updates)
+    return BlockExecution(
+      results: results, resultsRoot: TransactionResult.root(results), changes: changes,
+      stateRoot: newRoot, newNodes: newNodes, validatorSet: validatorSet, recordWrites: recordWrites)
+  }
+
+  /// Scheduled validator-set changes take effect at the start of the block
+  /// whose height they name, so that block is already certified by the new set.
+  private func activateScheduledValidatorChanges(height: UInt64, in working: WorkingState) throws -> ValidatorSet {
+    guard let record = try working.read(.validators), case .validators(var set, var pending) = record.value else {
+      preconditionFailure("state without a validators record: genesis always writes one")
+    }
+    guard let first = pending.first, first.effectiveHeight <= height else { return set }
+    while let change = pending.first, change.effectiveHeight <= height {
+      set = set.applying(change)
+      pending.removeFirst()
+    }
+    working.write(.validators, record.changed(value: .validators(set, pending: pending), at: height))
+    return set
+  }
+}
+
+extension ValidatorSet {
+  /// This set with `change` applied (removals first, then additions).
+  public func applying(_ change: ValidatorSetChange) -> ValidatorSet {
+    let removed = Set(change.remove)
+    return ValidatorSet(validators.filter { !removed.contains($0.nodeKey) } + change.add)
+  }
+}
+
+/// Reads through two layers of writes (this transaction's, then this block's)
+/// to the committed state, and remembers what each key held before the block.
+/// A class so that a transaction's execution mutates it in place: a value
+/// copy per transaction would copy the read cache every time.
+final class WorkingState {
+  let base: any StateReader
+  private var blockWrites: [RecordKey: StateRecord] = [:]
+  private var baseValues: [RecordKey: StateRecord?] = [:]
+  private var transactionWrites: [RecordKey: StateRecord] = [:]
+
+  init(base: any StateReader) { self.base = base }
+
+  func read(_ key: RecordKey) throws -> StateRecord? {
+    if let record = transactionWrites[key] ?? blockWrites[key] { return record }
+    if let cached = baseValues[key] { return cached }
+    let record = try base.record(key)
+    baseValues[key] = record
+    return record
+  }
+
+  func write(_ key: RecordKey, _ record: StateRecord) { transactionWrites[key] = record }
+
+  /// Makes the current transaction's writes part of the block; returns the keys written.
+  @discardableResult
+  func commitTransaction() -> [RecordKey] {
+    let keys = transactionWrites.keys.sorted()
+    blockWrites.merge(transactionWrites) { _, new in new }
+    transactionWrites.removeAll(keepingCapacity: true)
+    return keys
+  }
+
+  func discardTransaction() { transactionWrites.removeAll(keepingCapacity: true) }
+
+  func changes() throws -> [RecordChange] {
+    precondition(transactionWrites.isEmpty, "a transaction is still open")
+    return blockWrites.keys.sorted().map { key in
+      RecordChange(key: key, before: baseValues[key] ?? nil, after: blockWrites[key]!)
+    }
+  }
+}
+
+/// One transaction being applied: authentication, replay protection, then the
+/// rule for its payload. Every check throws a `Rejection`; writes go to the
+/// transaction layer of `state`, which the caller commits only when `run` returns.
+struct TransactionExecution {
+  let transaction: SignedTransaction
+  let chainId: String
+  let height: UInt64
+  let timeMs: UInt64
+  let signatureCheck: StateMachine.SignatureCheck
+  let state: WorkingState
+
+  init(
+    transaction: SignedTransaction, chainId: String, height: UInt64, timeMs: UInt64,
+    signatureCheck: StateMachine.SignatureCheck, state: WorkingState
+  ) {
+    self.transaction = transaction
+    self.chainId = chainId
+    self.height = height
+    self.timeMs = timeMs
+    self.signatureCheck = signatureCheck
+    self.state = state
+  }
+
+  var body: TransactionBody { transaction.body }
+  var signer: PublicKey { transaction.body.signer }
+
+  func run() throws {
+    guard body.chainId == chainId else {
+      throw Rejection("tx.wrong_chain", "transaction is for chain \"\(body.chainId)\", this is \"\(chainId)\"")
+    }
+    guard transaction.signatures.contains(where: { $0.publicKey == signer }) else {
+      throw Rejection("tx.signer_did_not_sign", "the signer \(signer.rawValue.hex) has no signature on the transaction")
+    }
+    if signatureCheck == .verify && !transaction.signaturesAreValid {
+      throw Rejection("tx.bad_signature", "a signature does not verify over the transaction id")
+    }
+    let account = try state.read(.account(signer))
+    let expectedSequence: UInt64
+    if case .account(let next)? = account?.value { expectedSequence = next } else { expectedSequence = 0 }
+    guard body.sequence == expectedSequence else {
+      throw Rejection(
+        "tx.bad_sequence",
+        "sequence \(body.sequence) for signer \(signer.rawValue.hex); the next accepted is \(expectedSequence)")
+    }
+
+    try applyPayload()
+
+    let nextAccount =
+      account?.changed(value: .account(nextSequence: expectedSequence + 1), at: height)
+      ?? .created(.account(nextSequence: 1), at: height)
+    state.write(.account(signer), nextAccount)
+  }
+
+  private func applyPayload() throws {
+    switch body.payload {
+    case .registerBureau(let registration): try registerBureau(registration)
+    case .suspendBureau(let change): try suspendBureau(change)
+    case .reinstateBureau(let change): try reinstateBureau(change)
+    case .removeBureau(let change): try removeBureau(change)
+    case .rotateBureauKeys(let rotation): try rotateBureauKeys(rotation)
+    case .changeValidators(let change): try changeValidators(change)
+    case .declareDuty(let duty): try declareDuty(duty)
+    case .amendDuty(let duty): try amendDuty(duty)
+    case .retireDuty(let retirement): try retireDuty(retirement)
+    case .publishDirectory(let directory): try publishDirectory(directory)
+    case .reviseDirectory(let directory): try reviseDirectory(directory)
+    case .retireDirectory(let retirement): try retireDirectory(retirement)
+    case .requestAccess(let request): try requestAccess(request)
+    case .approveRequest(let approval): try approveRequest(approval)
+    case .denyRequest(let denial): try denyRequest(denial)
+    case .grantAccess(let grant): try grantAccess(grant)
+    case .revokeGrant(let retirement): try revokeGrant(retirement)
+    case .attestData(let attestation): try attestData(attestation)
+    case .recordShare(let share): try recordShare(share)
+    }
+  }
+
+  // MARK: Authorisation
+
+  /// Governance transactions: the signer is a governance key and at least
+  /// `threshold` distinct governance keys signed.
+  func requireGovernance() throws {
+    guard let record = try state.read(.governance), case .governance(let keys, let threshold) = record.value else {
+      preconditionFailure("state without a governance record: genesis always writes one")
+    }
+    guard keys.contains(signer) else {
+      throw Rejection("governance.signer_not_governance", "the signer \(signer.rawValue.hex) is not a governance key")
+    }
+    let governanceSigners = Set(transaction.signatures.map(\.publicKey)).intersection(keys)
+    guard governanceSigners.count >= Int(threshold) else {
+      throw Rejection(
+        "governance.below_threshold",
+        "\(governanceSigners.count) governance signatures; \(threshold) of \(keys.count) are required")
+    }
+  }
+
+  /// A bureau's own transactions: the bureau is registered and active and the
+  /// signer is one of its operator keys. Returns its registration.
+  @discardableResult
+  func requireOperator(of bureauId: String) throws -> BureauRegistration {
+    guard let record = try state.read(.bureau(bureauId)), case .bureau(let registration) = record.value else {
+      throw Rejection("tx.unknown_bureau", "bureau \"\(bureauId)\" is not registered")
+    }
+    guard record.status == .active else {
+      throw Rejection("tx.bureau_not_active", "bureau \"\(bureauId)\" is \(record.status.name)")
+    }
+    guard registration.operatorKeys.contains(signer) else {
+      throw Rejection(
+        "tx.signer_not_operator", "the signer \(signer.rawValue.hex) is not an operator key of bureau \"\(bureauId)\"")
+    }
+    return registration
+  }
+
+  /// The record of an active bureau other than the acting one, for `role` in messages.
+  func activeBureau(_ bureauId: String, code: String, role: String) throws -> StateRecord {
+    guard let record = try state.read(.bureau(bureauId)) else {
+      throw Rejection(code, "\(role) bureau \"\(bureauId)\" is not registered")
+    }
+    guard record.status == .active else {
+      throw Rejection(code, "\(role) bureau \"\(bureauId)\" is \(record.status.name)")
+    }
+    return record
+  }
+}

@@ -1,0 +1,338 @@
+/// The last committed block, as the store's commit marker records it.
+public struct StoreHead: Hashable, Sendable, Codable, CanonicalCodable {
+  public let height: UInt64
+  public let blockHash: Hash256
+  public let timeMs: UInt64
+  public let stateRoot: Hash256
+
+  public init(height: UInt64, blockHash: Hash256, timeMs: UInt64, stateRoot: Hash256) {
+    self.height = height
+    self.blockHash = blockHash
+    self.timeMs = timeMs
+    self.stateRoot = stateRoot
+  }
+
+  public func encode(to writer: inout CanonicalWriter) {
+    writer.write(u64: height)
+    writer.write(hash: blockHash)
+    writer.write(u64: timeMs)
+    writer.write(hash: stateRoot)
+  }
+
+  public init(from reader: inout CanonicalReader) throws(FormatError) {
+    height = try reader.read(u64: "height")
+    blockHash = try reader.read(hash: "blockHash")
+    timeMs = try reader.read(u64: "timeMs")
+    stateRoot = try reader.read(hash: "stateRoot")
+  }
+}
+
+/// Why the store refused a block or could not open. Codes are stable.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+  public let code: String
+  public let message: String
+
+  init(_ code: String, _ message: String) {
+    self.code = code
+    self.message = message
+  }
+
+  public var description: String { "\(code): \(message)" }
+}
+
+/// Where a committed transaction is, and what became of it.
+public struct TransactionLocation: Hashable, Sendable, Codable {
+  public let height: UInt64
+  public let index: UInt32
+  public let result: TransactionResult
+}
+
+/// Blocks, certificates, the history tree, state (records, tree nodes) and
+/// query indexes in one LevelDB database.
+///
+/// Committing a block is one atomic, synced LevelDB write batch that carries
+/// the block, its certificate, every record and tree node it changed, every
+/// index entry and the new head marker; a crash leaves the store at the
+/// previous block or the next one, never between.
+///
+/// Not thread-safe for writers: one owner (the node's ledger actor) commits.
+/// Reads of committed data are safe from anywhere, because LevelDB is.
+public final class LedgerStore: StateReader, @unchecked Sendable {
+  public let database: LevelDB
+  public let genesis: Genesis
+  public let genesisHash: Hash256
+  public var chainId: String { genesis.chainId }
+  public private(set) var head: StoreHead
+  public private(set) var historyFrontier: MerkleFrontier
+  /// The set that certifies the next block (before any change scheduled for it).
+  public private(set) var validatorSet: ValidatorSet
+  let tree: SparseMerkleTree<LevelDBSparseMerkleNodes>
+
+  /// Opens the store in `path`, creating it from `genesis` when empty. A store
+  /// made from a different genesis file refuses to open.
+  public init(path: String, genesis: Genesis) throws {
+    database = try LevelDB(path: path)
+    self.genesis = genesis
+    genesisHash = genesis.hash
+    tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database))
+    if let stored = try database.get(StoreKey.genesisHash) {
+      guard stored == genesisHash.bytes else {
+        throw StoreError(
+          "store.genesis_mismatch",
+          "\(path) holds chain \(Hex.encode(stored)), not genesis \(genesisHash.hex); use the genesis file it was created with")
+      }
+      guard let headBytes = try database.get(StoreKey.head), let frontierBytes = try database.get(StoreKey.historyFrontier)
+      else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
+      head = try StoreHead(canonicalBytes: headBytes)
+      historyFrontier = try MerkleFrontier(canonicalBytes: frontierBytes)
+      validatorSet = ValidatorSet([])
+      validatorSet = try currentValidatorSet()
+    } else {
+      let state = try genesis.buildState(tree: tree)
+      head = StoreHead(height: 0, blockHash: .zero, timeMs: 0, stateRoot: .zero)
+      historyFrontier = MerkleFrontier()
+      validatorSet = state.execution.validatorSet
+      let batch = WriteBatch()
+      batch.put(StoreKey.genesisHash, genesisHash.bytes)
+      try write(state.block, certificate: nil, execution: state.execution, into: batch)
+    }
+  }
+
+  // MARK: State
+
+  public func record(_ key: RecordKey) throws -> StateRecord? {
+    guard let bytes = try database.get(StoreKey.record(key)) else { return nil }
+    return try StateRecord(canonicalBytes: bytes)
+  }
+
+  /// A record as of the state root `root` (any retained past height) with its proof.
+  public func record(_ key: RecordKey, atRoot root: Hash256) throws -> (StateRecord?, SparseMerkleProof) {
+    let proof = try tree.proof(root: root, key: key.treeKey)
+    guard let leaf = proof.leaf, leaf.key == key.treeKey else { return (nil, proof) }
+    guard let bytes = try database.get(StoreKey.recordValue(leaf.valueHash)) else {
+      throw StoreError("store.corrupt", "record value \(leaf.valueHash.hex) of \(key) is missing")
+    }
+    return (try StateRecord(canonicalBytes: bytes), proof)
+  }
+
+  /// Records whose path starts with `prefix` (e.g. `duty/BJ-GAJ/`), in path order, at most `limit`.
+  public func records(pathPrefix: String, after: RecordKey? = nil, limit: Int) throws -> [(RecordKey, StateRecord)] {
+    let prefix = StoreKey.recordPrefix + Array(pathPrefix.utf8)
+    let start = after.map { StoreKey.record($0) + [0] }
+    return try database.scan(prefix: prefix, from: start, limit: limit).map { entry in
+      let path = String(decoding: entry.key.dropFirst(StoreKey.recordPrefix.count), as: UTF8.self)
+      return (RecordKey(path: path), try StateRecord(canonicalBytes: entry.value))
+    }
+  }
+
+  private func currentValidatorSet() throws -> ValidatorSet {
+    guard case .validators(let set, _)? = try record(.validators)?.value else {
+      throw StoreError("store.corrupt", "the validators record is missing")
+    }
+    return set
+  }
+
+  // MARK: Blocks
+
+  /// Executes `transactions` as the next block, for a proposer to build a header from.
+  public func execute(
+    _ transactions: [SignedTransaction], timeMs: UInt64, signatureCheck: StateMachine.SignatureCheck
+  ) throws -> BlockExecution {
+    try StateMachine(chainId: chainId, signatureCheck: signatureCheck).execute(
+      transactions: transactions, height: head.height + 1, timeMs: timeMs, state: self, tree: tree,
+      stateRoot: head.stateRoot)
+  }
+
+  /// The header a proposer at the next height would put over `execution`.
+  public func nextHeader(
+    transactions: [SignedTransaction], timeMs: UInt64, execution: BlockExecution, proposer: PublicKey
+  ) -> BlockHeader {
+    BlockHeader(
+      chainId: chainId, height: head.height + 1, timeMs: timeMs, previousHash: head.blockHash,
+      historyRoot: historyFrontier.root, transactionsRoot: Block.transactionsRoot(transactions),
+      transactionCount: UInt32(transactions.count), resultsRoot: execution.resultsRoot,
+      stateRoot: execution.stateRoot, validatorSetHash: execution.validatorSet.hash, proposer: proposer)
+  }
+
+  /// Checks that `block` is the next block and that its header matches its
+  /// execution; returns the execution. Used by backups before they vote and
+  /// by `commit`.
+  public func validate(
+    _ block: Block, signatureCheck: StateMachine.SignatureCheck = .verify
+  ) throws -> BlockExecution {
+    let header = block.header
+    guard header.chainId == chainId else {
+      throw StoreError("block.wrong_chain", "block is for chain \"\(header.chainId)\"")
+    }
+    guard header.height == head.height + 1 else {
+      throw StoreError("block.wrong_height", "block height \(header.height); the next is \(head.height + 1)")
+    }
+    guard header.previousHash == head.blockHash else {
+      throw StoreError("block.wrong_parent", "previousHash \(header.previousHash.hex) is not \(head.blockHash.hex)")
+    }
+    guard header.timeMs >= head.timeMs else {
+      throw StoreError("block.time_went_back", "timeMs \(header.timeMs) is before the previous block's \(head.timeMs)")
+    }
+    guard header.historyRoot == historyFrontier.root else {
+      throw StoreError("block.history_root_mismatch", "historyRoot does not cover the blocks before it")
+    }
+    guard Int(header.transactionCount) == block.transactions.count,
+      header.transactionsRoot == Block.transactionsRoot(block.transactions)
+    else { throw StoreError("block.transactions_root_mismatch", "transactionsRoot does not match the transactions") }
+    let execution = try execute(block.transactions, timeMs: header.timeMs, signatureCheck: signatureCheck)
+    guard header.resultsRoot == execution.resultsRoot else {
+      throw StoreError("block.results_root_mismatch", "resultsRoot differs from executing the block here")
+    }
+    guard header.stateRoot == execution.stateRoot else {
+      throw StoreError("block.state_root_mismatch", "stateRoot differs from executing the block here")
+    }
+    guard header.validatorSetHash == execution.validatorSet.hash else {
+      throw StoreError("block.validator_set_mismatch", "validatorSetHash is not the set in force at this height")
+    }
+    return execution
+  }
+
+  /// Commits the next block under its certificate, in one atomic write.
+  /// Pass the execution `validate` returned to avoid executing twice.
+  public func commit(_ block: Block, certificate: CommitCertificate, execution: BlockExecution? = nil) throws {
+    let execution = try execution ?? validate(block)
+    precondition(execution.stateRoot == block.header.stateRoot, "commit with the execution of another block")
+    let blockHash = block.header.hash
+    guard certificate.blockHash == blockHash, certificate.height == block.header.height else {
+      throw StoreError("block.certificate_mismatch", "the certificate is for another block")
+    }
+    do {
+      try certificate.verify(chainId: chainId, validators: execution.validatorSet)
+    } catch {
+      throw StoreError("block.bad_certificate", "the commit certificate does not verify: \(error)")
+    }
+    try write(block, certificate: certificate, execution: execution, into: WriteBatch())
+  }
+
+  private func write(_ block: Block, certificate: CommitCertificate?, execution: BlockExecution, into batch: WriteBatch)
+    throws
+  {
+    let header = block.header
+    let height = header.height
+    let blockHash = header.hash
+    batch.put(StoreKey.block(height), block.canonicalBytes)
+    if let certificate { batch.put(StoreKey.certificate(height), certificate.canonicalBytes) }
+    batch.put(StoreKey.blockHash(height), blockHash.bytes)
+    for (index, transaction) in block.transactions.enumerated() {
+      let location = StoredTransaction(height: height, index: UInt32(index), result: execution.results[index])
+      batch.put(StoreKey.transaction(transaction.id), location.canonicalBytes)
+    }
+    for change in execution.changes {
+      let bytes = change.after.canonicalBytes
+      batch.put(StoreKey.record(change.key), bytes)
+      batch.put(StoreKey.recordValue(SHA256.hash(bytes)), bytes)
+      StoreIndexes.update(change, in: batch)
+    }
+    for write in execution.recordWrites {
+      batch.put(
+        StoreKey.recordHistory(write.key, height: height, index: UInt32(write.transactionIndex)),
+        height == 0 ? Hash256.zero.bytes : block.transactions[write.transactionIndex].id.bytes)
+    }
+    LevelDBSparseMerkleNodes.add(execution.newNodes, to: batch)
+    var frontier = historyFrontier
+    frontier.append(leafHash: blockHash.withUnsafeBytes { MerkleTree.leafHash($0) })
+    let newHead = StoreHead(height: height, blockHash: blockHash, timeMs: header.timeMs, stateRoot: header.stateRoot)
+    batch.put(StoreKey.historyFrontier, frontier.canonicalBytes)
+    batch.put(StoreKey.head, newHead.canonicalBytes)
+    try database.write(batch)
+    head = newHead
+    historyFrontier = frontier
+    validatorSet = execution.validatorSet
+  }
+
+  public func block(at height: UInt64) throws -> Block? {
+    guard height <= head.height, let bytes = try database.get(StoreKey.block(height)) else { return nil }
+    return try Block(canonicalBytes: bytes)
+  }
+
+  public func certificate(at height: UInt64) throws -> CommitCertificate? {
+    guard height <= head.height, let bytes = try database.get(StoreKey.certificate(height)) else { return nil }
+    return try CommitCertificate(canonicalBytes: bytes)
+  }
+
+  public func blockHash(at height: UInt64) throws -> Hash256? {
+    guard height <= head.height, let bytes = try database.get(StoreKey.blockHash(height)) else { return nil }
+    return Hash256(bytes: bytes)
+  }
+
+  /// RFC 6962 inclusion proof of the block at `height` in the history tree of
+  /// the first `treeSize` blocks (a header at height `treeSize` carries that root).
+  public func historyInclusionProof(height: UInt64, treeSize: UInt64) throws -> [Hash256] {
+    precondition(height < treeSize && treeSize <= head.height + 1, "history proof outside the chain")
+    return MerkleTree.inclusionProof(index: Int(height), leafHashes: try historyLeafHashes(count: treeSize))
+  }
+
+  public func historyConsistencyProof(oldSize: UInt64, newSize: UInt64) throws -> [Hash256] {
+    precondition(oldSize <= newSize && newSize <= head.height + 1, "history proof outside the chain")
+    return MerkleTree.consistencyProof(oldSize: Int(oldSize), leafHashes: try historyLeafHashes(count: newSize))
+  }
+
+  private func historyLeafHashes(count: UInt64) throws -> [Hash256] {
+    try (0..<count).map { height in
+      guard let hash = try blockHash(at: height) else {
+        throw StoreError("store.corrupt", "block hash at height \(height) is missing")
+      }
+      return hash.withUnsafeBytes { MerkleTree.leafHash($0) }
+    }
+  }
+
+  public func transaction(_ id: Hash256) throws -> (SignedTransaction, TransactionLocation)? {
+    guard let bytes = try database.get(StoreKey.transaction(id)) else { return nil }
+    let stored = try StoredTransaction(canonicalBytes: bytes, transactionId: id)
+    guard let block = try block(at: stored.height), Int(stored.index) < block.transactions.count else {
+      throw StoreError("store.corrupt", "transaction \(id.hex) points at a missing block")
+    }
+    return (
+      block.transactions[Int(stored.index)],
+      TransactionLocation(height: stored.height, index: stored.index, result: stored.result)
+    )
+  }
+
+  /// The transactions that wrote `key`, oldest first: (height, index, transaction id).
+  public func history(of key: RecordKey, limit: Int) -> [(height: UInt64, index: UInt32, transactionId: Hash256)] {
+    let prefix = StoreKey.recordHistory(key)
+    return database.scan(prefix: prefix, limit: limit).map { entry in
+      let suffix = entry.key.dropFirst(prefix.count)
+      return (
+        StoreKey.readBigEndian(suffix.prefix(8)), UInt32(StoreKey.readBigEndian(suffix.dropFirst(8))),
+        Hash256(bytes: entry.value) ?? .zero
+      )
+    }
+  }
+}
+
+/// What the transaction index holds per id: where it is and its result.
+struct StoredTransaction: CanonicalEncodable {
+  let height: UInt64
+  let index: UInt32
+  let result: TransactionResult
+
+  init(height: UInt64, index: UInt32, result: TransactionResult) {
+    self.height = height
+    self.index = index
+    self.result = result
+  }
+
+  init(canonicalBytes bytes: [UInt8], transactionId: Hash256) throws(FormatError) {
+    var reader = CanonicalReader(bytes)
+    height = try reader.read(u64: "height")
+    index = try reader.read(u32: "index")
+    let code = try reader.read(string: "code", limit: Limits.identifierBytesMax)
+    let message = try reader.read(string: "message", limit: Limits.transactionBytesMax)
+    try reader.finish()
+    result = TransactionResult(
+      transactionId: transactionId, rejection: code == TransactionResult.acceptedCode ? nil : Rejection(code, message))
+  }
+
+  func encode(to writer: inout CanonicalWriter) {
+    writer.write(u64: height)
+    writer.write(u32: index)
+    writer.write(string: result.code)
+    writer.write(string: result.message)
+  }
+}

@@ -1,0 +1,52 @@
+/// The LevelDB key layout of a ledger store (docs/OPERATIONS.md, "Data directory").
+///
+/// Every key starts with a short ASCII prefix naming its table. Heights are
+/// 8-byte big-endian so that key order is height order; identifiers never
+/// contain `/` or 0x00, so `/` separates the parts of a composite key.
+enum StoreKey {
+  /// Genesis hash this store was created from (32 bytes).
+  static let genesisHash = Array("m/genesis".utf8)
+  /// The commit marker: the last committed block (`StoreHead`). Written in the
+  /// same batch as everything the block changed, so it never runs ahead or behind.
+  static let head = Array("m/head".utf8)
+  /// The RFC 6962 frontier over all committed block hashes.
+  static let historyFrontier = Array("m/history".utf8)
+
+  static let blockPrefix = Array("b/".utf8)
+  static let certificatePrefix = Array("c/".utf8)
+  static let blockHashPrefix = Array("h/".utf8)
+  static let resultsPrefix = Array("e/".utf8)
+  static let transactionPrefix = Array("t/".utf8)
+  static let recordPrefix = Array("r/".utf8)
+  static let recordValuePrefix = Array("v/".utf8)
+  static let recordHistoryPrefix = Array("x/".utf8)
+  static let directoriesByBureauPrefix = Array("i/dir-bureau/".utf8)
+  static let directoriesByShareTypePrefix = Array("i/dir-share/".utf8)
+  static let grantsByGrantorPrefix = Array("i/grant-grantor/".utf8)
+  static let grantsByGranteePrefix = Array("i/grant-grantee/".utf8)
+  static let grantsByDirectoryPrefix = Array("i/grant-dir/".utf8)
+
+  static func block(_ height: UInt64) -> [UInt8] { blockPrefix + bigEndian(height) }
+  static func certificate(_ height: UInt64) -> [UInt8] { certificatePrefix + bigEndian(height) }
+  static func blockHash(_ height: UInt64) -> [UInt8] { blockHashPrefix + bigEndian(height) }
+  static func results(_ height: UInt64) -> [UInt8] { resultsPrefix + bigEndian(height) }
+  static func transaction(_ id: Hash256) -> [UInt8] { transactionPrefix + id.bytes }
+  static func record(_ key: RecordKey) -> [UInt8] { recordPrefix + Array(key.path.utf8) }
+  static func recordValue(_ valueHash: Hash256) -> [UInt8] { recordValuePrefix + valueHash.bytes }
+
+  /// `x/<record path> 0x00 <height> <index>`: one entry per transaction that wrote the record.
+  static func recordHistory(_ key: RecordKey) -> [UInt8] { recordHistoryPrefix + Array(key.path.utf8) + [0] }
+  static func recordHistory(_ key: RecordKey, height: UInt64, index: UInt32) -> [UInt8] {
+    recordHistory(key) + bigEndian(height) + bigEndian32(index)
+  }
+
+  static func joined(_ prefix: [UInt8], _ parts: [String]) -> [UInt8] {
+    prefix + Array(parts.joined(separator: "/").utf8) + (parts.isEmpty ? [] : Array("/".utf8))
+  }
+
+  static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
+  static func bigEndian32(_ value: UInt32) -> [UInt8] {
+    (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
+  }
+  static func readBigEndian(_ bytes: some Collection<UInt8>) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
+}
