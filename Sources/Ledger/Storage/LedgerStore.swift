@@ -85,8 +85,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
       head = try StoreHead(canonicalBytes: headBytes)
       historyFrontier = try MerkleFrontier(canonicalBytes: frontierBytes)
-      validatorSet = ValidatorSet([])
-      validatorSet = try currentValidatorSet()
+      validatorSet = try Self.validatorSet(in: database)
     } else {
       let state = try genesis.buildState(tree: tree)
       head = StoreHead(height: 0, blockHash: .zero, timeMs: 0, stateRoot: .zero)
@@ -125,8 +124,10 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     }
   }
 
-  private func currentValidatorSet() throws -> ValidatorSet {
-    guard case .validators(let set, _)? = try record(.validators)?.value else {
+  private static func validatorSet(in database: LevelDB) throws -> ValidatorSet {
+    guard let bytes = try database.get(StoreKey.record(.validators)),
+      case .validators(let set, _) = try StateRecord(canonicalBytes: bytes).value
+    else {
       throw StoreError("store.corrupt", "the validators record is missing")
     }
     return set

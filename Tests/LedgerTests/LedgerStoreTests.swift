@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+
+@testable import Ledger
+
+/// A devnet store in a fresh directory, and a way to commit the next block
+/// certified by the devnet validators.
+struct StoreFixture {
+  let path: String
+  let genesis: Genesis
+  /// Implicitly unwrapped so `reopen` can close the database before opening it again.
+  var store: LedgerStore!
+  var sequences: [PublicKey: UInt64] = [:]
+
+  init(genesis: Genesis? = nil) throws {
+    path = temporaryDirectory("ledger-store")
+    self.genesis = try genesis ?? LedgerHarness().genesis
+    store = try LedgerStore(path: path, genesis: self.genesis)
+  }
+
+  mutating func transaction(_ payload: Payload, by key: SecretKey) -> SignedTransaction {
+    let sequence = sequences[key.publicKey, default: 0]
+    sequences[key.publicKey] = sequence + 1
+    return SignedTransaction(
+      body: TransactionBody(chainId: genesis.chainId, signer: key.publicKey, sequence: sequence, payload: payload),
+      signedBy: [key])
+  }
+
+  /// Builds, certifies and commits the next block.
+  @discardableResult
+  func commit(_ transactions: [SignedTransaction]) throws -> (Block, BlockExecution) {
+    let timeMs = store.head.timeMs + 1_000
+    let execution = try store.execute(transactions, timeMs: timeMs, signatureCheck: .verify)
+    let keys = Devnet.validatorKeys(of: genesis)
+    let header = store.nextHeader(
+      transactions: transactions, timeMs: timeMs, execution: execution, proposer: keys[0].publicKey)
+    let block = Block(header: header, transactions: transactions)
+    let certificate = Devnet.certify(header, keys: keys, quorum: execution.validatorSet.quorum)
+    try store.commit(block, certificate: certificate)
+    return (block, execution)
+  }
+
+  /// Closes the store and opens the directory again with `genesis`.
+  mutating func reopen(genesis: Genesis? = nil) throws {
+    store = nil
+    store = try LedgerStore(path: path, genesis: genesis ?? self.genesis)
+  }
+
+  func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite("Ledger store")
+struct LedgerStoreTests {
+  let police = Devnet.operatorKey(H.police)
+  let housing = Devnet.operatorKey(H.housing)
+
+  @Test("genesis opens at height 0 with the state the rules build; reopening finds the same head")
+  func genesisAndReopen() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let harness = try LedgerHarness()
+    #expect(fixture.store.head.height == 0)
+    #expect(fixture.store.head.stateRoot == harness.root)
+    let grant = fixture.transaction(
+      .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
+      by: police)
+    let (block, _) = try fixture.commit([grant])
+    let headBefore = fixture.store.head
+    try fixture.reopen()
+    let reopened = fixture.store!
+    #expect(reopened.head == headBefore)
+    #expect(reopened.head.blockHash == block.header.hash)
+    #expect(try reopened.block(at: 1) == block)
+    #expect(try reopened.certificate(at: 1)?.blockHash == block.header.hash)
+    let (found, location) = try #require(try reopened.transaction(grant.id))
+    #expect(found == grant && location.height == 1 && location.result.isAccepted)
+  }
+
+  @Test("a store made from another genesis refuses to open")
+  func genesisMismatch() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    var other = fixture.genesis
+    other.description = "another chain"
+    #expect(performing: { try fixture.reopen(genesis: other) }, throws: { ($0 as? StoreError)?.code == "store.genesis_mismatch" })
+  }
+
+  @Test("commit refuses a block whose header disagrees with executing it, or whose certificate is short")
+  func refusesBadBlocks() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let transaction = fixture.transaction(
+      .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
+      by: police)
+    let store = fixture.store!
+    let timeMs = store.head.timeMs + 1_000
+    let execution = try store.execute([transaction], timeMs: timeMs, signatureCheck: .verify)
+    let keys = Devnet.validatorKeys(of: fixture.genesis)
+    let header = store.nextHeader(transactions: [transaction], timeMs: timeMs, execution: execution, proposer: keys[0].publicKey)
+    var wrongState = header
+    wrongState.stateRoot = .zero
+    #expect(throws: StoreError("block.state_root_mismatch", "stateRoot differs from executing the block here")) {
+      try store.validate(Block(header: wrongState, transactions: [transaction]))
+    }
+    var wrongParent = header
+    wrongParent.previousHash = .zero
+    #expect(performing: { try store.validate(Block(header: wrongParent, transactions: [transaction])) }, throws: { error in
+      (error as? StoreError)?.code == "block.wrong_parent"
+    })
+    let block = Block(header: header, transactions: [transaction])
+    let short = Devnet.certify(header, keys: keys, quorum: 2)
+    #expect(performing: { try store.commit(block, certificate: short) }, throws: { error in
+      (error as? StoreError)?.code == "block.bad_certificate"
+    })
+    #expect(store.head.height == 0)
+    try store.commit(block, certificate: Devnet.certify(header, keys: keys, quorum: 3))
+    #expect(store.head.height == 1)
+  }
+
+  @Test("proofs at past heights verify against that height's state root; history proofs against later headers")
+  func pastProofsAndHistory() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let scope = StateMachineTests.scope()
+    let (first, _) = try fixture.commit([
+      fixture.transaction(.grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: scope)), by: police)
+    ])
+    let (second, _) = try fixture.commit([
+      fixture.transaction(.revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "到期")), by: police)
+    ])
+    let key = RecordKey.grant(H.police, "G-1")
+    let (atFirst, firstProof) = try fixture.store.record(key, atRoot: first.header.stateRoot)
+    let (atSecond, secondProof) = try fixture.store.record(key, atRoot: second.header.stateRoot)
+    #expect(atFirst?.status == .active && atSecond?.status == .revoked)
+    #expect(firstProof.verify(root: first.header.stateRoot, key: key.treeKey, valueHash: atFirst?.valueHash))
+    #expect(secondProof.verify(root: second.header.stateRoot, key: key.treeKey, valueHash: atSecond?.valueHash))
+    #expect(!firstProof.verify(root: second.header.stateRoot, key: key.treeKey, valueHash: atFirst?.valueHash))
+    // Non-inclusion at the genesis root: the grant did not exist yet.
+    let (atGenesis, genesisProof) = try fixture.store.record(key, atRoot: try #require(try fixture.store.block(at: 0)).header.stateRoot)
+    #expect(atGenesis == nil)
+    #expect(genesisProof.verify(root: try fixture.store.block(at: 0)!.header.stateRoot, key: key.treeKey, valueHash: nil))
+
+    // The header at height 2 carries the root over blocks 0 and 1.
+    let proof = try fixture.store.historyInclusionProof(height: 1, treeSize: 2)
+    #expect(
+      MerkleTree.verifyInclusion(
+        leafHash: first.header.hash.withUnsafeBytes { MerkleTree.leafHash($0) }, index: 1, treeSize: 2, proof: proof,
+        root: second.header.historyRoot))
+    #expect(fixture.store.history(of: key, limit: 10).map(\.height) == [1, 2])
+  }
+
+  @Test("indexes: directories by bureau and share type, grants by grantor, grantee and directory, paged")
+  func indexes() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let scope = StateMachineTests.scope()
+    var transactions: [SignedTransaction] = []
+    for n in 0..<5 {
+      transactions.append(
+        fixture.transaction(
+          .grantAccess(Grant(grantorId: H.police, grantId: "G-\(n)", granteeId: n < 3 ? H.housing : H.civil, scope: scope)),
+          by: police))
+    }
+    try fixture.commit(transactions)
+    let store = fixture.store!
+    #expect(try store.query(.directoriesOfBureau(H.police), limit: 10).records.count == 3)
+    #expect(try store.query(.directoriesOfBureau(H.housing), limit: 10).records.isEmpty)
+    #expect(try store.query(.directoriesByShareType(.notShared, bureauId: nil), limit: 10).records.map(\.key) == [.directory(H.police, H.secretDirectory)])
+    #expect(try store.query(.grantsByGrantee(H.housing), limit: 10).records.count == 3)
+    #expect(try store.query(.grantsOfDirectory(grantorId: H.police, directoryId: H.residents), limit: 10).records.count == 5)
+    let firstPage = try store.query(.grantsByGrantor(H.police), limit: 2)
+    let secondPage = try store.query(.grantsByGrantor(H.police), after: firstPage.next, limit: 2)
+    let thirdPage = try store.query(.grantsByGrantor(H.police), after: secondPage.next, limit: 2)
+    #expect((firstPage.records + secondPage.records + thirdPage.records).map(\.key.path) == (0..<5).map { "grant/\(H.police)/G-\($0)" })
+    #expect(thirdPage.next == nil)
+
+    // Revising a directory's share type moves it between share-type index entries.
+    var revised = H.residentsDirectory(shareType: .unconditional)
+    revised.shareCondition = ""
+    try fixture.commit([fixture.transaction(.reviseDirectory(revised), by: police)])
+    #expect(try store.query(.directoriesByShareType(.conditional, bureauId: H.police), limit: 10).records.isEmpty)
+    #expect(try store.query(.directoriesByShareType(.unconditional, bureauId: H.police), limit: 10).records.count == 2)
+  }
+}
