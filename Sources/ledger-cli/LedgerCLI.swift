@@ -8,5 +8,5 @@ struct LedgerCLI: ParsableCommand {
     discussion: """
       Documentation: docs/FORMAT.md (canonical encoding), docs/OPERATIONS.md (running nodes).
       """,
-    subcommands: [Keys.self, Tx.self, Dev.self])
+    subcommands: [Keys.self, GenesisCommand.self, Tx.self, Dev.self])
 }
