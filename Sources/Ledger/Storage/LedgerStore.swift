@@ -337,3 +337,44 @@ struct StoredTransaction: CanonicalEncodable {
     writer.write(string: result.message)
   }
 }
+
+extension LedgerStore {
+  /// Checks that the store holds exactly the blocks up to its head marker and
+  /// that the head block's writes are all present: what a crash must never
+  /// break. Throws `store.corrupt` naming the first inconsistency.
+  public func verifyIntegrity() throws {
+    let height = head.height
+    guard let block = try block(at: height), block.header.hash == head.blockHash else {
+      throw StoreError("store.corrupt", "head block \(height) is missing or has another hash")
+    }
+    guard block.header.stateRoot == head.stateRoot else {
+      throw StoreError("store.corrupt", "head state root differs from the head block's")
+    }
+    guard try database.get(StoreKey.block(height + 1)) == nil, try database.get(StoreKey.blockHash(height + 1)) == nil
+    else { throw StoreError("store.corrupt", "data of block \(height + 1) is present above the head marker") }
+    guard historyFrontier.size == height + 1 else {
+      throw StoreError("store.corrupt", "history tree has \(historyFrontier.size) blocks, head is at \(height)")
+    }
+    if height > 0 {
+      guard try certificate(at: height) != nil else {
+        throw StoreError("store.corrupt", "certificate of head block \(height) is missing")
+      }
+    }
+    for transaction in block.transactions {
+      guard let (_, location) = try self.transaction(transaction.id), location.height == height else {
+        throw StoreError("store.corrupt", "transaction \(transaction.id.hex) of the head block is not indexed")
+      }
+    }
+    // Every record the head block wrote is in the tree under the head root with its current value.
+    let writes = database.scan(prefix: StoreKey.recordHistoryPrefix, limit: Int.max).filter { entry in
+      entry.key.count > 12 && StoreKey.readBigEndian(entry.key.suffix(12).prefix(8)) == height
+    }
+    for entry in writes.prefix(10_000) {
+      let path = String(decoding: entry.key.dropFirst(StoreKey.recordHistoryPrefix.count).dropLast(13), as: UTF8.self)
+      let key = RecordKey(path: path)
+      let (atHead, proof) = try record(key, atRoot: head.stateRoot)
+      guard let atHead, atHead == (try record(key)), proof.verify(root: head.stateRoot, key: key.treeKey, valueHash: atHead.valueHash)
+      else { throw StoreError("store.corrupt", "record \(path) does not match the state tree at the head") }
+    }
+  }
+}
