@@ -362,3 +362,21 @@ struct StateMachineTests {
 }
 
 struct Missing: Error {}
+
+@Suite("Rejection codes are documented")
+struct RejectionCodeDocumentationTests {
+  @Test("every code the rules can return appears in docs/RULES.md")
+  func everyCodeDocumented() throws {
+    let root = Fixture.repositoryRoot
+    let rules = try String(contentsOf: root.appendingPathComponent("docs/RULES.md"), encoding: .utf8)
+    let directory = root.appendingPathComponent("Sources/Ledger/State")
+    var codes = Set<String>()
+    for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasSuffix(".swift") {
+      let source = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+      for match in source.matches(of: /Rejection\(\s*"([a-z_]+\.[a-z_]+)"/) { codes.insert(String(match.1)) }
+      for match in source.matches(of: /code: "([a-z_]+\.[a-z_]+)"/) { codes.insert(String(match.1)) }
+    }
+    #expect(codes.count > 40)
+    for code in codes.sorted() { #expect(rules.contains("`\(code)`"), "\(code) is missing from docs/RULES.md") }
+  }
+}
