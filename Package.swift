@@ -46,7 +46,7 @@ let package = Package(
     .executableTarget(
       name: "ledger-cli",
       dependencies: [
-        "Ledger", "Node",
+        "Ledger", "Consensus", "Node",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strictSettings),

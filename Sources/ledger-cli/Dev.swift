@@ -5,7 +5,7 @@ import Ledger
 struct Dev: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Tools for developers of clients and verifiers.",
-    subcommands: [Examples.self, FillStore.self, CheckStore.self])
+    subcommands: [Examples.self, FillStore.self, CheckStore.self, Simulate.self])
 
   struct Examples: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,0 +1,380 @@
+public import Ledger
+
+/// Network faults the simulator can inject during the faulty phase.
+public enum NetworkFault: String, CaseIterable, Sendable {
+  case delay, reorder, duplicate, loss, partition, crash, skew
+}
+
+/// What Byzantine replicas do (each Byzantine replica does all that are enabled).
+public enum ByzantineBehaviour: String, CaseIterable, Sendable {
+  /// As primary, send different blocks to different backups.
+  case equivocate
+  /// Send votes in other validators' names with invalid signatures.
+  case forge
+  /// Resend old messages: its own stale votes and other replicas' messages as its own.
+  case replay
+  /// Sign votes for views and heights it is not in.
+  case wrongView
+  /// As primary, say nothing.
+  case silent
+  /// In view changes, claim nothing was prepared.
+  case amnesia
+}
+
+public struct SimulationOptions: Sendable {
+  public var seed: UInt64
+  public var replicaCount = 4
+  public var byzantineCount = 0
+  public var faults = Set(NetworkFault.allCases)
+  public var behaviours = Set(ByzantineBehaviour.allCases)
+  /// Simulated milliseconds with faults on; then the network heals and crashed replicas restart.
+  public var faultyPhaseMs: UInt64 = 15_000
+  /// After healing, every honest replica must commit new blocks within this many simulated ms.
+  public var livenessBoundMs: UInt64 = 30_000
+  public var tickMs: UInt64 = 10
+  public var transactionsPerBlock = 4
+  /// How long the mempool takes to hand the primary a batch: the block interval's floor.
+  public var batchIntervalMs: UInt64 = 20
+  public var traceLinesMax = 300
+  /// Only for the checker's own test: commit on this many votes instead of 2f + 1.
+  public var commitQuorumForTesting: Int?
+
+  public init(seed: UInt64) { self.seed = seed }
+}
+
+public struct SimulationResult: Sendable {
+  public let seed: UInt64
+  /// Nil when every check passed.
+  public let failure: String?
+  /// The last events before the end (or the failure), one per line.
+  public let trace: [String]
+  public let committedHeights: [UInt64]
+  public let messagesDelivered: Int
+  public let simulatedMs: UInt64
+  public let viewsReached: UInt64
+  public let dropped: [DropReason: Int]
+  public var passed: Bool { failure == nil }
+}
+
+/// Drives `replicaCount` replicas over a simulated network from one seed and
+/// checks safety after every step and liveness after the network heals. The
+/// same seed gives the same run, event for event.
+public struct Simulator {
+  typealias SimReplica = Replica<SimulatedExecutor, SimulatedVerifier>
+
+  struct Host {
+    var replica: SimReplica?
+    var wal: [WALRecord] = []
+    var chain: [CommittedBlock] = []
+    var byzantine = false
+    var tickMs: UInt64
+    var seen: [ConsensusMessage] = []
+  }
+
+  enum Event {
+    case deliver(ConsensusMessage, from: Int, to: Int)
+    case tick(Int)
+    case proposal(Int, height: UInt64, view: UInt64)
+    case crash(Int)
+    case restart(Int)
+    case partition([Int])
+    case heal
+  }
+
+  let options: SimulationOptions
+  let chainId = "simulated-chain"
+  let keys: [PublicKey]
+  let validators: ValidatorSet
+  let executor: SimulatedExecutor
+  let genesis: BlockHeader
+  var random: SimulationRandom
+  var hosts: [Host] = []
+  var queue = EventQueue<Event>()
+  var now: UInt64 = 0
+  var partition: Set<Int>?
+  var healed = false
+  var trace: [String] = []
+  var messagesDelivered = 0
+  var agreed: [UInt64: Hash256] = [:]
+  var failure: String?
+
+  public init(options: SimulationOptions) {
+    precondition(options.replicaCount >= 1 && options.byzantineCount >= 0)
+    self.options = options
+    random = SimulationRandom(seed: options.seed)
+    keys = (0..<options.replicaCount).map { PublicKey(rawValue: SHA256.hash(Array("sim-replica-\($0)".utf8))) }
+    validators = ValidatorSet(keys.enumerated().map { Validator(nodeKey: $1, bureauId: "SIM-\($0)") })
+    executor = SimulatedExecutor(validatorSetHash: validators.hash)
+    genesis = SimulatedExecutor.genesis(chainId: chainId, validatorSetHash: validators.hash)
+    var byzantine = Set<Int>()
+    while byzantine.count < min(options.byzantineCount, options.replicaCount) {
+      byzantine.insert(Int.random(in: 0..<options.replicaCount, using: &random))
+    }
+    for index in 0..<options.replicaCount {
+      let skew = options.faults.contains(.skew) ? Double(Int.random(in: -30...30, using: &random)) / 100 : 0
+      var host = Host(tickMs: max(1, UInt64(Double(options.tickMs) * (1 + skew))))
+      host.byzantine = byzantine.contains(index)
+      hosts.append(host)
+    }
+  }
+
+  /// Validator keys ordered as the validator set orders them (by key).
+  var orderedKeys: [PublicKey] { validators.validators.map(\.nodeKey) }
+  func index(of key: PublicKey) -> Int { keys.firstIndex(of: key)! }
+
+  func makeReplica(_ index: Int, wal: [WALRecord], chain: [CommittedBlock]) -> SimReplica {
+    var configuration = ReplicaConfiguration(chainId: chainId, validators: validators)
+    configuration.commitQuorumForTesting = options.commitQuorumForTesting
+    return SimReplica(
+      configuration: configuration, signer: SimulatedSigner(publicKey: keys[index]), executor: executor,
+      verifier: SimulatedVerifier(), committedHeader: chain.last?.block.header ?? genesis,
+      committedCertificate: chain.last?.certificate, wal: wal)
+  }
+
+  // MARK: Running
+
+  public mutating func run() -> SimulationResult {
+    for index in hosts.indices {
+      hosts[index].replica = makeReplica(index, wal: [], chain: [])
+      run(index, .transactionsPending(true))
+      queue.push(.tick(index), at: UInt64(index))
+    }
+    scheduleFaults()
+    let endMs = options.faultyPhaseMs + options.livenessBoundMs
+    queue.push(.heal, at: options.faultyPhaseMs)
+    var heightsAtHeal: [UInt64] = []
+    var steps = 0
+    while failure == nil, let (time, event) = queue.pop(), time <= endMs {
+      now = time
+      if !healed && now >= options.faultyPhaseMs {
+        heightsAtHeal = hosts.map { UInt64($0.chain.count) }
+      }
+      handle(event)
+      steps += 1
+      if steps > 50_000_000 { fail("step budget exhausted") }
+    }
+    now = endMs
+    if failure == nil { checkLiveness(heightsAtHeal: heightsAtHeal) }
+    var dropped: [DropReason: Int] = [:]
+    for host in hosts where !host.byzantine {
+      for (reason, count) in host.replica?.dropped ?? [:] { dropped[reason, default: 0] += count }
+    }
+    return SimulationResult(
+      seed: options.seed, failure: failure, trace: trace, committedHeights: hosts.map { UInt64($0.chain.count) },
+      messagesDelivered: messagesDelivered, simulatedMs: now,
+      viewsReached: hosts.compactMap { $0.replica?.view }.max() ?? 0, dropped: dropped)
+  }
+
+  mutating func scheduleFaults() {
+    let phase = options.faultyPhaseMs
+    guard phase > 0 else { return }
+    if options.faults.contains(.partition) {
+      for _ in 0..<Int.random(in: 0...3, using: &random) {
+        let start = UInt64.random(in: 0..<phase, using: &random)
+        var side: [Int] = []
+        for index in hosts.indices where random.chance(0.5) { side.append(index) }
+        queue.push(.partition(side), at: start)
+        queue.push(.partition([]), at: min(phase, start + UInt64.random(in: 500...4_000, using: &random)))
+      }
+    }
+    if options.faults.contains(.crash) {
+      for _ in 0..<Int.random(in: 0...3, using: &random) {
+        let index = Int.random(in: 0..<hosts.count, using: &random)
+        let start = UInt64.random(in: 0..<phase, using: &random)
+        queue.push(.crash(index), at: start)
+        queue.push(.restart(index), at: min(phase, start + UInt64.random(in: 200...5_000, using: &random)))
+      }
+    }
+  }
+
+  mutating func handle(_ event: Event) {
+    switch event {
+    case .heal:
+      healed = true
+      partition = nil
+      log("network heals; crashed replicas restart")
+      for index in hosts.indices where hosts[index].replica == nil { restart(index) }
+    case .partition(let side):
+      guard !healed else { return }
+      partition = side.isEmpty ? nil : Set(side)
+      log(side.isEmpty ? "partition ends" : "partition: \(side) | rest")
+    case .crash(let index):
+      guard !healed, hosts[index].replica != nil else { return }
+      hosts[index].replica = nil
+      log("r\(index) crashes")
+    case .restart(let index):
+      if hosts[index].replica == nil { restart(index) }
+    case .tick(let index):
+      queue.push(.tick(index), at: now + hosts[index].tickMs)
+      guard hosts[index].replica != nil else { return }
+      run(index, .tick)
+      if hosts[index].byzantine { byzantineNoise(index) }
+    case .proposal(let index, let height, let view):
+      guard hosts[index].replica?.view == view else { return }
+      let transactions = (0..<options.transactionsPerBlock).map { transaction(height: height, view: view, number: $0) }
+      run(index, .proposal(height: height, transactions: transactions))
+    case .deliver(let message, let from, let to):
+      guard hosts[to].replica != nil else { return }
+      messagesDelivered += 1
+      if hosts[to].byzantine && hosts[to].seen.count < 64 { hosts[to].seen.append(message) }
+      run(to, .message(message, from: keys[from]))
+    }
+  }
+
+  mutating func restart(_ index: Int) {
+    hosts[index].replica = makeReplica(index, wal: hosts[index].wal, chain: hosts[index].chain)
+    run(index, .transactionsPending(true))
+    log("r\(index) restarts at height \(hosts[index].chain.count) from \(hosts[index].wal.count) WAL records")
+  }
+
+  func transaction(height: UInt64, view: UInt64, number: Int) -> SignedTransaction {
+    let body = TransactionBody(
+      chainId: chainId, signer: keys[0], sequence: height * 1_000 + UInt64(number),
+      payload: .revokeGrant(Retirement(bureauId: "SIM", recordId: "G-\(height)-\(view)-\(number)", reason: "")))
+    return SignedTransaction(body: body, signatures: [])
+  }
+
+  mutating func run(_ index: Int, _ event: ReplicaEvent) {
+    guard var replica = hosts[index].replica else { return }
+    let actions = replica.step(event)
+    hosts[index].replica = replica
+    perform(actions, by: index)
+  }
+
+  mutating func perform(_ actions: [ReplicaAction], by index: Int) {
+    for action in actions {
+      switch action {
+      case .persist(let record, let then):
+        hosts[index].wal.append(record)
+        perform(then, by: index)
+      case .send(let message, let to): send(message, from: index, to: self.index(of: to))
+      case .broadcast(let message):
+        for peer in hosts.indices where peer != index { send(message, from: index, to: peer) }
+      case .requestProposal(let height):
+        queue.push(.proposal(index, height: height, view: hosts[index].replica!.view), at: now + options.batchIntervalMs)
+      case .deliver(let committed): deliver(committed, at: index)
+      case .serveBlocks(let fromHeight, let to):
+        let blocks = hosts[index].chain.dropFirst(Int(fromHeight) - 1).prefix(ReplicaConfiguration.blocksPerResponseMax)
+        send(.blockResponse(Array(blocks)), from: index, to: self.index(of: to))
+      }
+    }
+    // Keep the WAL to what a restart needs: what was signed above the committed height.
+    if hosts[index].wal.count > 256, let committed = hosts[index].replica?.committedHeight {
+      hosts[index].wal.removeAll { record in
+        switch record {
+        case .prePrepare(let prePrepare): prePrepare.height <= committed
+        case .vote(let vote): vote.statement.height <= committed
+        case .viewChange: false
+        }
+      }
+      if hosts[index].wal.count > 256 { hosts[index].wal.removeFirst(hosts[index].wal.count - 256) }
+    }
+  }
+
+  // MARK: Network
+
+  mutating func send(_ message: ConsensusMessage, from: Int, to: Int) {
+    if hosts[from].byzantine {
+      for (mutated, target) in byzantineRewrite(message, from: from, to: to) { transmit(mutated, from: from, to: target) }
+    } else {
+      transmit(message, from: from, to: to)
+    }
+  }
+
+  mutating func transmit(_ message: ConsensusMessage, from: Int, to: Int) {
+    let faulty = !healed
+    if faulty, let side = partition, side.contains(from) != side.contains(to) { return }
+    if faulty && options.faults.contains(.loss) && random.chance(0.05) { return }
+    var delay: UInt64 = 5
+    if faulty && options.faults.contains(.delay) { delay = UInt64.random(in: 1...60, using: &random) }
+    if options.faults.contains(.reorder) { delay += UInt64.random(in: 0...(faulty ? 30 : 4), using: &random) }
+    queue.push(.deliver(message, from: from, to: to), at: now + delay)
+    if faulty && options.faults.contains(.duplicate) && random.chance(0.03) {
+      queue.push(.deliver(message, from: from, to: to), at: now + delay + UInt64.random(in: 1...200, using: &random))
+    }
+  }
+
+  // MARK: Checks
+
+  mutating func deliver(_ committed: CommittedBlock, at index: Int) {
+    let header = committed.block.header
+    let chain = hosts[index].chain
+    guard header.height == UInt64(chain.count) + 1, header.previousHash == (chain.last?.block.header ?? genesis).hash
+    else { return fail("r\(index) delivered height \(header.height) out of order or off its chain") }
+    guard
+      committed.certificate.blockHash == header.hash,
+      committed.certificate.isValid(chainId: chainId, validators: validators, verifier: SimulatedVerifier())
+    else { return fail("r\(index) delivered height \(header.height) without a valid commit certificate") }
+    hosts[index].chain.append(committed)
+    log("r\(index) commits h=\(header.height) \(header.hash.hex.prefix(8)) in view \(committed.certificate.view)")
+    guard !hosts[index].byzantine else { return }
+    if let agreedHash = agreed[header.height] {
+      if agreedHash != header.hash {
+        fail("agreement violated at height \(header.height): r\(index) committed \(header.hash.hex.prefix(8)), another honest replica \(agreedHash.hex.prefix(8))")
+      }
+    } else {
+      agreed[header.height] = header.hash
+    }
+  }
+
+  mutating func checkLiveness(heightsAtHeal: [UInt64]) {
+    let honest = hosts.indices.filter { !hosts[$0].byzantine }
+    let target = (honest.map { heightsAtHeal.isEmpty ? 0 : heightsAtHeal[$0] }.max() ?? 0) + 2
+    for index in honest where UInt64(hosts[index].chain.count) < target {
+      fail(
+        "liveness: r\(index) is at height \(hosts[index].chain.count) \(options.livenessBoundMs) ms after the network healed; expected ≥ \(target)"
+      )
+      return
+    }
+  }
+
+  mutating func fail(_ message: String) {
+    guard failure == nil else { return }
+    failure = message
+    log("FAILED: \(message)")
+  }
+
+  mutating func log(_ line: String) {
+    trace.append("t=\(now)ms \(line)")
+    if trace.count > options.traceLinesMax { trace.removeFirst(trace.count - options.traceLinesMax) }
+  }
+}
+
+/// A binary min-heap of events by (time, insertion order): equal times run in
+/// the order they were scheduled, so runs are reproducible.
+struct EventQueue<Element> {
+  private var heap: [(time: UInt64, order: UInt64, element: Element)] = []
+  private var nextOrder: UInt64 = 0
+
+  mutating func push(_ element: Element, at time: UInt64) {
+    heap.append((time, nextOrder, element))
+    nextOrder += 1
+    var child = heap.count - 1
+    while child > 0 {
+      let parent = (child - 1) / 2
+      guard less(child, parent) else { break }
+      heap.swapAt(child, parent)
+      child = parent
+    }
+  }
+
+  mutating func pop() -> (UInt64, Element)? {
+    guard !heap.isEmpty else { return nil }
+    heap.swapAt(0, heap.count - 1)
+    let top = heap.removeLast()
+    var parent = 0
+    while true {
+      let left = 2 * parent + 1
+      let right = left + 1
+      var smallest = parent
+      if left < heap.count && less(left, smallest) { smallest = left }
+      if right < heap.count && less(right, smallest) { smallest = right }
+      if smallest == parent { break }
+      heap.swapAt(parent, smallest)
+      parent = smallest
+    }
+    return (top.time, top.element)
+  }
+
+  private func less(_ a: Int, _ b: Int) -> Bool { (heap[a].time, heap[a].order) < (heap[b].time, heap[b].order) }
+}
