@@ -9,7 +9,9 @@ public struct ReplicaConfiguration: Sendable {
   public var windowHeightsMax: UInt64 = 4
   /// Ticks without progress, while work is pending, before a view change; doubles per failed attempt.
   public var viewChangeTimeoutTicks: Int = 20
-  public var viewChangeTimeoutTicksMax: Int = 20 * 64
+  /// The cap keeps replicas that failed many view changes in a row (say, in a
+  /// long partition) from waiting so long that the others cannot gather them.
+  public var viewChangeTimeoutTicksMax: Int = 20 * 8
   /// Ticks between retransmissions of this replica's own messages for unfinished heights.
   public var resendIntervalTicks: Int = 8
   public var blockTransactionCountMax: Int = Limits.blockTransactionCountMax
@@ -120,7 +122,25 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
     self.committedHeight = committedHeader.height
     self.committedHeader = committedHeader
     self.committedCertificate = committedCertificate
-    view = safety.viewFloor
+    // Back in the last view this replica voted in; if it had asked to leave
+    // for a later one, it is still asking, with the same signed view-change.
+    var lastVotedView: UInt64 = 0
+    var lastViewChange: ViewChange?
+    for record in wal {
+      switch record {
+      case .prePrepare(let prePrepare): lastVotedView = max(lastVotedView, prePrepare.view)
+      case .vote(let vote): lastVotedView = max(lastVotedView, vote.statement.view)
+      case .viewChange(let viewChange):
+        if viewChange.newView >= (lastViewChange?.newView ?? 0) { lastViewChange = viewChange }
+      }
+    }
+    view = lastVotedView
+    if let lastViewChange, lastViewChange.newView > lastVotedView {
+      view = lastViewChange.newView - 1
+      viewChangeTarget = lastViewChange.newView
+      ownMessages.append(.viewChange(lastViewChange))
+      viewChanges[lastViewChange.newView] = [me: lastViewChange]
+    }
     // Own messages from before the crash for heights not yet committed are sent again.
     for record in wal {
       switch record {
@@ -375,7 +395,16 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
     ticksSinceStateRequest += 1
     let workPending = transactionsPending || !slots.isEmpty || viewChangeTarget != nil
     if workPending { ticksWithoutProgress += 1 } else { ticksWithoutProgress = 0 }
-    if ticksWithoutProgress >= viewChangeTimeoutTicks {
+    // §4.5.2: the timer for the next view normally starts only once a quorum
+    // wants this one; escalating alone would leave this replica ahead of
+    // everyone, unable to vote in the view the others reach. But replicas that
+    // restarted may have forgotten the view-changes that made others move on,
+    // so a replica stuck without a quorum for four timeouts moves on too.
+    var timeoutTicks = viewChangeTimeoutTicks
+    if let target = viewChangeTarget, (viewChanges[target]?.count ?? 0) < configuration.validators.quorum {
+      timeoutTicks *= 4
+    }
+    if ticksWithoutProgress >= timeoutTicks {
       ticksWithoutProgress = 0
       viewChangeAttempts += 1
       startViewChange(to: (viewChangeTarget ?? view) + 1, &actions)

@@ -49,18 +49,23 @@ extension Replica {
 
   func isValid(_ certificate: PreparedCertificate) -> Bool {
     let primaryVote = certificate.prePrepare.primaryVote
-    guard primaryVote.voter == primary(of: certificate.view) else { return false }
+    guard primaryVote.voter == primary(of: certificate.view), certificate.prepares.count <= validatorKeys.count,
+      isValidPrepare(primaryVote, for: certificate)
+    else { return false }
     var voters = Set<PublicKey>()
     for vote in certificate.prepares {
-      let statement = vote.statement
-      guard statement.phase == .prepare, statement.chainId == configuration.chainId,
-        statement.view == certificate.view, statement.height == certificate.height,
-        statement.blockHash == certificate.blockHash, validatorKeys.contains(vote.voter),
-        verifier.verify(vote.signature, digest: statement.signingDigest, by: vote.voter)
-      else { return false }
+      guard isValidPrepare(vote, for: certificate) else { return false }
       voters.insert(vote.voter)
     }
-    return voters.count >= configuration.validators.quorum && voters.contains(primaryVote.voter)
+    return voters.count >= configuration.validators.quorum
+  }
+
+  func isValidPrepare(_ vote: Vote, for certificate: PreparedCertificate) -> Bool {
+    let statement = vote.statement
+    return statement.phase == .prepare && statement.chainId == configuration.chainId
+      && statement.view == certificate.view && statement.height == certificate.height
+      && statement.blockHash == certificate.blockHash && validatorKeys.contains(vote.voter)
+      && verifier.verify(vote.signature, digest: statement.signingDigest, by: vote.voter)
   }
 
   mutating func onViewChange(_ viewChange: ViewChange, from sender: PublicKey, _ actions: inout [ReplicaAction]) {
@@ -73,12 +78,17 @@ extension Replica {
     if viewChange.committedHeight > committedHeight {
       requestStateIfBehind(target: viewChange.committedHeight + 1, from: sender, &actions, force: true)
     }
-    // §4.5.2: f + 1 replicas want a higher view, so at least one honest one does: join the lowest such view.
+    // §4.5.2: when f + 1 replicas want a higher view, at least one honest one
+    // does. Join the highest view that f + 1 of them have reached, so replicas
+    // whose timers fired at different times converge instead of chasing each other.
     let current = viewChangeTarget ?? view
-    let higher = viewChanges.filter { $0.key > current }
-    let senders = Set(higher.values.flatMap(\.keys))
-    if senders.count >= weakQuorum, let lowest = higher.keys.min() {
-      startViewChange(to: lowest, &actions)
+    var latestBySender: [PublicKey: UInt64] = [:]
+    for (wanted, senders) in viewChanges where wanted > current {
+      for sender in senders.keys where sender != me { latestBySender[sender] = max(latestBySender[sender] ?? 0, wanted) }
+    }
+    let latest = latestBySender.values.sorted(by: >)
+    if latest.count >= weakQuorum, latest[weakQuorum - 1] > current {
+      startViewChange(to: latest[weakQuorum - 1], &actions)
     }
     tryNewView(target, &actions)
   }

@@ -236,8 +236,13 @@ public struct Simulator {
 
   mutating func run(_ index: Int, _ event: ReplicaEvent) {
     guard var replica = hosts[index].replica else { return }
+    let before = (replica.view, replica.viewChangeTarget)
     let actions = replica.step(event)
     hosts[index].replica = replica
+    if replica.viewChangeTarget != before.1, let target = replica.viewChangeTarget {
+      log("r\(index) asks for view \(target) (in view \(replica.view), committed \(replica.committedHeight))")
+    }
+    if replica.view != before.0 { log("r\(index) enters view \(replica.view)") }
     perform(actions, by: index)
   }
 
@@ -331,6 +336,16 @@ public struct Simulator {
   mutating func fail(_ message: String) {
     guard failure == nil else { return }
     failure = message
+    for (index, host) in hosts.enumerated() {
+      guard let replica = host.replica else {
+        log("r\(index): down")
+        continue
+      }
+      let dropped = replica.dropped.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }
+      log(
+        "r\(index)\(host.byzantine ? " (Byzantine)" : ""): view \(replica.view), asking for \(replica.viewChangeTarget.map(String.init) ?? "-"), committed \(replica.committedHeight), dropped \(dropped.joined(separator: " "))"
+      )
+    }
     log("FAILED: \(message)")
   }
 
