@@ -133,7 +133,7 @@ let blockBenchmarks: @Sendable () -> Void = {
       signedBy: [key])
   }
   var transactions: [SignedTransaction] = []
-  for n in 0..<250 {
+  for n in 0..<260 {
     let directory = conditional[n % conditional.count]
     let grantee = genesis.bureaus[(n * 7 + 1) % genesis.bureaus.count].bureauId
     let scope = AccessScope(

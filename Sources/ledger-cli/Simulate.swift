@@ -79,7 +79,12 @@ extension Dev {
           print("replay: ledger-cli dev simulate --seed \(result.seed) --seeds 1 --replicas \(replicas) --byzantine \(byzantine) --faults \(faults) --behaviours \(behaviours)")
         }
       }
-      print("\(seeds - failures)/\(seeds) seeds passed; \(messages) messages delivered; mean committed height \(heights / UInt64(seeds))")
+      let meanHeight = Double(heights) / Double(seeds)
+      let simulatedSeconds = Double(faultyMs + livenessMs) / 1_000
+      print(
+        "\(seeds - failures)/\(seeds) seeds passed; \(messages) messages delivered; mean committed height \(Int(meanHeight)); "
+          + "\(String(format: "%.1f", meanHeight / simulatedSeconds)) blocks per simulated second; "
+          + "\(meanHeight > 0 ? String(format: "%.0f", Double(messages) / Double(seeds) / meanHeight) : "-") messages per block")
       if failures > 0 { throw ExitCode(1) }
     }
   }

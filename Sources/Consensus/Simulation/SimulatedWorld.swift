@@ -38,7 +38,7 @@ public struct SimulatedVerifier: SignatureVerifier {
 /// Executes nothing, deterministically: the post-state root is a hash of the
 /// parent's and the transactions root, so a block built on another parent or
 /// with other transactions fails validation, as with the real ledger.
-public struct SimulatedExecutor: BlockExecutor {
+public struct SimulatedExecutor: BlockExecutor, Sendable {
   public let validatorSetHash: Hash256
   public init(validatorSetHash: Hash256) { self.validatorSetHash = validatorSetHash }
 
