@@ -10,7 +10,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config
 CLI := .build/debug/ledger-cli
 
-.PHONY: all deps build test demo bench-micro format-vectors clean
+.PHONY: all deps build test demo soak bench-micro format-vectors clean
 
 all: build
 
@@ -33,11 +33,29 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
+DEMO_DATA := .build/demo
+
 demo: build
 	@$(CLI) --help
 	@echo
+	@echo "== The sample city's genesis: 51 bureaus, 306 directories, 48 grants, built by the ledger's rules:"
+	@$(CLI) genesis inspect genesis/sample-city.json
+	@echo
 	@echo "== A signed 'publish directory' transaction from docs/FORMAT.md, decoded:"
 	@$(CLI) dev examples --name transaction/publishDirectory | $(CLI) tx decode
+	@echo
+	@echo "== 20 certified blocks of 50 transactions committed to a LevelDB store, then checked:"
+	@rm -rf $(DEMO_DATA) && $(CLI) dev fill-store --data $(DEMO_DATA) --blocks 20 --transactions 50 | tail -1
+	@$(CLI) dev check-store --data $(DEMO_DATA)
+	@echo
+	@echo "== PBFT, 4 validators (1 Byzantine) through loss, partitions and crashes, 5 seeds:"
+	@$(CLI) dev simulate --seeds 5
+
+# The long consensus soak: 10,000 simulation seeds on a release build.
+SOAK_SEEDS ?= 10000
+soak: deps
+	$(SWIFT) build -c release --product ledger-cli
+	.build/release/ledger-cli dev simulate --seeds $(SOAK_SEEDS)
 
 # Micro-benchmarks (ordo-one/benchmark). The benchmark framework joins the
 # package only with LEDGER_BENCHMARKS set, in its own build folder, so the
