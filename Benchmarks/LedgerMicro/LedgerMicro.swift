@@ -148,10 +148,13 @@ let blockBenchmarks: @Sendable () -> Void = {
         by: directory.bureauId))
     if grantee != directory.bureauId {
       transactions.append(
-        signed(.grantAccess(Grant(grantorId: directory.bureauId, grantId: "B-\(n)", granteeId: grantee, scope: scope)), by: directory.bureauId))
+        signed(
+          .grantAccess(Grant(grantorId: directory.bureauId, grantId: "B-\(n)", granteeId: grantee, scope: scope)),
+          by: directory.bureauId))
       transactions.append(
         signed(
-          .requestAccess(AccessRequest(requesterId: grantee, requestId: "Q-\(n)", providerId: directory.bureauId, scope: scope)),
+          .requestAccess(
+            AccessRequest(requesterId: grantee, requestId: "Q-\(n)", providerId: directory.bureauId, scope: scope)),
           by: grantee))
     }
     transactions.append(
@@ -166,7 +169,8 @@ let blockBenchmarks: @Sendable () -> Void = {
     stateRoot: built.execution.stateRoot)
   precondition(check.acceptedCount == transactions.count, "benchmark block must be all accepted")
   Benchmark(
-    "apply block: \(transactions.count) mixed transactions on the sample city", configuration: .init(scalingFactor: .one)
+    "apply block: \(transactions.count) mixed transactions on the sample city",
+    configuration: .init(scalingFactor: .one)
   ) { benchmark in
     for _ in benchmark.scaledIterations {
       blackHole(

@@ -318,7 +318,8 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
     slot.prepared = true
     slots[height] = slot
     preparedCertificates[height] = PreparedCertificate(
-      prePrepare: prePrepare, prepares: votes.values.sorted { $0.voter < $1.voter }.prefix(configuration.validators.quorum).map { $0 })
+      prePrepare: prePrepare,
+      prepares: votes.values.sorted { $0.voter < $1.voter }.prefix(configuration.validators.quorum).map { $0 })
     if let commit = safety.vote(.commit, view: view, height: height, blockHash: hash) {
       slots[height]!.commits[hash, default: [:]][me] = commit
       ownMessages.append(.vote(commit))

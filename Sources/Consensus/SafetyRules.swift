@@ -59,7 +59,8 @@ public struct SafetyRules: Sendable {
       return earlier.statement.blockHash == blockHash ? earlier : nil
     }
     let statement = VoteStatement(phase: phase, chainId: chainId, height: height, view: view, blockHash: blockHash)
-    let vote = Vote(statement: statement, voter: signer.publicKey, signature: signer.sign(digest: statement.signingDigest))
+    let vote = Vote(
+      statement: statement, voter: signer.publicKey, signature: signer.sign(digest: statement.signingDigest))
     signedVotes[slot] = vote
     return vote
   }

@@ -34,7 +34,8 @@ extension Replica {
     else { return false }
     if viewChange.committedHeight > 0 {
       guard let certificate = viewChange.committedCertificate, certificate.height == viewChange.committedHeight,
-        certificate.isValid(chainId: configuration.chainId, validators: configuration.validators, verifier: verifier, quorum: quorum)
+        certificate.isValid(
+          chainId: configuration.chainId, validators: configuration.validators, verifier: verifier, quorum: quorum)
       else { return false }
     }
     var expectedHeight = viewChange.committedHeight + 1
@@ -84,7 +85,9 @@ extension Replica {
     let current = viewChangeTarget ?? view
     var latestBySender: [PublicKey: UInt64] = [:]
     for (wanted, senders) in viewChanges where wanted > current {
-      for sender in senders.keys where sender != me { latestBySender[sender] = max(latestBySender[sender] ?? 0, wanted) }
+      for sender in senders.keys where sender != me {
+        latestBySender[sender] = max(latestBySender[sender] ?? 0, wanted)
+      }
     }
     let latest = latestBySender.values.sorted(by: >)
     if latest.count >= weakQuorum, latest[weakQuorum - 1] > current {
@@ -136,7 +139,8 @@ extension Replica {
     if safety.viewFloor < newView.view {
       // Leaving our own view change behind: nothing below this view will be signed again.
       _ = safety.viewChange(
-        newView: newView.view, committedHeight: committedHeight, committedCertificate: committedCertificate, prepared: [])
+        newView: newView.view, committedHeight: committedHeight, committedCertificate: committedCertificate,
+        prepared: [])
     }
     enterView(newView, plan: plan, &actions)
     for prePrepare in newView.prePrepares where prePrepare.height > committedHeight {

@@ -70,7 +70,8 @@ extension Dev {
             bureauId: "BJ-GAJ", dutyId: "D-\(height)-\(index)", title: "压力测试职责", legalBasis: "", description: "")
           defer { sequence += 1 }
           return SignedTransaction(
-            body: TransactionBody(chainId: genesis.chainId, signer: operatorKey.publicKey, sequence: sequence, payload: .declareDuty(duty)),
+            body: TransactionBody(
+              chainId: genesis.chainId, signer: operatorKey.publicKey, sequence: sequence, payload: .declareDuty(duty)),
             signedBy: [operatorKey])
         }
         let timeMs = store.head.timeMs + 1_000

@@ -17,9 +17,13 @@ extension Dev {
     @Option(help: "Number of seeds to run (seed, seed+1, …).") var seeds: Int = 100
     @Option(help: "Replicas (validators), 1 to 256.") var replicas: Int = 4
     @Option(help: "Byzantine replicas, at most f = (replicas - 1) / 3.") var byzantine: Int = 1
-    @Option(help: "Comma-separated faults: \(NetworkFault.allCases.map(\.rawValue).joined(separator: ",")), all or none.")
+    @Option(
+      help: "Comma-separated faults: \(NetworkFault.allCases.map(\.rawValue).joined(separator: ",")), all or none.")
     var faults: String = "all"
-    @Option(help: "Comma-separated Byzantine behaviours: \(ByzantineBehaviour.allCases.map(\.rawValue).joined(separator: ",")), or all.")
+    @Option(
+      help:
+        "Comma-separated Byzantine behaviours: \(ByzantineBehaviour.allCases.map(\.rawValue).joined(separator: ",")), or all."
+    )
     var behaviours: String = "all"
     @Option(help: "Simulated milliseconds with faults on.") var faultyMs: UInt64 = 15_000
     @Option(help: "Simulated milliseconds after healing within which every honest replica must commit.")
@@ -38,7 +42,9 @@ extension Dev {
     }
 
     func parsedFaults() throws -> Set<NetworkFault> { try parse(faults, NetworkFault.self, "--faults") }
-    func parsedBehaviours() throws -> Set<ByzantineBehaviour> { try parse(behaviours, ByzantineBehaviour.self, "--behaviours") }
+    func parsedBehaviours() throws -> Set<ByzantineBehaviour> {
+      try parse(behaviours, ByzantineBehaviour.self, "--behaviours")
+    }
 
     func parse<Value: RawRepresentable & CaseIterable & Hashable>(_ list: String, _ type: Value.Type, _ option: String)
       throws -> Set<Value> where Value.RawValue == String
@@ -76,7 +82,9 @@ extension Dev {
         }
         if !result.passed {
           failures += 1
-          print("replay: ledger-cli dev simulate --seed \(result.seed) --seeds 1 --replicas \(replicas) --byzantine \(byzantine) --faults \(faults) --behaviours \(behaviours)")
+          print(
+            "replay: ledger-cli dev simulate --seed \(result.seed) --seeds 1 --replicas \(replicas) --byzantine \(byzantine) --faults \(faults) --behaviours \(behaviours)"
+          )
         }
       }
       let meanHeight = Double(heights) / Double(seeds)
@@ -84,7 +92,8 @@ extension Dev {
       print(
         "\(seeds - failures)/\(seeds) seeds passed; \(messages) messages delivered; mean committed height \(Int(meanHeight)); "
           + "\(String(format: "%.1f", meanHeight / simulatedSeconds)) blocks per simulated second; "
-          + "\(meanHeight > 0 ? String(format: "%.0f", Double(messages) / Double(seeds) / meanHeight) : "-") messages per block")
+          + "\(meanHeight > 0 ? String(format: "%.0f", Double(messages) / Double(seeds) / meanHeight) : "-") messages per block"
+      )
       if failures > 0 { throw ExitCode(1) }
     }
   }

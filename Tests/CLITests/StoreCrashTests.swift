@@ -32,7 +32,8 @@ struct StoreCrashTests {
       #expect(check.status == 0, "round \(round): \(check.stderr)")
       let head = UInt64(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
       // Synced writes: every height printed is durable; at most the one in flight is also there.
-      #expect(head == lastReported || head == lastReported + 1, "round \(round): head \(head), last printed \(lastReported)")
+      #expect(
+        head == lastReported || head == lastReported + 1, "round \(round): head \(head), last printed \(lastReported)")
       lastReported = head
     }
     #expect(lastReported > 0, "no block was committed before the kills")

@@ -15,22 +15,28 @@ struct ReplicaTests {
 
   static func replica(_ key: PublicKey, wal: [WALRecord] = []) -> TestReplica {
     TestReplica(
-      configuration: ReplicaConfiguration(chainId: chainId, validators: validators), signer: SimulatedSigner(publicKey: key),
+      configuration: ReplicaConfiguration(chainId: chainId, validators: validators),
+      signer: SimulatedSigner(publicKey: key),
       executor: executor, verifier: SimulatedVerifier(), committedHeader: genesis, committedCertificate: nil, wal: wal)
   }
 
   static func transactions(_ tag: String) -> [SignedTransaction] {
-    [SignedTransaction(
-      body: TransactionBody(
-        chainId: chainId, signer: keys[0], sequence: 0,
-        payload: .revokeGrant(Retirement(bureauId: "B0", recordId: tag, reason: ""))),
-      signatures: [])]
+    [
+      SignedTransaction(
+        body: TransactionBody(
+          chainId: chainId, signer: keys[0], sequence: 0,
+          payload: .revokeGrant(Retirement(bureauId: "B0", recordId: tag, reason: ""))),
+        signatures: [])
+    ]
   }
 
   static func prePrepare(by primary: PublicKey, view: UInt64 = 0, tag: String = "a") -> PrePrepare {
     let block = executor.buildBlock(on: genesis, height: 1, transactions: transactions(tag), proposer: primary)!
-    let statement = VoteStatement(phase: .prepare, chainId: chainId, height: 1, view: view, blockHash: block.header.hash)
-    let vote = Vote(statement: statement, voter: primary, signature: SimulatedSigner(publicKey: primary).sign(digest: statement.signingDigest))
+    let statement = VoteStatement(
+      phase: .prepare, chainId: chainId, height: 1, view: view, blockHash: block.header.hash)
+    let vote = Vote(
+      statement: statement, voter: primary,
+      signature: SimulatedSigner(publicKey: primary).sign(digest: statement.signingDigest))
     return PrePrepare(block: block, primaryVote: vote)
   }
 
@@ -64,7 +70,8 @@ struct ReplicaTests {
     let genuine = Self.prePrepare(by: Self.ordered[0])
     let forged = PrePrepare(
       block: genuine.block,
-      primaryVote: Vote(statement: genuine.primaryVote.statement, voter: Self.ordered[0], signature: Signature(r: .zero, s: .zero)))
+      primaryVote: Vote(
+        statement: genuine.primaryVote.statement, voter: Self.ordered[0], signature: Signature(r: .zero, s: .zero)))
     #expect(backup.step(.message(.prePrepare(forged), from: Self.ordered[0])).isEmpty)
     #expect(backup.dropped[.badSignature] == 1)
     let stranger = PublicKey(rawValue: SHA256.hash([9]))
@@ -76,7 +83,8 @@ struct ReplicaTests {
   func equivocation() {
     var backup = Self.replica(Self.ordered[1])
     _ = backup.step(.message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "a")), from: Self.ordered[0]))
-    let second = backup.step(.message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "b")), from: Self.ordered[0]))
+    let second = backup.step(
+      .message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "b")), from: Self.ordered[0]))
     #expect(Self.broadcasts(second).isEmpty)
     #expect(backup.dropped[.equivocation] == 1)
   }
@@ -85,12 +93,15 @@ struct ReplicaTests {
   func walPreventsConflictingVote() {
     var backup = Self.replica(Self.ordered[1])
     var wal: [WALRecord] = []
-    for action in backup.step(.message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "a")), from: Self.ordered[0])) {
+    for action in backup.step(
+      .message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "a")), from: Self.ordered[0]))
+    {
       if case .persist(let record, _) = action { wal.append(record) }
     }
     #expect(wal.count == 1)
     var restarted = Self.replica(Self.ordered[1], wal: wal)
-    let actions = restarted.step(.message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "b")), from: Self.ordered[0]))
+    let actions = restarted.step(
+      .message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "b")), from: Self.ordered[0]))
     #expect(Self.broadcasts(actions).isEmpty, "signed a second prepare for (view 0, height 1)")
   }
 
@@ -114,12 +125,15 @@ struct ReplicaTests {
     let hash = prePrepare.block.header.hash
     let prepares = Self.ordered.prefix(3).map { key -> Vote in
       let statement = VoteStatement(phase: .prepare, chainId: Self.chainId, height: 1, view: 0, blockHash: hash)
-      return Vote(statement: statement, voter: key, signature: SimulatedSigner(publicKey: key).sign(digest: statement.signingDigest))
+      return Vote(
+        statement: statement, voter: key,
+        signature: SimulatedSigner(publicKey: key).sign(digest: statement.signingDigest))
     }
     let prepared = PreparedCertificate(prePrepare: prePrepare, prepares: prepares)
     let viewChanges = Self.ordered.prefix(3).map { key in
       var rules = SafetyRules(signer: SimulatedSigner(publicKey: key), chainId: Self.chainId)
-      return rules.viewChange(newView: 1, committedHeight: 0, committedCertificate: nil, prepared: key == Self.ordered[2] ? [prepared] : [])
+      return rules.viewChange(
+        newView: 1, committedHeight: 0, committedCertificate: nil, prepared: key == Self.ordered[2] ? [prepared] : [])
     }
     let plan = TestReplica.reproposals(from: viewChanges)
     #expect(plan.certificates.map(\.blockHash) == [hash])
@@ -128,7 +142,8 @@ struct ReplicaTests {
     var signer = SafetyRules(signer: SimulatedSigner(publicKey: newPrimary), chainId: Self.chainId)
     let other = Self.prePrepare(by: Self.ordered[0], tag: "evil").block
     let vote = signer.vote(.prepare, view: 1, height: 1, blockHash: other.header.hash)!
-    let tampered = NewView(view: 1, viewChanges: viewChanges, prePrepares: [PrePrepare(block: other, primaryVote: vote)])
+    let tampered = NewView(
+      view: 1, viewChanges: viewChanges, prePrepares: [PrePrepare(block: other, primaryVote: vote)])
     var backup = Self.replica(Self.ordered[3])
     _ = backup.step(.message(.newView(tampered), from: newPrimary))
     #expect(backup.dropped[.invalidNewView] == 1)

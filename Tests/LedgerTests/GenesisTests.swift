@@ -25,7 +25,9 @@ struct GenesisTests {
     #expect(Set(genesis.directories.map(\.shareType)) == [.unconditional, .conditional, .notShared])
     #expect(genesis.bureaus.contains { $0.name == "北京市公安局" })
     let state = try genesis.buildState(tree: SparseMerkleTree(source: InMemorySparseMerkleNodes()))
-    #expect(state.execution.changes.count == 2 + genesis.bureaus.count + genesis.duties.count + genesis.directories.count + genesis.grants.count)
+    #expect(
+      state.execution.changes.count == 2 + genesis.bureaus.count + genesis.duties.count + genesis.directories.count
+        + genesis.grants.count)
   }
 
   @Test("the genesis hash covers the content, not the JSON formatting")
@@ -58,12 +60,15 @@ struct GenesisTests {
     #expect(orphanError.field == "directories[1]" && orphanError.message.contains("directory.duty_not_active"))
     var secretGrant = base
     secretGrant.grants = [
-      Grant(grantorId: H.police, grantId: "G", granteeId: H.housing, scope: StateMachineTests.scope(H.secretDirectory, items: ["案件编号"]))
+      Grant(
+        grantorId: H.police, grantId: "G", granteeId: H.housing,
+        scope: StateMachineTests.scope(H.secretDirectory, items: ["案件编号"]))
     ]
     #expect(buildError(secretGrant)?.message.contains("grant.directory_not_shareable") == true)
 
     let missingKey = Data(#"{"chainId": "x", "genesisTimeMs": 1, "validators": []}"#.utf8)
-    #expect(performing: { try Genesis.parse(json: missingKey) }, throws: { ($0 as? GenesisError)?.field == "governance" })
+    #expect(
+      performing: { try Genesis.parse(json: missingKey) }, throws: { ($0 as? GenesisError)?.field == "governance" })
     var json = try JSONSerialization.jsonObject(with: try base.jsonData()) as! [String: Any]
     json["chainId"] = "has space"
     let badId = try JSONSerialization.data(withJSONObject: json)

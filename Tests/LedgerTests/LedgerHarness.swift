@@ -84,7 +84,9 @@ final class LedgerHarness {
 
   /// Executes one block; the block's time is `advanceMs` after the previous one.
   @discardableResult
-  func apply(_ transactions: [SignedTransaction], advanceMs: UInt64 = 1_000, check: StateMachine.SignatureCheck = .verify)
+  func apply(
+    _ transactions: [SignedTransaction], advanceMs: UInt64 = 1_000, check: StateMachine.SignatureCheck = .verify
+  )
     throws -> BlockExecution
   {
     height += 1

@@ -82,7 +82,9 @@ struct LedgerStoreTests {
     defer { fixture.remove() }
     var other = fixture.genesis
     other.description = "another chain"
-    #expect(performing: { try fixture.reopen(genesis: other) }, throws: { ($0 as? StoreError)?.code == "store.genesis_mismatch" })
+    #expect(
+      performing: { try fixture.reopen(genesis: other) },
+      throws: { ($0 as? StoreError)?.code == "store.genesis_mismatch" })
   }
 
   @Test("commit refuses a block whose header disagrees with executing it, or whose certificate is short")
@@ -96,7 +98,8 @@ struct LedgerStoreTests {
     let timeMs = store.head.timeMs + 1_000
     let execution = try store.execute([transaction], timeMs: timeMs, signatureCheck: .verify)
     let keys = Devnet.validatorKeys(of: fixture.genesis)
-    let header = store.nextHeader(transactions: [transaction], timeMs: timeMs, execution: execution, proposer: keys[0].publicKey)
+    let header = store.nextHeader(
+      transactions: [transaction], timeMs: timeMs, execution: execution, proposer: keys[0].publicKey)
     var wrongState = header
     wrongState.stateRoot = .zero
     #expect(throws: StoreError("block.state_root_mismatch", "stateRoot differs from executing the block here")) {
@@ -104,14 +107,18 @@ struct LedgerStoreTests {
     }
     var wrongParent = header
     wrongParent.previousHash = .zero
-    #expect(performing: { try store.validate(Block(header: wrongParent, transactions: [transaction])) }, throws: { error in
-      (error as? StoreError)?.code == "block.wrong_parent"
-    })
+    #expect(
+      performing: { try store.validate(Block(header: wrongParent, transactions: [transaction])) },
+      throws: { error in
+        (error as? StoreError)?.code == "block.wrong_parent"
+      })
     let block = Block(header: header, transactions: [transaction])
     let short = Devnet.certify(header, keys: keys, quorum: 2)
-    #expect(performing: { try store.commit(block, certificate: short) }, throws: { error in
-      (error as? StoreError)?.code == "block.bad_certificate"
-    })
+    #expect(
+      performing: { try store.commit(block, certificate: short) },
+      throws: { error in
+        (error as? StoreError)?.code == "block.bad_certificate"
+      })
     #expect(store.head.height == 0)
     try store.commit(block, certificate: Devnet.certify(header, keys: keys, quorum: 3))
     #expect(store.head.height == 1)
@@ -123,7 +130,8 @@ struct LedgerStoreTests {
     defer { fixture.remove() }
     let scope = StateMachineTests.scope()
     let (first, _) = try fixture.commit([
-      fixture.transaction(.grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: scope)), by: police)
+      fixture.transaction(
+        .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: scope)), by: police)
     ])
     let (second, _) = try fixture.commit([
       fixture.transaction(.revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "到期")), by: police)
@@ -136,9 +144,11 @@ struct LedgerStoreTests {
     #expect(secondProof.verify(root: second.header.stateRoot, key: key.treeKey, valueHash: atSecond?.valueHash))
     #expect(!firstProof.verify(root: second.header.stateRoot, key: key.treeKey, valueHash: atFirst?.valueHash))
     // Non-inclusion at the genesis root: the grant did not exist yet.
-    let (atGenesis, genesisProof) = try fixture.store.record(key, atRoot: try #require(try fixture.store.block(at: 0)).header.stateRoot)
+    let (atGenesis, genesisProof) = try fixture.store.record(
+      key, atRoot: try #require(try fixture.store.block(at: 0)).header.stateRoot)
     #expect(atGenesis == nil)
-    #expect(genesisProof.verify(root: try fixture.store.block(at: 0)!.header.stateRoot, key: key.treeKey, valueHash: nil))
+    #expect(
+      genesisProof.verify(root: try fixture.store.block(at: 0)!.header.stateRoot, key: key.treeKey, valueHash: nil))
 
     // The header at height 2 carries the root over blocks 0 and 1.
     let proof = try fixture.store.historyInclusionProof(height: 1, treeSize: 2)
@@ -158,20 +168,27 @@ struct LedgerStoreTests {
     for n in 0..<5 {
       transactions.append(
         fixture.transaction(
-          .grantAccess(Grant(grantorId: H.police, grantId: "G-\(n)", granteeId: n < 3 ? H.housing : H.civil, scope: scope)),
+          .grantAccess(
+            Grant(grantorId: H.police, grantId: "G-\(n)", granteeId: n < 3 ? H.housing : H.civil, scope: scope)),
           by: police))
     }
     try fixture.commit(transactions)
     let store = fixture.store!
     #expect(try store.query(.directoriesOfBureau(H.police), limit: 10).records.count == 3)
     #expect(try store.query(.directoriesOfBureau(H.housing), limit: 10).records.isEmpty)
-    #expect(try store.query(.directoriesByShareType(.notShared, bureauId: nil), limit: 10).records.map(\.key) == [.directory(H.police, H.secretDirectory)])
+    #expect(
+      try store.query(.directoriesByShareType(.notShared, bureauId: nil), limit: 10).records.map(\.key) == [
+        .directory(H.police, H.secretDirectory)
+      ])
     #expect(try store.query(.grantsByGrantee(H.housing), limit: 10).records.count == 3)
-    #expect(try store.query(.grantsOfDirectory(grantorId: H.police, directoryId: H.residents), limit: 10).records.count == 5)
+    #expect(
+      try store.query(.grantsOfDirectory(grantorId: H.police, directoryId: H.residents), limit: 10).records.count == 5)
     let firstPage = try store.query(.grantsByGrantor(H.police), limit: 2)
     let secondPage = try store.query(.grantsByGrantor(H.police), after: firstPage.next, limit: 2)
     let thirdPage = try store.query(.grantsByGrantor(H.police), after: secondPage.next, limit: 2)
-    #expect((firstPage.records + secondPage.records + thirdPage.records).map(\.key.path) == (0..<5).map { "grant/\(H.police)/G-\($0)" })
+    #expect(
+      (firstPage.records + secondPage.records + thirdPage.records).map(\.key.path)
+        == (0..<5).map { "grant/\(H.police)/G-\($0)" })
     #expect(thirdPage.next == nil)
 
     // Revising a directory's share type moves it between share-type index entries.

@@ -15,7 +15,9 @@ struct StateMachineTests {
   var police: SecretKey { ledger.operatorKey(H.police) }
   var housing: SecretKey { ledger.operatorKey(H.housing) }
 
-  func expectRejected(_ payload: Payload, by keys: [SecretKey], _ code: String, sourceLocation: SourceLocation = #_sourceLocation)
+  func expectRejected(
+    _ payload: Payload, by keys: [SecretKey], _ code: String, sourceLocation: SourceLocation = #_sourceLocation
+  )
     throws
   {
     let rootBefore = ledger.root
@@ -28,12 +30,16 @@ struct StateMachineTests {
     #expect(ledger.state.records == recordsBefore, sourceLocation: sourceLocation)
   }
 
-  func expectAccepted(_ payload: Payload, by keys: [SecretKey], sourceLocation: SourceLocation = #_sourceLocation) throws {
+  func expectAccepted(_ payload: Payload, by keys: [SecretKey], sourceLocation: SourceLocation = #_sourceLocation)
+    throws
+  {
     let result = try ledger.submit(payload, by: keys)
     #expect(result.code == "ok", "\(result.message)", sourceLocation: sourceLocation)
   }
 
-  static func scope(_ directory: String = H.residents, items: [String] = ["姓名", "公民身份号码"], from: UInt64 = 0, until: UInt64 = .max)
+  static func scope(
+    _ directory: String = H.residents, items: [String] = ["姓名", "公民身份号码"], from: UInt64 = 0, until: UInt64 = .max
+  )
     -> AccessScope
   {
     AccessScope(directoryId: directory, items: items, purpose: "不动产登记秒批核验户籍", validFromMs: from, validUntilMs: until)
@@ -57,13 +63,16 @@ struct StateMachineTests {
     let duty = Duty(bureauId: H.police, dutyId: "GAJ-D-X", title: "t", legalBasis: "", description: "")
     let good = ledger.transaction(.declareDuty(duty), by: [police])
     let forged = SignedTransaction(
-      body: good.body, signatures: [TransactionSignature(publicKey: police.publicKey, signature: housing.sign(digest: good.id))])
+      body: good.body,
+      signatures: [TransactionSignature(publicKey: police.publicKey, signature: housing.sign(digest: good.id))])
     #expect(try ledger.apply([forged]).results[0].code == "tx.bad_signature")
     let otherSigner = SignedTransaction(body: good.body, signedBy: [housing])
     #expect(try ledger.apply([otherSigner]).results[0].code == "tx.signer_did_not_sign")
     var wrongChainBody = good.body
     wrongChainBody.chainId = "another-city"
-    #expect(try ledger.apply([SignedTransaction(body: wrongChainBody, signedBy: [police])]).results[0].code == "tx.wrong_chain")
+    #expect(
+      try ledger.apply([SignedTransaction(body: wrongChainBody, signedBy: [police])]).results[0].code
+        == "tx.wrong_chain")
     try expectRejected(.declareDuty(duty), by: [housing], "tx.signer_not_operator")
     var stranger = duty
     stranger.bureauId = "BJ-NOBODY"
@@ -78,7 +87,8 @@ struct StateMachineTests {
     try expectRejected(.registerBureau(registration), by: [ledger.governance[0]], "governance.below_threshold")
     try expectRejected(.registerBureau(registration), by: [police], "governance.signer_not_governance")
     try expectAccepted(.registerBureau(registration), by: Array(ledger.governance.prefix(2)))
-    try expectRejected(.registerBureau(registration), by: Array(ledger.governance.prefix(2)), "bureau.already_registered")
+    try expectRejected(
+      .registerBureau(registration), by: Array(ledger.governance.prefix(2)), "bureau.already_registered")
     #expect(ledger.record(.bureau("BJ-WJW"))?.status == .active)
   }
 
@@ -97,7 +107,8 @@ struct StateMachineTests {
     try expectRejected(.removeBureau(change), by: board, "bureau.already_removed")
     try expectRejected(
       .removeBureau(BureauStatusChange(bureauId: H.police, reason: "")), by: board, "bureau.runs_validator")
-    try expectRejected(.suspendBureau(BureauStatusChange(bureauId: "BJ-NONE", reason: "")), by: board, "bureau.not_found")
+    try expectRejected(
+      .suspendBureau(BureauStatusChange(bureauId: "BJ-NONE", reason: "")), by: board, "bureau.not_found")
   }
 
   @Test("key rotation replaces who may sign; a voting node key cannot be rotated away")
@@ -105,7 +116,8 @@ struct StateMachineTests {
     let board = Array(ledger.governance.prefix(2))
     let newKey = Devnet.key("operator/BJ-MZJ/2026")
     try expectAccepted(
-      .rotateBureauKeys(BureauKeyRotation(bureauId: H.civil, operatorKeys: [newKey.publicKey], nodeKeys: [])), by: board)
+      .rotateBureauKeys(BureauKeyRotation(bureauId: H.civil, operatorKeys: [newKey.publicKey], nodeKeys: [])), by: board
+    )
     let duty = Duty(bureauId: H.civil, dutyId: "MZJ-D-SHJZ", title: "社会救助", legalBasis: "", description: "")
     try expectRejected(.declareDuty(duty), by: [ledger.operatorKey(H.civil)], "tx.signer_not_operator")
     try expectAccepted(.declareDuty(duty), by: [newKey])
@@ -118,9 +130,11 @@ struct StateMachineTests {
   func validatorChange() throws {
     let board = Array(ledger.governance.prefix(2))
     let civilNode = Devnet.nodeKey(H.civil).publicKey
-    let add = ValidatorSetChange(add: [Validator(nodeKey: civilNode, bureauId: H.civil)], remove: [], effectiveHeight: 4)
+    let add = ValidatorSetChange(
+      add: [Validator(nodeKey: civilNode, bureauId: H.civil)], remove: [], effectiveHeight: 4)
     try expectRejected(
-      .changeValidators(ValidatorSetChange(add: [], remove: [], effectiveHeight: 9)), by: board, "validators.empty_change")
+      .changeValidators(ValidatorSetChange(add: [], remove: [], effectiveHeight: 9)), by: board,
+      "validators.empty_change")
     try expectRejected(
       .changeValidators(ValidatorSetChange(add: add.add, remove: [], effectiveHeight: 1)), by: board,
       "validators.effective_height_not_future")
@@ -129,7 +143,8 @@ struct StateMachineTests {
       "validators.not_member")
     try expectRejected(
       .changeValidators(
-        ValidatorSetChange(add: [Validator(nodeKey: police.publicKey, bureauId: H.civil)], remove: [], effectiveHeight: 9)),
+        ValidatorSetChange(
+          add: [Validator(nodeKey: police.publicKey, bureauId: H.civil)], remove: [], effectiveHeight: 9)),
       by: board, "validators.node_key_not_registered")
     var scheduled = add
     scheduled.effectiveHeight = ledger.height + 3
@@ -146,7 +161,8 @@ struct StateMachineTests {
   func validatorActivationHeight() throws {
     let board = Array(ledger.governance.prefix(2))
     let civilNode = Devnet.nodeKey(H.civil).publicKey
-    let change = ValidatorSetChange(add: [Validator(nodeKey: civilNode, bureauId: H.civil)], remove: [], effectiveHeight: 3)
+    let change = ValidatorSetChange(
+      add: [Validator(nodeKey: civilNode, bureauId: H.civil)], remove: [], effectiveHeight: 3)
     try expectAccepted(.changeValidators(change), by: board)  // height 1
     #expect(try !ledger.apply([]).validatorSet.contains(civilNode))  // height 2
     let atEffective = try ledger.apply([])  // height 3
@@ -198,7 +214,8 @@ struct StateMachineTests {
 
   @Test("revising a directory numbers versions and moves duty citations; retiring releases them")
   func reviseAndRetireDirectory() throws {
-    let newDuty = Duty(bureauId: H.police, dutyId: "GAJ-D-SFZ", title: "居民身份证管理", legalBasis: "《居民身份证法》", description: "")
+    let newDuty = Duty(
+      bureauId: H.police, dutyId: "GAJ-D-SFZ", title: "居民身份证管理", legalBasis: "《居民身份证法》", description: "")
     try expectAccepted(.declareDuty(newDuty), by: [police])
     var revised = H.residentsDirectory(duties: ["GAJ-D-SFZ"])
     revised.items.append(DataItem(name: "民族", type: .code, description: "GB/T 3304"))
@@ -209,7 +226,8 @@ struct StateMachineTests {
       case .duty(_, let identity)? = ledger.record(.duty(H.police, "GAJ-D-SFZ"))?.value
     else { throw Missing() }
     #expect(census == 2 && identity == 1)
-    try expectAccepted(.retireDirectory(Retirement(bureauId: H.police, recordId: H.residents, reason: "整合")), by: [police])
+    try expectAccepted(
+      .retireDirectory(Retirement(bureauId: H.police, recordId: H.residents, reason: "整合")), by: [police])
     try expectRejected(.reviseDirectory(revised), by: [police], "directory.directory_retired")
     try expectAccepted(.retireDuty(Retirement(bureauId: H.police, recordId: "GAJ-D-SFZ", reason: "")), by: [police])
   }
@@ -225,7 +243,8 @@ struct StateMachineTests {
       .approveRequest(RequestApproval(providerId: H.civil, requesterId: H.housing, requestId: "REQ-1", grantId: "G-1")),
       by: [ledger.operatorKey(H.civil)], "request.not_found")
     try expectAccepted(
-      .approveRequest(RequestApproval(providerId: H.police, requesterId: H.housing, requestId: "REQ-1", grantId: "G-1")),
+      .approveRequest(
+        RequestApproval(providerId: H.police, requesterId: H.housing, requestId: "REQ-1", grantId: "G-1")),
       by: [police])
     let grant = try #require(ledger.record(.grant(H.police, "G-1")))
     guard case .grant(let granted, let requestId) = grant.value else { throw Missing() }
@@ -248,7 +267,8 @@ struct StateMachineTests {
     func request(_ id: String, _ scope: AccessScope, provider: String = H.police) -> Payload {
       .requestAccess(AccessRequest(requesterId: H.housing, requestId: id, providerId: provider, scope: scope))
     }
-    try expectRejected(request("R1", Self.scope(H.secretDirectory, items: ["案件编号"])), by: [housing], "request.directory_not_shareable")
+    try expectRejected(
+      request("R1", Self.scope(H.secretDirectory, items: ["案件编号"])), by: [housing], "request.directory_not_shareable")
     try expectRejected(request("R2", Self.scope(items: ["婚姻状况"])), by: [housing], "request.item_not_in_directory")
     try expectRejected(request("R3", Self.scope(from: 10, until: 10)), by: [housing], "request.invalid_window")
     try expectRejected(request("R4", Self.scope("GAJ-R-NONE")), by: [housing], "request.directory_not_found")
@@ -258,7 +278,8 @@ struct StateMachineTests {
     func grant(_ id: String, _ scope: AccessScope, to grantee: String = H.housing) -> Payload {
       .grantAccess(Grant(grantorId: H.police, grantId: id, granteeId: grantee, scope: scope))
     }
-    try expectRejected(grant("G1", Self.scope(H.secretDirectory, items: ["案件编号"])), by: [police], "grant.directory_not_shareable")
+    try expectRejected(
+      grant("G1", Self.scope(H.secretDirectory, items: ["案件编号"])), by: [police], "grant.directory_not_shareable")
     try expectRejected(grant("G2", Self.scope(), to: H.police), by: [police], "grant.self")
     try expectRejected(grant("G3", Self.scope(), to: "BJ-NONE"), by: [police], "grant.grantee_not_active")
     try expectRejected(grant("G4", Self.scope(until: ledger.timeMs)), by: [police], "grant.window_ended")
@@ -271,10 +292,12 @@ struct StateMachineTests {
   @Test("有条件共享 data moves only under an active grant; revocation is immediate")
   func conditionalShare() throws {
     let dataHash = SHA256.hash(Array("常住人口 2026-11 批次".utf8))
-    let share = ShareRecord(providerId: H.police, consumerId: H.housing, directoryId: H.residents, grantId: "G-1", dataHash: dataHash)
+    let share = ShareRecord(
+      providerId: H.police, consumerId: H.housing, directoryId: H.residents, grantId: "G-1", dataHash: dataHash)
     try expectRejected(.recordShare(share), by: [police], "share.data_not_attested")
     let attestation = Attestation(
-      bureauId: H.police, directoryId: H.residents, kind: .batchRoot, dataHash: dataHash, recordCount: 1_000, producedAtMs: 1)
+      bureauId: H.police, directoryId: H.residents, kind: .batchRoot, dataHash: dataHash, recordCount: 1_000,
+      producedAtMs: 1)
     try expectAccepted(.attestData(attestation), by: [police])
     try expectRejected(.attestData(attestation), by: [police], "attestation.already_recorded")
     try expectRejected(.recordShare(share), by: [police], "share.grant_not_found")
@@ -284,7 +307,10 @@ struct StateMachineTests {
 
     let now = ledger.timeMs
     try expectAccepted(
-      .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: Self.scope(from: now + 5_000, until: now + 20_000))),
+      .grantAccess(
+        Grant(
+          grantorId: H.police, grantId: "G-1", granteeId: H.housing,
+          scope: Self.scope(from: now + 5_000, until: now + 20_000))),
       by: [police])
     try expectRejected(.recordShare(share), by: [police], "share.grant_outside_window")  // before the window opens
     try ledger.apply([], advanceMs: 5_000)
@@ -294,7 +320,8 @@ struct StateMachineTests {
     try expectRejected(.recordShare(toCivil), by: [police], "share.grant_does_not_cover")
     try expectAccepted(.revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "项目结束")), by: [police])
     try expectRejected(.recordShare(share), by: [police], "share.grant_revoked")
-    try expectRejected(.revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "")), by: [police], "grant.already_revoked")
+    try expectRejected(
+      .revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "")), by: [police], "grant.already_revoked")
   }
 
   @Test("无条件共享 data goes to any registered bureau without a grant; 不予共享 never")
@@ -317,7 +344,8 @@ struct StateMachineTests {
     toNobody.consumerId = "BJ-NONE"
     try expectRejected(.recordShare(toNobody), by: [police], "share.consumer_not_active")
     let empty = Attestation(
-      bureauId: H.police, directoryId: H.openDirectory, kind: .batchRoot, dataHash: .zero, recordCount: 0, producedAtMs: 1)
+      bureauId: H.police, directoryId: H.openDirectory, kind: .batchRoot, dataHash: .zero, recordCount: 0,
+      producedAtMs: 1)
     try expectRejected(.attestData(empty), by: [police], "attestation.empty_batch")
   }
 
@@ -327,9 +355,14 @@ struct StateMachineTests {
   func determinism() throws {
     let other = try LedgerHarness()
     let transactions = [
-      ledger.transaction(.requestAccess(AccessRequest(requesterId: H.housing, requestId: "R", providerId: H.police, scope: Self.scope())), by: [housing]),
-      ledger.transaction(.grantAccess(Grant(grantorId: H.police, grantId: "G", granteeId: H.housing, scope: Self.scope())), by: [police]),
-      ledger.transaction(.grantAccess(Grant(grantorId: H.police, grantId: "G", granteeId: H.civil, scope: Self.scope())), by: [police]),
+      ledger.transaction(
+        .requestAccess(
+          AccessRequest(requesterId: H.housing, requestId: "R", providerId: H.police, scope: Self.scope())),
+        by: [housing]),
+      ledger.transaction(
+        .grantAccess(Grant(grantorId: H.police, grantId: "G", granteeId: H.housing, scope: Self.scope())), by: [police]),
+      ledger.transaction(
+        .grantAccess(Grant(grantorId: H.police, grantId: "G", granteeId: H.civil, scope: Self.scope())), by: [police]),
     ]
     let first = try ledger.apply(transactions)
     let second = try other.apply(transactions)

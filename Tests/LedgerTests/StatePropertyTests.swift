@@ -17,23 +17,36 @@ struct StatePropertyTests {
     let scope = AccessScope(
       directoryId: H.residents, items: ["姓名"], purpose: "核验", validFromMs: 0, validUntilMs: .max)
     switch Int.random(in: 0..<8, using: &random) {
-    case 0: return (.declareDuty(Duty(bureauId: actor, dutyId: id, title: "职责 \(id)", legalBasis: "", description: "")), actor)
+    case 0:
+      return (
+        .declareDuty(Duty(bureauId: actor, dutyId: id, title: "职责 \(id)", legalBasis: "", description: "")), actor
+      )
     case 1: return (.retireDuty(Retirement(bureauId: actor, recordId: id, reason: "")), actor)
     case 2:
       return (
         .publishDirectory(
           Directory(
             bureauId: actor, directoryId: "D-\(id)", title: "目录", description: "", dutyIds: [id],
-            items: H.items(["字段"]), shareType: .unconditional, shareCondition: "", openType: .open, updateCycle: .daily)),
+            items: H.items(["字段"]), shareType: .unconditional, shareCondition: "", openType: .open, updateCycle: .daily)
+        ),
         actor
       )
-    case 3: return (.grantAccess(Grant(grantorId: H.police, grantId: id, granteeId: other == H.police ? H.civil : other, scope: scope)), H.police)
+    case 3:
+      return (
+        .grantAccess(
+          Grant(grantorId: H.police, grantId: id, granteeId: other == H.police ? H.civil : other, scope: scope)),
+        H.police
+      )
     case 4: return (.revokeGrant(Retirement(bureauId: H.police, recordId: id, reason: "")), H.police)
     case 5:
-      return (.requestAccess(AccessRequest(requesterId: H.housing, requestId: id, providerId: H.police, scope: scope)), H.housing)
+      return (
+        .requestAccess(AccessRequest(requesterId: H.housing, requestId: id, providerId: H.police, scope: scope)),
+        H.housing
+      )
     case 6:
       return (
-        .approveRequest(RequestApproval(providerId: H.police, requesterId: H.housing, requestId: id, grantId: "A-\(id)")), H.police
+        .approveRequest(
+          RequestApproval(providerId: H.police, requesterId: H.housing, requestId: id, grantId: "A-\(id)")), H.police
       )
     default:
       return (
@@ -77,7 +90,8 @@ struct StatePropertyTests {
           let proof = try tree.proof(root: ledger.root, key: key.treeKey)
           #expect(proof.verify(root: ledger.root, key: key.treeKey, valueHash: record.valueHash), "seed \(seed) \(key)")
           #expect(!proof.verify(root: ledger.root, key: key.treeKey, valueHash: nil), "seed \(seed) \(key)")
-          #expect(!proof.verify(root: ledger.root, key: key.treeKey, valueHash: SHA256.hash(record.canonicalBytes + [0])))
+          #expect(
+            !proof.verify(root: ledger.root, key: key.treeKey, valueHash: SHA256.hash(record.canonicalBytes + [0])))
           if !proof.siblings.isEmpty {
             var tampered = proof
             let index = Int.random(in: 0..<tampered.siblings.count, using: &random)

@@ -8,7 +8,8 @@ extension Simulator {
 
   func signedVote(_ index: Int, _ phase: VotePhase, view: UInt64, height: UInt64, hash: Hash256) -> Vote {
     let statement = VoteStatement(phase: phase, chainId: chainId, height: height, view: view, blockHash: hash)
-    return Vote(statement: statement, voter: keys[index], signature: signer(index).sign(digest: statement.signingDigest))
+    return Vote(
+      statement: statement, voter: keys[index], signature: signer(index).sign(digest: statement.signingDigest))
   }
 
   /// The messages a Byzantine replica actually sends in place of `message` to `to`.
@@ -31,22 +32,28 @@ extension Simulator {
       } else {
         return [(message, to)]
       }
-      guard let other = executor.buildBlock(on: parent, height: prePrepare.height, transactions: transactions, proposer: keys[index])
+      guard
+        let other = executor.buildBlock(
+          on: parent, height: prePrepare.height, transactions: transactions, proposer: keys[index])
       else { return [(message, to)] }
       let vote = signedVote(index, .prepare, view: prePrepare.view, height: prePrepare.height, hash: other.header.hash)
       log("r\(index) equivocates at h=\(prePrepare.height) v=\(prePrepare.view) towards r\(to)")
       return [(.prePrepare(PrePrepare(block: other, primaryVote: vote)), to)]
     case .viewChange(let viewChange) where behaviours.contains(.amnesia):
       let digest = ViewChange.signingDigest(
-        chainId: chainId, newView: viewChange.newView, replica: keys[index], committedHeight: viewChange.committedHeight,
+        chainId: chainId, newView: viewChange.newView, replica: keys[index],
+        committedHeight: viewChange.committedHeight,
         committedBlockHash: viewChange.committedCertificate?.blockHash, prepared: [])
-      return [(
-        .viewChange(
-          ViewChange(
-            newView: viewChange.newView, replica: keys[index], committedHeight: viewChange.committedHeight,
-            committedCertificate: viewChange.committedCertificate, prepared: [], signature: signer(index).sign(digest: digest))),
-        to
-      )]
+      return [
+        (
+          .viewChange(
+            ViewChange(
+              newView: viewChange.newView, replica: keys[index], committedHeight: viewChange.committedHeight,
+              committedCertificate: viewChange.committedCertificate, prepared: [],
+              signature: signer(index).sign(digest: digest))),
+          to
+        )
+      ]
     default:
       return [(message, to)]
     }
@@ -59,13 +66,16 @@ extension Simulator {
     guard peer != index else { return }
     let height = replica.committedHeight + 1
     let someHash = SHA256.hash(Array("junk \(random.next())".utf8))
-    let behaviours = Array(options.behaviours.filter { [.forge, .replay, .wrongView].contains($0) }).sorted { $0.rawValue < $1.rawValue }
+    let behaviours = Array(options.behaviours.filter { [.forge, .replay, .wrongView].contains($0) }).sorted {
+      $0.rawValue < $1.rawValue
+    }
     guard let behaviour = behaviours.randomElement(using: &random) else { return }
     switch behaviour {
     case .forge:
       // A vote in an honest validator's name; it cannot produce that validator's signature.
       let victim = keys[(index + 1) % keys.count]
-      let statement = VoteStatement(phase: .commit, chainId: chainId, height: height, view: replica.view, blockHash: someHash)
+      let statement = VoteStatement(
+        phase: .commit, chainId: chainId, height: height, view: replica.view, blockHash: someHash)
       let forged = Vote(statement: statement, voter: victim, signature: Signature(r: someHash, s: someHash))
       transmit(.vote(forged), from: index, to: peer)
     case .replay:

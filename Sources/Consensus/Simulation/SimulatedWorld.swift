@@ -57,11 +57,15 @@ public struct SimulatedExecutor: BlockExecutor, Sendable {
   public func buildBlock(on parent: BlockHeader, height: UInt64, transactions: [SignedTransaction], proposer: PublicKey)
     -> Block?
   {
-    Block(header: header(on: parent, height: height, transactions: transactions, proposer: proposer), transactions: transactions)
+    Block(
+      header: header(on: parent, height: height, transactions: transactions, proposer: proposer),
+      transactions: transactions)
   }
 
   public func validate(_ block: Block, on parent: BlockHeader) -> Bool {
-    block.header == header(on: parent, height: block.header.height, transactions: block.transactions, proposer: block.header.proposer)
+    block.header
+      == header(
+        on: parent, height: block.header.height, transactions: block.transactions, proposer: block.header.proposer)
   }
 
   /// The genesis header every simulated replica starts from.

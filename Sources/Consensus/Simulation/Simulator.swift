@@ -256,7 +256,8 @@ public struct Simulator {
       case .broadcast(let message):
         for peer in hosts.indices where peer != index { send(message, from: index, to: peer) }
       case .requestProposal(let height):
-        queue.push(.proposal(index, height: height, view: hosts[index].replica!.view), at: now + options.batchIntervalMs)
+        queue.push(
+          .proposal(index, height: height, view: hosts[index].replica!.view), at: now + options.batchIntervalMs)
       case .deliver(let committed): deliver(committed, at: index)
       case .serveBlocks(let fromHeight, let to):
         let blocks = hosts[index].chain.dropFirst(Int(fromHeight) - 1).prefix(ReplicaConfiguration.blocksPerResponseMax)
@@ -280,7 +281,9 @@ public struct Simulator {
 
   mutating func send(_ message: ConsensusMessage, from: Int, to: Int) {
     if hosts[from].byzantine {
-      for (mutated, target) in byzantineRewrite(message, from: from, to: to) { transmit(mutated, from: from, to: target) }
+      for (mutated, target) in byzantineRewrite(message, from: from, to: to) {
+        transmit(mutated, from: from, to: target)
+      }
     } else {
       transmit(message, from: from, to: to)
     }
@@ -315,7 +318,9 @@ public struct Simulator {
     guard !hosts[index].byzantine else { return }
     if let agreedHash = agreed[header.height] {
       if agreedHash != header.hash {
-        fail("agreement violated at height \(header.height): r\(index) committed \(header.hash.hex.prefix(8)), another honest replica \(agreedHash.hex.prefix(8))")
+        fail(
+          "agreement violated at height \(header.height): r\(index) committed \(header.hash.hex.prefix(8)), another honest replica \(agreedHash.hex.prefix(8))"
+        )
       }
     } else {
       agreed[header.height] = header.hash
@@ -341,7 +346,9 @@ public struct Simulator {
         log("r\(index): down")
         continue
       }
-      let dropped = replica.dropped.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }
+      let dropped = replica.dropped.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+        "\($0.key.rawValue)=\($0.value)"
+      }
       log(
         "r\(index)\(host.byzantine ? " (Byzantine)" : ""): view \(replica.view), asking for \(replica.viewChangeTarget.map(String.init) ?? "-"), committed \(replica.committedHeight), dropped \(dropped.joined(separator: " "))"
       )

@@ -53,7 +53,9 @@ public enum Devnet {
   }
 
   /// A commit certificate for `header` signed by the first `quorum` of `keys`.
-  public static func certify(_ header: BlockHeader, view: UInt64 = 0, keys: [SecretKey], quorum: Int) -> CommitCertificate {
+  public static func certify(_ header: BlockHeader, view: UInt64 = 0, keys: [SecretKey], quorum: Int)
+    -> CommitCertificate
+  {
     let blockHash = header.hash
     let statement = VoteStatement(
       phase: .commit, chainId: header.chainId, height: header.height, view: view, blockHash: blockHash)

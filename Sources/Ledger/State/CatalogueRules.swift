@@ -35,7 +35,8 @@ extension TransactionExecution {
     guard try state.read(key) == nil else {
       throw Rejection(
         "directory.already_published",
-        "directory \"\(directory.directoryId)\" of \"\(directory.bureauId)\" exists; revise it to publish a new version")
+        "directory \"\(directory.directoryId)\" of \"\(directory.bureauId)\" exists; revise it to publish a new version"
+      )
     }
     try checkContent(of: directory)
     try adjustCitations(bureauId: directory.bureauId, removing: [], adding: directory.dutyIds)

@@ -205,7 +205,9 @@ extension Genesis {
       else {
         throw GenesisError(
           field: "validators[\(index)]",
-          message: "node key \(validator.nodeKey.rawValue.hex) is not a node key of a bureau \"\(validator.bureauId)\" in bureaus")
+          message:
+            "node key \(validator.nodeKey.rawValue.hex) is not a node key of a bureau \"\(validator.bureauId)\" in bureaus"
+        )
       }
     }
     try applyEntries("duties", duties, bureauId: \.bureauId, working: working) { try $0.declareDuty($1) }

@@ -91,7 +91,8 @@ extension TransactionExecution {
     }
     for validator in change.add {
       if projected.contains(validator.nodeKey) && !change.remove.contains(validator.nodeKey) {
-        throw Rejection("validators.already_member", "node key \(validator.nodeKey.rawValue.hex) is already a validator")
+        throw Rejection(
+          "validators.already_member", "node key \(validator.nodeKey.rawValue.hex) is already a validator")
       }
       let bureau = try activeBureau(validator.bureauId, code: "validators.unknown_bureau", role: "validator's")
       guard case .bureau(let registration) = bureau.value, registration.nodeKeys.contains(validator.nodeKey) else {

@@ -22,7 +22,8 @@ extension TransactionExecution {
 
   func approveRequest(_ approval: RequestApproval) throws {
     try requireOperator(of: approval.providerId)
-    let (record, request) = try pendingRequest(approval.requesterId, approval.requestId, providerId: approval.providerId)
+    let (record, request) = try pendingRequest(
+      approval.requesterId, approval.requestId, providerId: approval.providerId)
     let grant = Grant(
       grantorId: approval.providerId, grantId: approval.grantId, granteeId: request.requesterId, scope: request.scope)
     try createGrant(grant, requestId: request.requestId)
@@ -49,7 +50,8 @@ extension TransactionExecution {
     try requireOperator(of: retirement.bureauId)
     let key = RecordKey.grant(retirement.bureauId, retirement.recordId)
     guard let record = try state.read(key) else {
-      throw Rejection("grant.not_found", "grant \"\(retirement.recordId)\" of \"\(retirement.bureauId)\" does not exist")
+      throw Rejection(
+        "grant.not_found", "grant \"\(retirement.recordId)\" of \"\(retirement.bureauId)\" does not exist")
     }
     guard record.status == .active else {
       throw Rejection("grant.already_revoked", "grant \"\(retirement.recordId)\" was already revoked")
@@ -83,7 +85,8 @@ extension TransactionExecution {
     guard try state.read(.attestation(share.providerId, share.directoryId, share.dataHash)) != nil else {
       throw Rejection(
         "share.data_not_attested",
-        "data \(share.dataHash.hex) is not attested under directory \"\(share.directoryId)\" of \"\(share.providerId)\"")
+        "data \(share.dataHash.hex) is not attested under directory \"\(share.directoryId)\" of \"\(share.providerId)\""
+      )
     }
     switch directory.shareType {
     case .notShared:
@@ -126,7 +129,8 @@ extension TransactionExecution {
     let (_, directory) = try activeDirectory(providerId, scope.directoryId, code: code)
     guard directory.shareType != .notShared else {
       throw Rejection(
-        "\(code).directory_not_shareable", "directory \"\(scope.directoryId)\" is 不予共享 (not shared) and cannot be granted")
+        "\(code).directory_not_shareable",
+        "directory \"\(scope.directoryId)\" is 不予共享 (not shared) and cannot be granted")
     }
     let itemNames = Set(directory.items.map(\.name))
     for item in scope.items where !itemNames.contains(item) {
@@ -173,7 +177,8 @@ extension TransactionExecution {
     guard grant.scope.validFromMs <= timeMs, timeMs < grant.scope.validUntilMs else {
       throw Rejection(
         "share.grant_outside_window",
-        "block time \(timeMs) is outside grant \"\(grantId)\"'s window [\(grant.scope.validFromMs), \(grant.scope.validUntilMs))")
+        "block time \(timeMs) is outside grant \"\(grantId)\"'s window [\(grant.scope.validFromMs), \(grant.scope.validUntilMs))"
+      )
     }
   }
 }

@@ -34,7 +34,9 @@ public struct RecordKey: Hashable, Sendable, Comparable, CustomStringConvertible
   public var treeKey: Hash256 { SHA256.hash(Array(path.utf8)) }
 
   public var description: String { path }
-  public static func < (lhs: RecordKey, rhs: RecordKey) -> Bool { Array(lhs.path.utf8).lexicographicallyPrecedes(rhs.path.utf8) }
+  public static func < (lhs: RecordKey, rhs: RecordKey) -> Bool {
+    Array(lhs.path.utf8).lexicographicallyPrecedes(rhs.path.utf8)
+  }
 
   public init(from decoder: any Decoder) throws { path = try decoder.singleValueContainer().decode(String.self) }
   public func encode(to encoder: any Encoder) throws {
@@ -79,8 +81,16 @@ public enum RecordValue: Hashable, Sendable {
   case validators(ValidatorSet, pending: [ValidatorSetChange])
 
   public enum Kind: UInt8, WireEnum {
-    case bureau = 1, duty = 2, directory = 3, request = 4, grant = 5
-    case attestation = 6, share = 7, account = 8, governance = 9, validators = 10
+    case bureau = 1
+    case duty = 2
+    case directory = 3
+    case request = 4
+    case grant = 5
+    case attestation = 6
+    case share = 7
+    case account = 8
+    case governance = 9
+    case validators = 10
   }
 
   public var kind: Kind {
@@ -108,7 +118,9 @@ public struct StateRecord: Hashable, Sendable, CanonicalCodable {
   public var createdAtHeight: UInt64
   public var updatedAtHeight: UInt64
 
-  public init(value: RecordValue, status: RecordStatus, version: UInt32, createdAtHeight: UInt64, updatedAtHeight: UInt64) {
+  public init(
+    value: RecordValue, status: RecordStatus, version: UInt32, createdAtHeight: UInt64, updatedAtHeight: UInt64
+  ) {
     self.value = value
     self.status = status
     self.version = version
@@ -175,7 +187,8 @@ public struct StateRecord: Hashable, Sendable, CanonicalCodable {
     switch kind {
     case .bureau: value = .bureau(try reader.read(BureauRegistration.self, "bureau"))
     case .duty:
-      value = .duty(try reader.read(Duty.self, "duty"), citingDirectoryCount: try reader.read(u32: "citingDirectoryCount"))
+      value = .duty(
+        try reader.read(Duty.self, "duty"), citingDirectoryCount: try reader.read(u32: "citingDirectoryCount"))
     case .directory: value = .directory(try reader.read(Directory.self, "directory"))
     case .request:
       let request = try reader.read(AccessRequest.self, "request")
@@ -203,7 +216,8 @@ public struct StateRecord: Hashable, Sendable, CanonicalCodable {
       value = .governance(keys: keys, threshold: try reader.read(u8: "threshold"))
     case .validators:
       let set = try reader.read(ValidatorSet.self, "validators")
-      let pending = try reader.read(array: "pending", of: ValidatorSetChange.self, count: 0...Limits.pendingValidatorChangeCountMax)
+      let pending = try reader.read(
+        array: "pending", of: ValidatorSetChange.self, count: 0...Limits.pendingValidatorChangeCountMax)
       value = .validators(set, pending: pending)
     }
   }

@@ -79,9 +79,11 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       guard stored == genesisHash.bytes else {
         throw StoreError(
           "store.genesis_mismatch",
-          "\(path) holds chain \(Hex.encode(stored)), not genesis \(genesisHash.hex); use the genesis file it was created with")
+          "\(path) holds chain \(Hex.encode(stored)), not genesis \(genesisHash.hex); use the genesis file it was created with"
+        )
       }
-      guard let headBytes = try database.get(StoreKey.head), let frontierBytes = try database.get(StoreKey.historyFrontier)
+      guard let headBytes = try database.get(StoreKey.head),
+        let frontierBytes = try database.get(StoreKey.historyFrontier)
       else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
       head = try StoreHead(canonicalBytes: headBytes)
       historyFrontier = try MerkleFrontier(canonicalBytes: frontierBytes)
@@ -373,7 +375,8 @@ extension LedgerStore {
       let path = String(decoding: entry.key.dropFirst(StoreKey.recordHistoryPrefix.count).dropLast(13), as: UTF8.self)
       let key = RecordKey(path: path)
       let (atHead, proof) = try record(key, atRoot: head.stateRoot)
-      guard let atHead, atHead == (try record(key)), proof.verify(root: head.stateRoot, key: key.treeKey, valueHash: atHead.valueHash)
+      guard let atHead, atHead == (try record(key)),
+        proof.verify(root: head.stateRoot, key: key.treeKey, valueHash: atHead.valueHash)
       else { throw StoreError("store.corrupt", "record \(path) does not match the state tree at the head") }
     }
   }

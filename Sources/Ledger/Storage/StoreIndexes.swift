@@ -20,7 +20,8 @@ enum StoreIndexes {
     case .grant(let grant, _) where change.before == nil:
       let path = Array(change.key.path.utf8)
       batch.put(StoreKey.joined(StoreKey.grantsByGrantorPrefix, [grant.grantorId, grant.grantId]), path)
-      batch.put(StoreKey.joined(StoreKey.grantsByGranteePrefix, [grant.granteeId, grant.grantorId, grant.grantId]), path)
+      batch.put(
+        StoreKey.joined(StoreKey.grantsByGranteePrefix, [grant.granteeId, grant.grantorId, grant.grantId]), path)
       batch.put(
         StoreKey.joined(StoreKey.grantsByDirectoryPrefix, [grant.grantorId, grant.scope.directoryId, grant.grantId]),
         path)

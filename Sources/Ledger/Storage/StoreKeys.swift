@@ -44,7 +44,9 @@ enum StoreKey {
     prefix + Array(parts.joined(separator: "/").utf8) + (parts.isEmpty ? [] : Array("/".utf8))
   }
 
-  static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
+  static func bigEndian(_ value: UInt64) -> [UInt8] {
+    (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+  }
   static func bigEndian32(_ value: UInt32) -> [UInt8] {
     (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
   }
