@@ -17,7 +17,7 @@ struct SimulationTests {
 
   static var seeds: [UInt64] {
     if let seed = ProcessInfo.processInfo.environment["SIM_SEED"].flatMap(UInt64.init) { return [seed] }
-    return Array(1...150)
+    return Array(1...250)
   }
 
   func expectPasses(_ options: SimulationOptions, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -36,7 +36,7 @@ struct SimulationTests {
 
   @Test("7 replicas, 2 Byzantine, every network fault")
   func sevenReplicas() {
-    for seed in Self.seeds.prefix(30) { expectPasses(Self.options(seed: seed, replicas: 7, byzantine: 2)) }
+    for seed in Self.seeds.prefix(40) { expectPasses(Self.options(seed: seed, replicas: 7, byzantine: 2)) }
   }
 
   @Test("a seed replays identically, event for event")

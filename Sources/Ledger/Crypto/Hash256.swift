@@ -19,6 +19,16 @@ public struct Hash256: Hashable, Sendable, Comparable {
     self.w3 = w3
   }
 
+  /// Feeds one word to the hasher: the digests are uniform, so 64 bits tell
+  /// them apart as well as 256 do (equality still compares all four words),
+  /// and the state tree's dictionaries hash a quarter of the bytes. Hasher is
+  /// seeded per process, so crafted collisions would cost ~2^64 SHA-256 each.
+  public func hash(into hasher: inout Hasher) { hasher.combine(w0) }
+
+  public static func == (lhs: Hash256, rhs: Hash256) -> Bool {
+    lhs.w0 == rhs.w0 && lhs.w1 == rhs.w1 && lhs.w2 == rhs.w2 && lhs.w3 == rhs.w3
+  }
+
   /// Builds a digest from exactly 32 bytes; returns nil for any other length.
   public init?(bytes: some Collection<UInt8>) {
     guard bytes.count == Self.byteCount else { return nil }
