@@ -216,9 +216,8 @@ extension Genesis {
     working.commitTransaction()
 
     let changes = try working.changes()
-    var updates: [Hash256: Hash256?] = [:]
-    for change in changes { updates[change.key.treeKey] = change.after.valueHash }
-    let (stateRoot, newNodes) = try tree.update(root: SparseMerkleTree<Source>.emptyRoot, updates)
+    let (stateRoot, newNodes) = try StateMachine.updateTree(
+      tree, root: SparseMerkleTree<Source>.emptyRoot, with: changes)
     let validatorSet = ValidatorSet(validators)
     let header = BlockHeader(
       chainId: chainId, height: 0, timeMs: genesisTimeMs, previousHash: .zero, historyRoot: MerkleTree.emptyRoot,

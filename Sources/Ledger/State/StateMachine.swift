@@ -76,13 +76,20 @@ public struct StateMachine: Sendable {
     }
 
     let changes = try working.changes()
-    var updates: [Hash256: Hash256?] = [:]
-    updates.reserveCapacity(changes.count)
-    for change in changes { updates[change.key.treeKey] = change.after.valueHash }
-    let (newRoot, newNodes) = try tree.update(root: stateRoot, updates)
+    let (newRoot, newNodes) = try Self.updateTree(tree, root: stateRoot, with: changes)
     return BlockExecution(
       results: results, resultsRoot: TransactionResult.root(results), changes: changes,
       stateRoot: newRoot, newNodes: newNodes, validatorSet: validatorSet, recordWrites: recordWrites)
+  }
+
+  /// The state tree after `changes`: one batched update of every key they touch.
+  static func updateTree<Source: SparseMerkleNodeSource>(
+    _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange]
+  ) throws -> (root: Hash256, newNodes: [Hash256: SparseMerkleNode]) {
+    var updates: [Hash256: Hash256?] = [:]
+    updates.reserveCapacity(changes.count)
+    for change in changes { updates[change.key.treeKey] = change.after.valueHash }
+    return try tree.update(root: root, updates)
   }
 
   /// Scheduled validator-set changes take effect at the start of the block
