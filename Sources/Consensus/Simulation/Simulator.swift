@@ -118,8 +118,6 @@ public struct Simulator {
     }
   }
 
-  /// Validator keys ordered as the validator set orders them (by key).
-  var orderedKeys: [PublicKey] { validators.validators.map(\.nodeKey) }
   func index(of key: PublicKey) -> Int { keys.firstIndex(of: key)! }
 
   func makeReplica(_ index: Int, wal: [WALRecord], chain: [CommittedBlock]) -> SimReplica {

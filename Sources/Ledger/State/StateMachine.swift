@@ -8,6 +8,18 @@ public struct RecordChange: Hashable, Sendable {
   public let key: RecordKey
   public let before: StateRecord?
   public let after: StateRecord
+  /// `after`'s canonical bytes and their hash (the tree value), computed once
+  /// for both the tree update and the store's write.
+  public let afterBytes: [UInt8]
+  public let afterValueHash: Hash256
+
+  init(key: RecordKey, before: StateRecord?, after: StateRecord) {
+    self.key = key
+    self.before = before
+    self.after = after
+    afterBytes = after.canonicalBytes
+    afterValueHash = SHA256.hash(afterBytes)
+  }
 }
 
 /// Everything applying a block produced, ready to be written in one batch.
@@ -88,7 +100,7 @@ public struct StateMachine: Sendable {
   ) throws -> (root: Hash256, newNodes: [Hash256: SparseMerkleNode]) {
     var updates: [Hash256: Hash256?] = [:]
     updates.reserveCapacity(changes.count)
-    for change in changes { updates[change.key.treeKey] = change.after.valueHash }
+    for change in changes { updates[change.key.treeKey] = change.afterValueHash }
     return try tree.update(root: root, updates)
   }
 

@@ -226,9 +226,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       batch.put(StoreKey.transaction(transaction.id), location.canonicalBytes)
     }
     for change in execution.changes {
-      let bytes = change.after.canonicalBytes
-      batch.put(StoreKey.record(change.key), bytes)
-      batch.put(StoreKey.recordValue(SHA256.hash(bytes)), bytes)
+      batch.put(StoreKey.record(change.key), change.afterBytes)
+      batch.put(StoreKey.recordValue(change.afterValueHash), change.afterBytes)
       StoreIndexes.update(change, in: batch)
     }
     for write in execution.recordWrites {

@@ -15,7 +15,6 @@ enum StoreKey {
   static let blockPrefix = Array("b/".utf8)
   static let certificatePrefix = Array("c/".utf8)
   static let blockHashPrefix = Array("h/".utf8)
-  static let resultsPrefix = Array("e/".utf8)
   static let transactionPrefix = Array("t/".utf8)
   static let recordPrefix = Array("r/".utf8)
   static let recordValuePrefix = Array("v/".utf8)
@@ -29,7 +28,6 @@ enum StoreKey {
   static func block(_ height: UInt64) -> [UInt8] { blockPrefix + bigEndian(height) }
   static func certificate(_ height: UInt64) -> [UInt8] { certificatePrefix + bigEndian(height) }
   static func blockHash(_ height: UInt64) -> [UInt8] { blockHashPrefix + bigEndian(height) }
-  static func results(_ height: UInt64) -> [UInt8] { resultsPrefix + bigEndian(height) }
   static func transaction(_ id: Hash256) -> [UInt8] { transactionPrefix + id.bytes }
   static func record(_ key: RecordKey) -> [UInt8] { recordPrefix + Array(key.path.utf8) }
   static func recordValue(_ valueHash: Hash256) -> [UInt8] { recordValuePrefix + valueHash.bytes }
