@@ -19,7 +19,14 @@ let package = Package(
     .executable(name: "ledger-cli", targets: ["ledger-cli"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
     // Thin shims over the Debian C libraries: libsecp256k1-dev, libleveldb-dev, libssl-dev.
@@ -41,7 +48,17 @@ let package = Package(
       swiftSettings: strictSettings),
     .target(
       name: "Node",
-      dependencies: ["Ledger", "Consensus"],
+      dependencies: [
+        "Ledger", "Consensus",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "TOMLKit", package: "TOMLKit"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       swiftSettings: strictSettings),
     .executableTarget(
       name: "ledger-cli",
@@ -66,7 +83,11 @@ let package = Package(
       swiftSettings: strictSettings),
     .testTarget(
       name: "NodeTests",
-      dependencies: ["Node", "Ledger"],
+      dependencies: [
+        "Node", "Ledger", "Consensus",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
       swiftSettings: strictSettings),
   ]
 )

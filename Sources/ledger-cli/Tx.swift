@@ -2,10 +2,10 @@ import ArgumentParser
 import Foundation
 import Ledger
 
-struct Tx: ParsableCommand {
+struct Tx: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Work with transactions in their canonical encoding.",
-    subcommands: [Decode.self])
+    subcommands: [Send.self, Template.self, Decode.self])
 
   struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(

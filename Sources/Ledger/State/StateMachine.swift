@@ -94,6 +94,33 @@ public struct StateMachine: Sendable {
       stateRoot: newRoot, newNodes: newNodes, validatorSet: validatorSet, recordWrites: recordWrites)
   }
 
+  /// Codes admission may refuse with: who may sign what, decided by committed
+  /// registrations and governance. Other rules wait for the block, since
+  /// transactions pending before this one may change their outcome.
+  public static let admissionCodes: Set<String> = [
+    "tx.wrong_chain", "tx.signer_did_not_sign", "tx.unknown_bureau", "tx.bureau_not_active",
+    "tx.signer_not_operator", "governance.signer_not_governance", "governance.below_threshold",
+  ]
+
+  /// The authorisation checks of the rules, run against committed `state` for
+  /// a transaction about to enter the mempool (signatures already verified, the
+  /// sequence checked by the mempool). Nothing is written.
+  public func admissionRejection(
+    of transaction: SignedTransaction, height: UInt64, timeMs: UInt64, state: any StateReader
+  ) -> Rejection? {
+    let execution = TransactionExecution(
+      transaction: transaction, chainId: chainId, height: height, timeMs: timeMs,
+      signatureCheck: .alreadyVerified, state: WorkingState(base: state), checksSequence: false)
+    do {
+      try execution.run()
+    } catch let rejection as Rejection {
+      return Self.admissionCodes.contains(rejection.code) ? rejection : nil
+    } catch {
+      return nil
+    }
+    return nil
+  }
+
   /// The state tree after `changes`: one batched update of every key they touch.
   static func updateTree<Source: SparseMerkleNodeSource>(
     _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange]
@@ -179,11 +206,14 @@ struct TransactionExecution {
   let timeMs: UInt64
   let signatureCheck: StateMachine.SignatureCheck
   let state: WorkingState
+  /// Off only for admission checks: the mempool orders sequences itself.
+  let checksSequence: Bool
 
   init(
     transaction: SignedTransaction, chainId: String, height: UInt64, timeMs: UInt64,
-    signatureCheck: StateMachine.SignatureCheck, state: WorkingState
+    signatureCheck: StateMachine.SignatureCheck, state: WorkingState, checksSequence: Bool = true
   ) {
+    self.checksSequence = checksSequence
     self.transaction = transaction
     self.chainId = chainId
     self.height = height
@@ -208,7 +238,7 @@ struct TransactionExecution {
     let account = try state.read(.account(signer))
     let expectedSequence: UInt64
     if case .account(let next)? = account?.value { expectedSequence = next } else { expectedSequence = 0 }
-    guard body.sequence == expectedSequence else {
+    guard body.sequence == expectedSequence || !checksSequence else {
       throw Rejection(
         "tx.bad_sequence",
         "sequence \(body.sequence) for signer \(signer.rawValue.hex); the next accepted is \(expectedSequence)")

@@ -197,7 +197,10 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
 
   /// Commits the next block under its certificate, in one atomic write.
   /// Pass the execution `validate` returned to avoid executing twice.
-  public func commit(_ block: Block, certificate: CommitCertificate, execution: BlockExecution? = nil) throws {
+  @discardableResult
+  public func commit(_ block: Block, certificate: CommitCertificate, execution: BlockExecution? = nil) throws
+    -> BlockExecution
+  {
     let execution = try execution ?? validate(block)
     precondition(execution.stateRoot == block.header.stateRoot, "commit with the execution of another block")
     let blockHash = block.header.hash
@@ -210,6 +213,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       throw StoreError("block.bad_certificate", "the commit certificate does not verify: \(error)")
     }
     try write(block, certificate: certificate, execution: execution, into: WriteBatch())
+    return execution
   }
 
   private func write(_ block: Block, certificate: CommitCertificate?, execution: BlockExecution, into batch: WriteBatch)

@@ -1,0 +1,605 @@
+import Foundation
+public import Hummingbird
+import Ledger
+import NIOCore
+
+/// An API error: a stable `code`, a message for people, and the HTTP status.
+/// Body: `{"error": {"code": "...", "message": "..."}}` (docs/openapi.yaml, Error).
+struct APIError: HTTPResponseError {
+  let status: HTTPResponse.Status
+  let code: String
+  let message: String
+  var retryAfterSeconds: Int?
+
+  init(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfterSeconds: Int? = nil) {
+    self.status = status
+    self.code = code
+    self.message = message
+    self.retryAfterSeconds = retryAfterSeconds
+  }
+
+  static func badRequest(_ code: String, _ message: String) -> APIError { APIError(.badRequest, code, message) }
+  static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", "\(what) does not exist") }
+
+  func response(from request: Request, context: some RequestContext) throws -> Response {
+    var response = HTTPAPI.json(["error": ["code": code, "message": message]], status: status)
+    if let retryAfterSeconds { response.headers[.retryAfter] = "\(retryAfterSeconds)" }
+    return response
+  }
+}
+
+/// The node's HTTP API (docs/openapi.yaml). Every handler validates its input
+/// strictly and answers JSON; reads go through the engine so they never see a
+/// half-applied block.
+public enum HTTPAPI {
+  public static let batchTransactionsMax = 10_000
+
+  static let encoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return encoder
+  }()
+
+  static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? encoder.encode(value)) ?? Data(#"{"error":{"code":"internal","message":"encoding failed"}}"#.utf8)
+    return Response(
+      status: status, headers: [.contentType: "application/json; charset=utf-8"],
+      body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+  }
+
+  public static func router(engine: NodeEngine, metrics: NodeMetrics) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.middlewares.add(CountingMiddleware(metrics: metrics))
+    let config = engine.config
+    let pageSize = PageSize(defaultSize: config.api.pageSizeDefault, maximum: config.api.pageSizeMax)
+
+    router.get("/healthz") { _, _ in
+      let status = await engine.status()
+      if let halted = status.halted { throw APIError(.serviceUnavailable, "node.halted", halted) }
+      return json(["ok": true])
+    }
+    router.get("/metrics") { _, _ in
+      Response(
+        status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+    }
+    router.get("/openapi.yaml") { _, _ in
+      Response(
+        status: .ok, headers: [.contentType: "application/yaml"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+    }
+    router.get("/v1/status") { _, _ in json(await engine.status()) }
+
+    // MARK: Transactions
+
+    router.post("/v1/transactions") { request, _ in
+      let body = try await readJSONObject(request, limit: config.api.bodyBytesMax, keys: ["transaction"])
+      guard let hex = body["transaction"] as? String else {
+        throw APIError.badRequest("request.invalid_field", "transaction: a hex string is required")
+      }
+      let (transaction, size) = try decodeTransaction(hex, field: "transaction")
+      guard transaction.signaturesAreValid else {
+        throw APIError.badRequest("tx.bad_signature", "transaction: a signature does not verify over the transaction id")
+      }
+      switch await engine.admit([(transaction, size)], forward: true)[0] {
+      case .success(let id): return json(["id": id.hex, "status": "pending"], status: .accepted)
+      case .failure(let rejection): throw apiError(for: rejection)
+      }
+    }
+
+    router.post("/v1/transactions/batch") { request, _ in
+      let body = try await readJSONObject(request, limit: config.api.bodyBytesMax, keys: ["transactions"])
+      guard let hexes = body["transactions"] as? [Any], (1...batchTransactionsMax).contains(hexes.count) else {
+        throw APIError.badRequest(
+          "request.invalid_field", "transactions: an array of 1 to \(batchTransactionsMax) hex strings is required")
+      }
+      var outcomes: [BatchOutcome?] = Array(repeating: nil, count: hexes.count)
+      var decoded: [(index: Int, transaction: SignedTransaction, size: Int)] = []
+      for (index, element) in hexes.enumerated() {
+        do {
+          guard let hex = element as? String else {
+            throw APIError.badRequest("request.invalid_field", "transactions[\(index)]: a hex string is required")
+          }
+          let (transaction, size) = try decodeTransaction(hex, field: "transactions[\(index)]")
+          decoded.append((index, transaction, size))
+        } catch let error as APIError {
+          outcomes[index] = BatchOutcome(index: index, error: error)
+        }
+      }
+      let valid = LedgerExecutor.verifySignatures(decoded.map(\.transaction))
+      var admissible: [(SignedTransaction, size: Int)] = []
+      var admissibleIndexes: [Int] = []
+      for (position, entry) in decoded.enumerated() {
+        if valid[position] {
+          admissible.append((entry.transaction, entry.size))
+          admissibleIndexes.append(entry.index)
+        } else {
+          outcomes[entry.index] = BatchOutcome(
+            index: entry.index,
+            error: .badRequest("tx.bad_signature", "transactions[\(entry.index)]: a signature does not verify"))
+        }
+      }
+      let results = await engine.admit(admissible, forward: true)
+      for (position, result) in results.enumerated() {
+        let index = admissibleIndexes[position]
+        switch result {
+        case .success(let id): outcomes[index] = BatchOutcome(index: index, id: id.hex)
+        case .failure(let rejection): outcomes[index] = BatchOutcome(index: index, error: apiError(for: rejection))
+        }
+      }
+      let all = outcomes.compactMap { $0 }
+      if all.allSatisfy({ $0.error?.code == "mempool.full" }) {
+        throw APIError(.tooManyRequests, "mempool.full", "the mempool is full; retry later", retryAfterSeconds: 1)
+      }
+      return json(BatchResponse(accepted: all.count { $0.id != nil }, results: all), status: .accepted)
+    }
+
+    router.get("/v1/transactions/:id") { request, context in
+      let id = try hashParameter(context.parameters.get("id"), field: "id")
+      let waitSeconds = try integerQuery(request, "wait", range: 0...config.api.waitSecondsMax) ?? 0
+      let deadline = ContinuousClock.now + .seconds(waitSeconds)
+      while true {
+        switch try await engine.status(of: id) {
+        case .committed(let transaction, let location):
+          return json(
+            TransactionView(
+              id: id.hex, status: "committed", height: location.height, index: location.index,
+              result: ResultView(code: location.result.code, message: location.result.message),
+              transaction: transaction))
+        case .pending where ContinuousClock.now < deadline, .unknown where ContinuousClock.now < deadline:
+          try await Task.sleep(for: .milliseconds(50))
+        case .pending:
+          return json(TransactionView(id: id.hex, status: "pending"))
+        case .unknown:
+          throw APIError(.notFound, "not_found", "transaction \(id.hex) is neither pending nor committed here")
+        }
+      }
+    }
+
+    router.get("/v1/accounts/:key") { _, context in
+      guard let text = context.parameters.get("key"), let key = PublicKey(hex: text) else {
+        throw APIError.badRequest("request.invalid_field", "key: 64 hex digits are required")
+      }
+      let sequence = await engine.nextSequence(of: key)
+      return json(["key": key.hex, "committedSequence": "\(sequence.committed)", "nextSequence": "\(sequence.next)"])
+    }
+
+    // MARK: Records
+
+    router.get("/v1/record") { request, _ in
+      let key = try recordKeyQuery(request)
+      guard let record = try await engine.read({ try $0.record(key) }) else { throw APIError.notFound(key.path) }
+      return json(RecordView(key: key.path, record: record))
+    }
+
+    router.get("/v1/history") { request, _ in
+      let key = try recordKeyQuery(request)
+      let limit = try pageSize.read(request)
+      let entries = await engine.read { $0.history(of: key, limit: limit) }
+      return json(
+        HistoryView(
+          key: key.path,
+          entries: entries.map { HistoryView.Entry(height: $0.height, index: $0.index, transactionId: $0.transactionId.hex) }))
+    }
+
+    router.get("/v1/bureaus") { request, _ in
+      try await listRecords(engine: engine, request: request, pageSize: pageSize, prefix: "bureau/")
+    }
+    router.get("/v1/bureaus/:bureau") { _, context in
+      try await oneRecord(engine: engine, key: .bureau(try identifierParameter(context, "bureau")))
+    }
+    router.get("/v1/duties") { request, _ in
+      let bureau = try identifierQuery(request, "bureau")
+      return try await listRecords(
+        engine: engine, request: request, pageSize: pageSize, prefix: "duty/" + (bureau.map { $0 + "/" } ?? ""))
+    }
+    router.get("/v1/duties/:bureau/:duty") { _, context in
+      try await oneRecord(
+        engine: engine, key: .duty(try identifierParameter(context, "bureau"), try identifierParameter(context, "duty")))
+    }
+    router.get("/v1/directories") { request, _ in
+      let bureau = try identifierQuery(request, "bureau")
+      let text = try textQuery(request, "text")
+      if let shareTypeName = request.uri.queryParameters.get("shareType") {
+        guard let shareType = ShareType(name: shareTypeName) else {
+          throw APIError.badRequest(
+            "request.invalid_field", "shareType: one of \(ShareType.allCases.map(\.name).joined(separator: ", "))")
+        }
+        guard text == nil else {
+          throw APIError.badRequest("request.invalid_field", "text: combine with bureau, not with shareType")
+        }
+        return try await indexedRecords(
+          engine: engine, request: request, pageSize: pageSize,
+          query: .directoriesByShareType(shareType, bureauId: bureau), filter: { _ in true })
+      }
+      let prefix = "directory/" + (bureau.map { $0 + "/" } ?? "")
+      guard let text else { return try await listRecords(engine: engine, request: request, pageSize: pageSize, prefix: prefix) }
+      return try await listRecords(
+        engine: engine, request: request, pageSize: pageSize, prefix: prefix,
+        filter: { record in
+          guard case .directory(let directory) = record.value else { return false }
+          return directory.title.contains(text) || directory.description.contains(text)
+            || directory.items.contains { $0.name.contains(text) }
+        })
+    }
+    router.get("/v1/directories/:bureau/:directory") { _, context in
+      try await oneRecord(
+        engine: engine,
+        key: .directory(try identifierParameter(context, "bureau"), try identifierParameter(context, "directory")))
+    }
+    router.get("/v1/grants") { request, _ in
+      let grantor = try identifierQuery(request, "grantor")
+      let grantee = try identifierQuery(request, "grantee")
+      let directory = try identifierQuery(request, "directory")
+      let status = request.uri.queryParameters.get("status") ?? "active"
+      guard status == "active" || status == "all" else {
+        throw APIError.badRequest("request.invalid_field", "status: active or all")
+      }
+      let query: RecordQuery
+      switch (grantor, grantee, directory) {
+      case (let grantor?, nil, let directory?): query = .grantsOfDirectory(grantorId: grantor, directoryId: directory)
+      case (let grantor?, nil, nil): query = .grantsByGrantor(grantor)
+      case (nil, let grantee?, nil): query = .grantsByGrantee(grantee)
+      default:
+        throw APIError.badRequest(
+          "request.invalid_field", "give grantor, grantor and directory, or grantee (one of these combinations)")
+      }
+      return try await indexedRecords(
+        engine: engine, request: request, pageSize: pageSize, query: query,
+        filter: { status == "all" || $0.status == .active })
+    }
+    router.get("/v1/grants/:grantor/:grant") { _, context in
+      try await oneRecord(
+        engine: engine, key: .grant(try identifierParameter(context, "grantor"), try identifierParameter(context, "grant")))
+    }
+    router.get("/v1/requests") { request, _ in
+      let requester = try identifierQuery(request, "requester")
+      let provider = try identifierQuery(request, "provider")
+      return try await listRecords(
+        engine: engine, request: request, pageSize: pageSize, prefix: "request/" + (requester.map { $0 + "/" } ?? ""),
+        filter: { record in
+          guard let provider else { return true }
+          if case .request(let accessRequest, _, _) = record.value { return accessRequest.providerId == provider }
+          return false
+        })
+    }
+    router.get("/v1/attestations") { request, _ in
+      let bureau = try identifierQuery(request, "bureau")
+      let directory = try identifierQuery(request, "directory")
+      let dataHash = try request.uri.queryParameters.get("dataHash").map { try hashParameter(String($0), field: "dataHash") }
+      if directory != nil, bureau == nil {
+        throw APIError.badRequest("request.invalid_field", "directory: give bureau too")
+      }
+      var prefix = "attestation/"
+      if let bureau { prefix += bureau + "/" }
+      if let directory { prefix += directory + "/" }
+      return try await listRecords(
+        engine: engine, request: request, pageSize: pageSize, prefix: prefix,
+        filter: { record in
+          guard let dataHash else { return true }
+          if case .attestation(let attestation, _) = record.value { return attestation.dataHash == dataHash }
+          return false
+        })
+    }
+    router.get("/v1/shares") { request, _ in
+      let provider = try identifierQuery(request, "provider")
+      let consumer = try identifierQuery(request, "consumer")
+      return try await listRecords(
+        engine: engine, request: request, pageSize: pageSize, prefix: "share/",
+        filter: { record in
+          guard case .share(let share, _) = record.value else { return false }
+          return (provider == nil || share.providerId == provider) && (consumer == nil || share.consumerId == consumer)
+        })
+    }
+
+    // MARK: Blocks
+
+    router.get("/v1/blocks/:height") { _, context in
+      let height = try await heightParameter(context, engine: engine)
+      guard let (block, certificate) = try await engine.read({ store -> (Block, CommitCertificate?)? in
+        guard let block = try store.block(at: height) else { return nil }
+        return (block, try store.certificate(at: height))
+      })
+      else { throw APIError.notFound("block \(height)") }
+      return json(BlockView(hash: block.header.hash.hex, block: block, certificate: certificate))
+    }
+    router.get("/v1/headers") { request, _ in
+      let limit = try pageSize.read(request)
+      let head = await engine.status().height
+      let from = try integerQuery(request, "from", range: 0...Int.max).map(UInt64.init) ?? head
+      let headers = try await engine.read { store -> [HeaderView] in
+        var headers: [HeaderView] = []
+        var height = min(from, head)
+        while headers.count < limit, let block = try store.block(at: height) {
+          headers.append(HeaderView(hash: block.header.hash.hex, header: block.header))
+          if height == 0 { break }
+          height -= 1
+        }
+        return headers
+      }
+      return json(["headers": headers])
+    }
+    router.get("/v1/headers/:height") { _, context in
+      let height = try await heightParameter(context, engine: engine)
+      guard let block = try await engine.read({ try $0.block(at: height) }) else {
+        throw APIError.notFound("block \(height)")
+      }
+      return json(HeaderView(hash: block.header.hash.hex, header: block.header))
+    }
+    return router
+  }
+
+  // MARK: Input
+
+  static func readJSONObject(_ request: Request, limit: Int, keys: Set<String>) async throws -> [String: Any] {
+    let buffer: ByteBuffer
+    do {
+      buffer = try await request.body.collect(upTo: limit)
+    } catch is NIOTooManyBytesError {
+      throw APIError(.contentTooLarge, "request.too_large", "the body exceeds \(limit) bytes")
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
+    else { throw APIError.badRequest("request.malformed_json", "the body is not a JSON object") }
+    if let unknown = Set(object.keys).subtracting(keys).sorted().first {
+      throw APIError.badRequest("request.unknown_field", "\(unknown): not a field of this request")
+    }
+    return object
+  }
+
+  static func decodeTransaction(_ hex: String, field: String) throws -> (SignedTransaction, Int) {
+    guard hex.utf8.count <= 2 * Limits.transactionBytesMax else {
+      throw APIError.badRequest("format.length_over_limit", "\(field): longer than \(Limits.transactionBytesMax) bytes")
+    }
+    guard let bytes = Hex.decode(hex) else {
+      throw APIError.badRequest("request.bad_hex", "\(field): not an even number of hex digits")
+    }
+    do {
+      return (try SignedTransaction(canonicalBytes: bytes), bytes.count)
+    } catch {
+      throw APIError.badRequest(error.code, "\(field): \(error)")
+    }
+  }
+
+  static func apiError(for rejection: MempoolRejection) -> APIError {
+    switch rejection.code {
+    case "mempool.full": APIError(.tooManyRequests, rejection.code, rejection.message, retryAfterSeconds: 1)
+    case "node.halted": APIError(.serviceUnavailable, rejection.code, rejection.message, retryAfterSeconds: 30)
+    case "mempool.duplicate", "tx.replayed", "tx.sequence_in_use", "tx.already_committed":
+      APIError(.conflict, rejection.code, rejection.message)
+    case "tx.signer_not_operator", "governance.signer_not_governance", "governance.below_threshold",
+      "tx.signer_did_not_sign":
+      APIError(.forbidden, rejection.code, rejection.message)
+    default: APIError(.unprocessableContent, rejection.code, rejection.message)
+    }
+  }
+
+  static func hashParameter(_ text: String?, field: String) throws -> Hash256 {
+    guard let text, let hash = Hash256(hex: text) else {
+      throw APIError.badRequest("request.invalid_field", "\(field): 64 hex digits are required")
+    }
+    return hash
+  }
+
+  static func integerQuery(_ request: Request, _ name: String, range: ClosedRange<Int>) throws -> Int? {
+    guard let text = request.uri.queryParameters.get(name) else { return nil }
+    guard let value = Int(text), range.contains(value) else {
+      throw APIError.badRequest("request.invalid_field", "\(name): an integer from \(range.lowerBound) to \(range.upperBound)")
+    }
+    return value
+  }
+
+  static func identifierQuery(_ request: Request, _ name: String) throws -> String? {
+    guard let text = request.uri.queryParameters.get(name) else { return nil }
+    guard Identifier.isValid(text) else {
+      throw APIError.badRequest("request.invalid_field", "\(name): \"\(text)\" is not an identifier")
+    }
+    return text
+  }
+
+  static func textQuery(_ request: Request, _ name: String) throws -> String? {
+    guard let text = request.uri.queryParameters.get(name) else { return nil }
+    guard (1...Limits.titleBytesMax).contains(text.utf8.count) else {
+      throw APIError.badRequest("request.invalid_field", "\(name): 1 to \(Limits.titleBytesMax) bytes")
+    }
+    return text
+  }
+
+  static func identifierParameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+    guard let text = context.parameters.get(name), Identifier.isValid(text) else {
+      throw APIError.badRequest("request.invalid_field", "\(name): not an identifier")
+    }
+    return text
+  }
+
+  static func heightParameter(_ context: BasicRequestContext, engine: NodeEngine) async throws -> UInt64 {
+    let text = context.parameters.get("height") ?? ""
+    if text == "latest" { return await engine.status().height }
+    guard let height = UInt64(text) else {
+      throw APIError.badRequest("request.invalid_field", "height: a block height or \"latest\"")
+    }
+    return height
+  }
+
+  static func recordKeyQuery(_ request: Request) throws -> RecordKey {
+    guard let path = request.uri.queryParameters.get("key"), !path.isEmpty,
+      path.utf8.count <= 512, path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ !$0.isEmpty })
+    else {
+      throw APIError.badRequest("request.invalid_field", "key: a record key such as bureau/BJ-GAJ is required")
+    }
+    return RecordKey(path: path)
+  }
+
+  struct PageSize {
+    let defaultSize: Int
+    let maximum: Int
+
+    func read(_ request: Request) throws -> Int {
+      try HTTPAPI.integerQuery(request, "limit", range: 1...maximum) ?? defaultSize
+    }
+  }
+
+  /// `after` cursors are opaque hex of where the previous page stopped.
+  static func cursor(_ request: Request) throws -> [UInt8]? {
+    guard let text = request.uri.queryParameters.get("after") else { return nil }
+    guard text.utf8.count <= 2_048, let bytes = Hex.decode(text) else {
+      throw APIError.badRequest("request.invalid_field", "after: the next cursor of a previous page")
+    }
+    return bytes
+  }
+
+  /// Records under a key prefix, in key order; filtered lists scan at most
+  /// `scanMax` records per page and say where to continue.
+  static let scanMax = 10_000
+
+  static func listRecords(
+    engine: NodeEngine, request: Request, pageSize: PageSize, prefix: String,
+    filter: @escaping @Sendable (StateRecord) -> Bool = { _ in true }
+  ) async throws -> Response {
+    let limit = try pageSize.read(request)
+    let after = try cursor(request).map { RecordKey(path: String(decoding: $0, as: UTF8.self)) }
+    let page = try await engine.read { store -> PageView in
+      var records: [RecordView] = []
+      var scanned = 0
+      var last = after
+      while records.count < limit, scanned < scanMax {
+        let batch = try store.records(pathPrefix: prefix, after: last, limit: min(1_000, scanMax - scanned))
+        for (key, record) in batch {
+          scanned += 1
+          last = key
+          if filter(record) {
+            records.append(RecordView(key: key.path, record: record))
+            if records.count == limit { break }
+          }
+        }
+        if batch.count < min(1_000, scanMax - scanned + batch.count) { return PageView(records: records, next: nil) }
+      }
+      return PageView(records: records, next: last.map { Hex.encode(Array($0.path.utf8)) })
+    }
+    return json(page)
+  }
+
+  static func indexedRecords(
+    engine: NodeEngine, request: Request, pageSize: PageSize, query: RecordQuery,
+    filter: @escaping @Sendable (StateRecord) -> Bool
+  ) async throws -> Response {
+    let limit = try pageSize.read(request)
+    let after = try cursor(request)
+    let page = try await engine.read { store -> PageView in
+      var records: [RecordView] = []
+      var position = after
+      var scanned = 0
+      while records.count < limit, scanned < scanMax {
+        let batch = try store.query(query, after: position, limit: 1_000)
+        scanned += batch.records.count
+        for entry in batch.records where filter(entry.record) {
+          records.append(RecordView(key: entry.key.path, record: entry.record))
+        }
+        guard let next = batch.next else { return PageView(records: records, next: nil) }
+        position = next
+      }
+      return PageView(records: records, next: position.map(Hex.encode))
+    }
+    return json(page)
+  }
+
+  static func oneRecord(engine: NodeEngine, key: RecordKey) async throws -> Response {
+    guard let record = try await engine.read({ try $0.record(key) }) else { throw APIError.notFound(key.path) }
+    return json(RecordView(key: key.path, record: record))
+  }
+}
+
+// MARK: Views
+
+struct RecordView: Encodable, Sendable {
+  let key: String
+  let record: StateRecord
+}
+
+struct PageView: Encodable, Sendable {
+  let records: [RecordView]
+  /// Pass as `after` for the next page; absent on the last page.
+  let next: String?
+}
+
+struct HistoryView: Encodable, Sendable {
+  struct Entry: Encodable, Sendable {
+    let height: UInt64
+    let index: UInt32
+    let transactionId: String
+  }
+  let key: String
+  let entries: [Entry]
+}
+
+struct ResultView: Encodable, Sendable {
+  let code: String
+  let message: String
+}
+
+struct TransactionView: Encodable, Sendable {
+  let id: String
+  let status: String
+  var height: UInt64?
+  var index: UInt32?
+  var result: ResultView?
+  var transaction: SignedTransaction?
+}
+
+struct BatchOutcome: Encodable, Sendable {
+  let index: Int
+  var id: String?
+  var error: ErrorBody?
+
+  struct ErrorBody: Encodable, Sendable {
+    let code: String
+    let message: String
+  }
+
+  init(index: Int, id: String) {
+    self.index = index
+    self.id = id
+  }
+
+  init(index: Int, error: APIError) {
+    self.index = index
+    self.error = ErrorBody(code: error.code, message: error.message)
+  }
+}
+
+struct BatchResponse: Encodable, Sendable {
+  let accepted: Int
+  let results: [BatchOutcome]
+}
+
+struct BlockView: Encodable, Sendable {
+  let hash: String
+  let block: Block
+  let certificate: CommitCertificate?
+}
+
+struct HeaderView: Encodable, Sendable {
+  let hash: String
+  let header: BlockHeader
+}
+
+/// Counts responses by status for `/metrics`, and turns any unexpected error
+/// into a JSON 500 rather than a bare connection reset.
+struct CountingMiddleware<Context: RequestContext>: RouterMiddleware {
+  let metrics: NodeMetrics
+
+  func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    -> Response
+  {
+    do {
+      let response = try await next(request, context)
+      metrics.httpRequest(status: response.status.code)
+      return response
+    } catch let error as any HTTPResponseError {
+      metrics.httpRequest(status: error.status.code)
+      throw error
+    } catch {
+      metrics.httpRequest(status: 500)
+      throw APIError(.internalServerError, "internal", "\(error)")
+    }
+  }
+}

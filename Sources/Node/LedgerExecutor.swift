@@ -1,0 +1,95 @@
+import Consensus
+import Dispatch
+import Foundation
+import Ledger
+import Logging
+
+/// The replica's view of the ledger: builds and validates blocks on the
+/// committed head by executing them against the LevelDB store, and keeps each
+/// validated execution so the commit that follows does not execute again.
+///
+/// Blocks are only built or validated on the committed head, so the node runs
+/// the replica with a window of one height (docs/CONSENSUS.md, "Node").
+final class LedgerExecutor: BlockExecutor {
+  let store: LedgerStore
+  let logger: Logger
+  /// Transaction ids whose signatures this node already verified (its mempool).
+  var isVerified: (Hash256) -> Bool = { _ in false }
+  /// Executions of validated, not yet committed blocks, by block hash.
+  private(set) var executions: [Hash256: BlockExecution] = [:]
+  /// A proposal more than this far ahead of the local clock is refused.
+  static let clockSkewMaxMs: UInt64 = 10_000
+
+  init(store: LedgerStore, logger: Logger) {
+    self.store = store
+    self.logger = logger
+  }
+
+  static func nowMs() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000) }
+
+  func buildBlock(on parent: BlockHeader, height: UInt64, transactions: [SignedTransaction], proposer: PublicKey)
+    -> Block?
+  {
+    guard parent.hash == store.head.blockHash, height == store.head.height + 1 else { return nil }
+    let timeMs = max(Self.nowMs(), store.head.timeMs)
+    do {
+      let unverified = transactions.filter { !isVerified($0.id) }
+      guard Self.allSignaturesValid(unverified) else { return nil }
+      let execution = try store.execute(transactions, timeMs: timeMs, signatureCheck: .alreadyVerified)
+      let header = store.nextHeader(
+        transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer)
+      executions[header.hash] = execution
+      return Block(header: header, transactions: transactions)
+    } catch {
+      logger.error("cannot build a block", metadata: ["height": "\(height)", "error": "\(error)"])
+      return nil
+    }
+  }
+
+  func validate(_ block: Block, on parent: BlockHeader) -> Bool {
+    let header = block.header
+    guard parent.hash == store.head.blockHash else { return false }
+    if executions[header.hash] != nil { return true }
+    guard header.timeMs <= Self.nowMs() + Self.clockSkewMaxMs else {
+      logger.warning("proposal from the future refused", metadata: ["height": "\(header.height)", "timeMs": "\(header.timeMs)"])
+      return false
+    }
+    // A transaction with a bad signature stays in the block as rejected (the
+    // state machine says so in its result); verify here only what the mempool did not.
+    let unverified = block.transactions.filter { !isVerified($0.id) }
+    let check: StateMachine.SignatureCheck = Self.allSignaturesValid(unverified) ? .alreadyVerified : .verify
+    do {
+      executions[header.hash] = try store.validate(block, signatureCheck: check)
+      return true
+    } catch {
+      logger.warning("proposal refused", metadata: ["height": "\(header.height)", "error": "\(error)"])
+      return false
+    }
+  }
+
+  /// The execution of a validated block, removing it (and every other kept execution) once used.
+  func takeExecution(for blockHash: Hash256) -> BlockExecution? {
+    defer { executions.removeAll() }
+    return executions[blockHash]
+  }
+
+  /// Checks every signature, spread over all cores when there are many.
+  static func allSignaturesValid(_ transactions: [SignedTransaction]) -> Bool {
+    verifySignatures(transactions).allSatisfy { $0 }
+  }
+
+  static func verifySignatures(_ transactions: [SignedTransaction]) -> [Bool] {
+    guard transactions.count > 8 else { return transactions.map(\.signaturesAreValid) }
+    let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    let chunk = (transactions.count + cores - 1) / cores
+    // Each iteration writes only its own disjoint range.
+    nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Bool>.allocate(capacity: transactions.count)
+    defer { results.deallocate() }
+    results.initialize(repeating: false)
+    DispatchQueue.concurrentPerform(iterations: cores) { part in
+      let range = part * chunk..<min(transactions.count, (part + 1) * chunk)
+      for index in range { results[index] = transactions[index].signaturesAreValid }
+    }
+    return Array(results)
+  }
+}

@@ -1,0 +1,138 @@
+public import Ledger
+
+/// Why the mempool refused a transaction; `code` is the API's error code.
+public struct MempoolRejection: Error, Hashable, Sendable {
+  public let code: String
+  public let message: String
+
+  init(_ code: String, _ message: String) {
+    self.code = code
+    self.message = message
+  }
+
+  /// Full is the one refusal a client should retry (HTTP 429 with Retry-After).
+  public var isFull: Bool { code == "mempool.full" }
+}
+
+/// Signature-verified transactions waiting to be ordered, oldest first.
+///
+/// Admission checks what is cheap against committed state: the sequence number
+/// (not already used, not absurdly far ahead) and that no other pending
+/// transaction from the same signer holds it. Everything else is the state
+/// machine's job when the block executes. Bounded in count and bytes.
+public struct Mempool: Sendable {
+  public let countMax: Int
+  public let bytesMax: Int
+  /// A signer may queue at most this many transactions beyond its committed sequence.
+  public static let sequenceLookaheadMax: UInt64 = 10_000
+
+  private var entries: [Hash256: Entry] = [:]
+  /// Arrival order; ids of removed entries are skipped and compacted away.
+  private var order: [Hash256] = []
+  private var orderStart = 0
+  private var pendingBySigner: [PublicKey: [UInt64: Hash256]] = [:]
+  public private(set) var byteCount = 0
+
+  struct Entry: Sendable {
+    let transaction: SignedTransaction
+    let size: Int
+  }
+
+  public init(countMax: Int, bytesMax: Int) {
+    self.countMax = countMax
+    self.bytesMax = bytesMax
+  }
+
+  public var count: Int { entries.count }
+  public var isEmpty: Bool { entries.isEmpty }
+  public func contains(_ id: Hash256) -> Bool { entries[id] != nil }
+
+  /// Adds a transaction whose signature was already verified. `committedSequence`
+  /// is the signer's next sequence in committed state.
+  public mutating func add(_ transaction: SignedTransaction, size: Int, committedSequence: UInt64) throws(MempoolRejection)
+  {
+    let id = transaction.id
+    guard entries[id] == nil else { throw MempoolRejection("mempool.duplicate", "transaction \(id.hex) is already pending") }
+    let body = transaction.body
+    guard body.sequence >= committedSequence else {
+      throw MempoolRejection(
+        "tx.replayed",
+        "sequence \(body.sequence) of signer \(body.signer.rawValue.hex) was already used; the next is \(committedSequence)")
+    }
+    guard body.sequence - committedSequence < Self.sequenceLookaheadMax else {
+      throw MempoolRejection(
+        "tx.sequence_too_far", "sequence \(body.sequence) is more than \(Self.sequenceLookaheadMax) ahead of \(committedSequence)")
+    }
+    if let holder = pendingBySigner[body.signer]?[body.sequence] {
+      throw MempoolRejection(
+        "tx.sequence_in_use", "sequence \(body.sequence) of this signer is held by pending transaction \(holder.hex)")
+    }
+    guard entries.count < countMax, byteCount + size <= bytesMax else {
+      throw MempoolRejection("mempool.full", "the mempool holds \(entries.count) transactions (\(byteCount) bytes); retry later")
+    }
+    entries[id] = Entry(transaction: transaction, size: size)
+    order.append(id)
+    pendingBySigner[body.signer, default: [:]][body.sequence] = id
+    byteCount += size
+  }
+
+  /// Up to `countMax` transactions (and `bytesMax` bytes) for the next block:
+  /// oldest first, but a signer's transactions only in unbroken sequence from
+  /// its committed next sequence, so none is proposed before its predecessor.
+  public func batch(countMax: Int, bytesMax: Int, committedSequence: (PublicKey) -> UInt64) -> [SignedTransaction] {
+    var next: [PublicKey: UInt64] = [:]
+    var batch: [SignedTransaction] = []
+    var bytes = 0
+    for id in order[orderStart...] {
+      guard batch.count < countMax, let entry = entries[id] else { continue }
+      let body = entry.transaction.body
+      let expected = next[body.signer] ?? committedSequence(body.signer)
+      guard body.sequence == expected, bytes + entry.size <= bytesMax else { continue }
+      next[body.signer] = expected + 1
+      bytes += entry.size
+      batch.append(entry.transaction)
+    }
+    return batch
+  }
+
+  /// Drops what a committed block included, and what its signers' new
+  /// sequence numbers made stale.
+  public mutating func removeCommitted(_ transactions: [SignedTransaction], committedSequence: (PublicKey) -> UInt64) {
+    var signers = Set<PublicKey>()
+    for transaction in transactions {
+      remove(transaction.id)
+      signers.insert(transaction.body.signer)
+    }
+    for signer in signers {
+      let floor = committedSequence(signer)
+      for (sequence, id) in pendingBySigner[signer] ?? [:] where sequence < floor { remove(id) }
+    }
+    compactOrder()
+  }
+
+  private mutating func remove(_ id: Hash256) {
+    guard let entry = entries.removeValue(forKey: id) else { return }
+    byteCount -= entry.size
+    let body = entry.transaction.body
+    pendingBySigner[body.signer]?[body.sequence] = nil
+    if pendingBySigner[body.signer]?.isEmpty == true { pendingBySigner[body.signer] = nil }
+  }
+
+  private mutating func compactOrder() {
+    while orderStart < order.count, entries[order[orderStart]] == nil { orderStart += 1 }
+    if orderStart > 1_024, orderStart * 2 > order.count {
+      order = order[orderStart...].filter { entries[$0] != nil }
+      orderStart = 0
+    }
+  }
+
+  /// The next sequence a signer should use, counting what it has pending.
+  public func nextSequence(of signer: PublicKey, committed: UInt64) -> UInt64 {
+    var next = committed
+    while pendingBySigner[signer]?[next] != nil { next += 1 }
+    return next
+  }
+
+  /// Pending transactions in arrival order (for re-forwarding after a view change).
+  public var pending: [SignedTransaction] { order[orderStart...].compactMap { entries[$0]?.transaction } }
+}

@@ -1,0 +1,430 @@
+import Consensus
+import Foundation
+public import Ledger
+public import Logging
+
+/// One bureau node's core: owns the consensus replica (validators only), the
+/// store, the mempool and the WAL, and is the only place any of them changes.
+/// The network and the HTTP API talk to it; a timer ticks it.
+public actor NodeEngine {
+  public nonisolated let config: NodeConfig
+  public nonisolated let nodeKey: PublicKey
+  public nonisolated let chainId: String
+  nonisolated let metrics: NodeMetrics
+  let store: LedgerStore
+  let logger: Logger
+  let signer: SecretKey
+  let executor: LedgerExecutor
+  var replica: Replica<LedgerExecutor, SchnorrVerifier>?
+  let wal: WriteAheadLog?
+  var mempool: Mempool
+  var network: PeerNetwork?
+  /// When each transaction admitted here arrived, for the commit-latency histogram.
+  var admittedAt: [Hash256: ContinuousClock.Instant] = [:]
+  var droppedReported: [DropReason: Int] = [:]
+  var ticks = 0
+  var lastPending = false
+  /// Set when the node stopped itself (say, its disk failed): it takes no further part.
+  public private(set) var haltReason: String?
+  let onHalt: @Sendable (String) -> Void
+  var commitTimes: [(ContinuousClock.Instant, Int)] = []
+  let dataPath: String
+
+  public struct StartupError: Error, CustomStringConvertible {
+    public let code: String
+    public let message: String
+    public var description: String { "\(code): \(message)" }
+  }
+
+  public init(
+    config: NodeConfig, key: SecretKey, store: LedgerStore, walPath: String, dataPath: String, logger: Logger,
+    metrics: NodeMetrics, onHalt: @escaping @Sendable (String) -> Void
+  ) throws {
+    self.config = config
+    self.signer = key
+    nodeKey = key.publicKey
+    chainId = store.chainId
+    self.store = store
+    self.logger = logger
+    self.metrics = metrics
+    self.onHalt = onHalt
+    self.dataPath = dataPath
+    mempool = Mempool(countMax: config.mempool.transactionsMax, bytesMax: config.mempool.bytesMax)
+    executor = LedgerExecutor(store: store, logger: logger)
+    if config.role == .validator {
+      guard store.validatorSet.contains(key.publicKey) else {
+        throw StartupError(
+          code: "node.not_a_validator",
+          message:
+            "node key \(key.publicKey.hex) is not in the validator set at height \(store.head.height); set role = \"observer\" or use the validator's key"
+        )
+      }
+      let wal = try WriteAheadLog(path: walPath)
+      self.wal = wal
+      replica = try Self.makeReplica(config: config, key: key, store: store, executor: executor, wal: wal.records)
+    } else {
+      wal = nil
+    }
+    executor.isVerified = { [unowned self] id in self.assumeIsolated { $0.mempool.contains(id) } }
+    metrics.committedHeight.record(Int64(store.head.height))
+  }
+
+  static func makeReplica(
+    config: NodeConfig, key: SecretKey, store: LedgerStore, executor: LedgerExecutor, wal: [WALRecord]
+  ) throws -> Replica<LedgerExecutor, SchnorrVerifier> {
+    var configuration = ReplicaConfiguration(chainId: store.chainId, validators: store.validatorSet)
+    configuration.windowHeightsMax = 1
+    configuration.viewChangeTimeoutTicks = config.consensus.viewChangeTimeoutTicks
+    configuration.viewChangeTimeoutTicksMax = config.consensus.viewChangeTimeoutTicks * 8
+    configuration.blockTransactionCountMax = config.consensus.blockTransactionsMax
+    let height = store.head.height
+    guard let header = try store.block(at: height)?.header else {
+      throw StartupError(code: "store.corrupt", message: "block \(height) is missing")
+    }
+    return Replica(
+      configuration: configuration, signer: SchnorrSigner(key: key), executor: executor, verifier: SchnorrVerifier(),
+      committedHeader: header, committedCertificate: try store.certificate(at: height), wal: wal)
+  }
+
+  public func attach(_ network: PeerNetwork) { self.network = network }
+
+  /// Everyone this node admits as a peer: the validators in force and the configured observers.
+  public var admittedPeers: Set<PublicKey> {
+    Set(store.validatorSet.validators.map(\.nodeKey) + config.p2p.observers.compactMap { PublicKey(hex: $0) })
+  }
+
+  // MARK: Transactions
+
+  /// Admits transactions whose signatures the caller verified. Admitted ones
+  /// are passed on to the validators when `forward` (they came from a client).
+  public func admit(_ transactions: [(SignedTransaction, size: Int)], forward: Bool) -> [Result<Hash256, MempoolRejection>]
+  {
+    guard haltReason == nil else {
+      return transactions.map { _ in .failure(MempoolRejection("node.halted", "this node stopped: \(haltReason!)")) }
+    }
+    var admitted: [SignedTransaction] = []
+    var results: [Result<Hash256, MempoolRejection>] = []
+    let now = ContinuousClock.now
+    for (transaction, size) in transactions {
+      do throws(MempoolRejection) {
+        guard transaction.body.chainId == chainId else {
+          throw MempoolRejection("tx.wrong_chain", "transaction is for chain \"\(transaction.body.chainId)\", this is \"\(chainId)\"")
+        }
+        if let location = try? store.transaction(transaction.id) {
+          throw MempoolRejection("tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.1.height)")
+        }
+        if let rejection = StateMachine(chainId: chainId).admissionRejection(
+          of: transaction, height: store.head.height + 1, timeMs: store.head.timeMs, state: store)
+        {
+          throw MempoolRejection(rejection.code, rejection.message)
+        }
+        try mempool.add(transaction, size: size, committedSequence: committedSequence(of: transaction.body.signer))
+        admitted.append(transaction)
+        if forward { admittedAt[transaction.id] = now }
+        results.append(.success(transaction.id))
+      } catch {
+        metrics.admissionRejected(error.code)
+        results.append(.failure(error))
+      }
+    }
+    metrics.mempoolTransactions.record(Int64(mempool.count))
+    if !admitted.isEmpty {
+      if forward {
+        // Every validator gets every transaction: whoever is primary can
+        // propose it, and a primary that ignores it is replaced (a backup
+        // with pending work starts a view change).
+        for start in stride(from: 0, to: admitted.count, by: PeerFrame.transactionsPerFrameMax) {
+          let slice = Array(admitted[start..<min(admitted.count, start + PeerFrame.transactionsPerFrameMax)])
+          network?.broadcast(.transactions(slice), role: .validator)
+        }
+      }
+      updatePending()
+    }
+    return results
+  }
+
+  func committedSequence(of signer: PublicKey) -> UInt64 {
+    if case .account(let next)? = (try? store.record(.account(signer)))??.value { return next }
+    return 0
+  }
+
+  /// The next sequence number `signer` should use, counting its pending transactions.
+  public func nextSequence(of signer: PublicKey) -> (committed: UInt64, next: UInt64) {
+    let committed = committedSequence(of: signer)
+    return (committed, mempool.nextSequence(of: signer, committed: committed))
+  }
+
+  public enum TransactionStatus: Sendable {
+    case pending
+    case committed(SignedTransaction, TransactionLocation)
+    case unknown
+  }
+
+  public func status(of id: Hash256) throws -> TransactionStatus {
+    if let (transaction, location) = try store.transaction(id) { return .committed(transaction, location) }
+    return mempool.contains(id) ? .pending : .unknown
+  }
+
+  private func updatePending() {
+    let pending = !mempool.isEmpty
+    guard pending != lastPending || pending else { return }
+    lastPending = pending
+    step(.transactionsPending(pending))
+  }
+
+  // MARK: Peers
+
+  public func receive(_ frame: PeerFrame, from peer: PublicKey, role: PeerRole) {
+    guard haltReason == nil else { return }
+    switch frame {
+    case .consensus(.blockRequest(let fromHeight)):
+      serveBlocks(from: fromHeight, to: peer)
+    case .consensus(.blockResponse(let blocks)) where replica == nil:
+      follow(blocks, from: peer)
+    case .consensus(let message):
+      guard role == .validator else { return }
+      step(.message(message, from: peer))
+    case .transactions, .hello, .auth, .refusal:
+      break  // transactions are verified off this actor and come in through `admit`
+    }
+  }
+
+  public func peerConnected(_ key: PublicKey, role: PeerRole) {
+    metrics.peers.record(Int64(network?.peers.count ?? 0))
+    if replica == nil, role == .validator {
+      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: key)
+    }
+    // A validator that (re)connects gets what is pending here, in case it is or becomes primary.
+    if role == .validator, !mempool.isEmpty {
+      let pending = mempool.pending
+      for start in stride(from: 0, to: pending.count, by: PeerFrame.transactionsPerFrameMax) {
+        network?.send(
+          .transactions(Array(pending[start..<min(pending.count, start + PeerFrame.transactionsPerFrameMax)])), to: key)
+      }
+    }
+  }
+
+  public func peerDisconnected() { metrics.peers.record(Int64(network?.peers.count ?? 0)) }
+
+  /// Committed blocks from `from` on, as many as fit in a frame (at most 64).
+  private func serveBlocks(from: UInt64, to peer: PublicKey) {
+    guard from >= 1, from <= store.head.height else { return }
+    var blocks: [CommittedBlock] = []
+    var bytes = 0
+    let last = min(store.head.height, from + UInt64(ReplicaConfiguration.blocksPerResponseMax) - 1)
+    for height in from...last {
+      guard let block = try? store.block(at: height), let certificate = try? store.certificate(at: height) else { break }
+      let size = block.canonicalBytes.count
+      if !blocks.isEmpty, bytes + size > config.p2p.frameBytesMax / 2 { break }
+      bytes += size
+      blocks.append(CommittedBlock(block: block, certificate: certificate))
+    }
+    if !blocks.isEmpty { network?.send(.consensus(.blockResponse(blocks)), to: peer) }
+  }
+
+  /// An observer applies certified blocks in order; `commit` checks each certificate.
+  private func follow(_ blocks: [CommittedBlock], from peer: PublicKey) {
+    for committed in blocks where committed.block.header.height == store.head.height + 1 {
+      guard commit(committed, execution: nil) else { return }
+    }
+    if let last = blocks.last, last.block.header.height > store.head.height {
+      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: peer)
+    } else if blocks.count == ReplicaConfiguration.blocksPerResponseMax {
+      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: peer)
+    }
+  }
+
+  // MARK: Time
+
+  public func tick() {
+    guard haltReason == nil else { return }
+    ticks += 1
+    if replica != nil {
+      step(.tick)
+    } else if ticks % 10 == 0, let validator = network?.peers.filter({ $0.role == .validator }).randomElement() {
+      // Observers are pushed each commit; this poll covers pushes lost while disconnected.
+      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: validator.key)
+    }
+    if ticks % 50 == 0 {
+      metrics.storeBytes.record(Int64(directoryBytes(dataPath)))
+      if let wal {
+        do {
+          try wal.compact(committedHeight: store.head.height)
+        } catch {
+          halt("the WAL cannot be compacted: \(error)")
+        }
+        metrics.walBytes.record(Int64(wal.records.count))
+      }
+    }
+  }
+
+  // MARK: Replica
+
+  private func step(_ event: ReplicaEvent) {
+    guard replica != nil else { return }
+    let actions = replica!.step(event)
+    perform(actions)
+    reportReplicaState()
+  }
+
+  private func perform(_ actions: [ReplicaAction]) {
+    for action in actions {
+      guard haltReason == nil else { return }
+      switch action {
+      case .persist(let record, let then):
+        do {
+          try wal!.append(record)
+        } catch {
+          halt("the WAL cannot be written: \(error)")
+          return
+        }
+        perform(then)
+      case .send(let message, let peer):
+        network?.send(.consensus(message), to: peer)
+      case .broadcast(let message):
+        network?.broadcast(.consensus(message), role: .validator)
+      case .requestProposal(let height):
+        let batch = mempool.batch(
+          countMax: config.consensus.blockTransactionsMax, bytesMax: config.consensus.blockBytesMax,
+          committedSequence: committedSequence(of:))
+        perform(replica!.step(.proposal(height: height, transactions: batch)))
+      case .deliver(let committed):
+        guard commit(committed, execution: executor.takeExecution(for: committed.block.header.hash)) else { return }
+        network?.broadcast(.consensus(.blockResponse([committed])), role: .observer)
+        if store.validatorSet != replica!.configuration.validators { reconfigure() }
+      case .serveBlocks(let from, let peer):
+        serveBlocks(from: from, to: peer)
+      }
+    }
+  }
+
+  private func reportReplicaState() {
+    guard let replica else { return }
+    let view = Int64(replica.view)
+    metrics.view.record(view)
+    for (reason, count) in replica.dropped where count > droppedReported[reason, default: 0] {
+      metrics.consensusDropped(reason, count: count - droppedReported[reason, default: 0])
+      droppedReported[reason] = count
+    }
+  }
+
+  private var lastReportedView: UInt64 = 0
+
+  /// Applies and stores a certified block in one atomic write. False when the
+  /// node had to stop (a block that does not apply or a failed disk).
+  @discardableResult
+  private func commit(_ committed: CommittedBlock, execution: BlockExecution?) -> Bool {
+    let block = committed.block
+    let applied: BlockExecution
+    do {
+      applied = try store.commit(block, certificate: committed.certificate, execution: execution)
+    } catch let error as StoreError where error.code.hasPrefix("block.") {
+      // A certified block that does not apply here means this node's state is
+      // not the network's: stop rather than diverge.
+      halt("certified block \(block.header.height) does not apply: \(error)")
+      return false
+    } catch {
+      halt("cannot store block \(block.header.height): \(error)")
+      return false
+    }
+    let now = ContinuousClock.now
+    for transaction in block.transactions {
+      if let admitted = admittedAt.removeValue(forKey: transaction.id) {
+        metrics.commitLatency.record(duration: now - admitted)
+      }
+    }
+    mempool.removeCommitted(block.transactions, committedSequence: committedSequence(of:))
+    let rejected = applied.results.count { $0.code != TransactionResult.acceptedCode }
+    metrics.committedHeight.record(Int64(block.header.height))
+    metrics.committedTransactions.increment(by: block.transactions.count)
+    metrics.rejectedTransactions.increment(by: rejected)
+    metrics.blockTransactions.record(block.transactions.count)
+    metrics.mempoolTransactions.record(Int64(mempool.count))
+    commitTimes.append((now, block.transactions.count))
+    commitTimes.removeAll { now - $0.0 > .seconds(10) }
+    if let replica, replica.view != lastReportedView {
+      metrics.viewChanges.increment(by: Int(replica.view - lastReportedView))
+      lastReportedView = replica.view
+    }
+    logger.info(
+      "committed block",
+      metadata: [
+        "height": "\(block.header.height)", "hash": "\(block.header.hash.hex.prefix(16))",
+        "transactions": "\(block.transactions.count)", "rejected": "\(rejected)",
+        "view": "\(replica?.view ?? committed.certificate.view)", "mempool": "\(mempool.count)",
+      ])
+    lastPending = !mempool.isEmpty
+    if replica != nil, mempool.isEmpty { _ = replica!.step(.transactionsPending(false)) }
+    return true
+  }
+
+  /// After a validator-set change: a new replica for the new set, and new admission rules for peers.
+  private func reconfigure() {
+    network?.setAdmitted(admittedPeers)
+    guard config.role == .validator else { return }
+    guard store.validatorSet.contains(nodeKey) else {
+      logger.warning("this node left the validator set; it keeps following as an observer would")
+      replica = nil
+      return
+    }
+    do {
+      replica = try Self.makeReplica(config: config, key: signer, store: store, executor: executor, wal: wal!.records)
+      logger.info("validator set changed", metadata: ["validators": "\(store.validatorSet.validators.count)"])
+    } catch {
+      halt("cannot restart consensus after a validator-set change: \(error)")
+    }
+  }
+
+  private func halt(_ reason: String) {
+    guard haltReason == nil else { return }
+    haltReason = reason
+    logger.critical("node halted", metadata: ["reason": "\(reason)"])
+    onHalt(reason)
+  }
+
+  // MARK: Status and queries
+
+  public struct Status: Sendable, Encodable {
+    public let chainId: String
+    public let genesisHash: String
+    public let nodeId: String
+    public let nodeKey: String
+    public let role: String
+    public let height: UInt64
+    public let view: UInt64
+    public let primary: String?
+    public let isPrimary: Bool
+    public let lastBlockHash: String
+    public let lastBlockTimeMs: UInt64
+    public let stateRoot: String
+    public let validators: [String]
+    public let peers: [Peer]
+    public let mempoolSize: Int
+    public let transactionsPerSecond: Double
+    public let halted: String?
+
+    public struct Peer: Sendable, Encodable {
+      public let nodeKey: String
+      public let role: String
+      public let address: String
+    }
+  }
+
+  public func status() -> Status {
+    let head = store.head
+    let now = ContinuousClock.now
+    let recent = commitTimes.filter { now - $0.0 <= .seconds(10) }.reduce(0) { $0 + $1.1 }
+    return Status(
+      chainId: chainId, genesisHash: store.genesisHash.hex, nodeId: config.id, nodeKey: nodeKey.hex,
+      role: replica != nil ? "validator" : "observer", height: head.height, view: replica?.view ?? 0,
+      primary: replica.map { $0.primary(of: $0.view).hex }, isPrimary: replica?.isPrimary ?? false,
+      lastBlockHash: head.blockHash.hex, lastBlockTimeMs: head.timeMs, stateRoot: head.stateRoot.hex,
+      validators: store.validatorSet.validators.map(\.nodeKey.hex),
+      peers: (network?.peers ?? []).map { Status.Peer(nodeKey: $0.key.hex, role: $0.role.name, address: $0.remoteAddress) }
+        .sorted { $0.nodeKey < $1.nodeKey },
+      mempoolSize: mempool.count, transactionsPerSecond: Double(recent) / 10, halted: haltReason)
+  }
+
+  /// Runs a read against the store on this actor, so it never sees a half-applied commit.
+  public func read<Result: Sendable>(_ body: (LedgerStore) throws -> Result) rethrows -> Result { try body(store) }
+}

@@ -1,0 +1,166 @@
+import Consensus
+import Foundation
+import Hummingbird
+public import Ledger
+public import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Runs a node from its home directory until SIGTERM or SIGINT: the store,
+/// the consensus engine, the peer network and the HTTP API.
+public enum NodeRunner {
+  public struct Failure: Error, CustomStringConvertible {
+    public let code: String
+    public let message: String
+    public var description: String { "\(code): \(message)" }
+  }
+
+  public static func run(home: NodeHome, logLevel: String? = nil) async throws {
+    var config = try NodeConfig.load(path: home.configPath)
+    if let logLevel { config.logLevel = logLevel }
+    try config.validate()
+    var logger = Logger(label: "dirledger.node")
+    logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+    logger[metadataKey: "node"] = "\(config.id)"
+
+    let key: SecretKey
+    do {
+      key = try KeyFile.read(from: home.resolve(config.keyFile))
+    } catch {
+      throw Failure(code: "node.key", message: "\(error)")
+    }
+    let genesis: Genesis
+    do {
+      genesis = try Genesis.load(path: home.resolve(config.genesisFile))
+    } catch {
+      throw Failure(code: "genesis.invalid", message: "\(error)")
+    }
+    let dataPath = home.resolve(config.dataDir)
+    try FileManager.default.createDirectory(atPath: dataPath, withIntermediateDirectories: true)
+    let store: LedgerStore
+    do {
+      store = try LedgerStore(path: dataPath + "/ledger", genesis: genesis)
+    } catch {
+      throw Failure(code: "store.open", message: "\(error)")
+    }
+    let metrics = NodeMetrics()
+    let engine = try NodeEngine(
+      config: config, key: key, store: store, walPath: dataPath + "/consensus.wal", dataPath: dataPath,
+      logger: logger, metrics: metrics,
+      onHalt: { reason in
+        // A node that cannot store what it agreed to must not keep voting: exit
+        // non-zero so the service manager reports it (docs/OPERATIONS.md).
+        Task {
+          try? await Task.sleep(for: .milliseconds(200))
+          FileHandle.standardError.write(Data("node halted: \(reason)\n".utf8))
+          exit(3)
+        }
+      })
+    let service = NodeService(engine: engine, config: config, identityKey: key, store: store, logger: logger, metrics: metrics)
+    guard let (apiHost, apiPort) = PeerNetwork.split(config.api.listen) else {
+      throw Failure(code: "config.invalid", message: "api.listen: host:port")
+    }
+    let apiLogger = logger
+    let app = Application(
+      router: HTTPAPI.router(engine: engine, metrics: metrics),
+      configuration: .init(address: .hostname(apiHost, port: apiPort), serverName: "dirledger"),
+      services: [service],
+      onServerRunning: { channel in
+        apiLogger.info("HTTP API listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+      },
+      logger: logger)
+    logger.info(
+      "node starting",
+      metadata: [
+        "chain": "\(genesis.chainId)", "role": "\(config.role.name)", "height": "\(store.head.height)",
+        "nodeKey": "\(key.publicKey.hex)",
+      ])
+    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    logger.info("node stopped", metadata: ["height": "\(store.head.height)"])
+  }
+}
+
+/// The node's background work as a lifecycle service: the peer network, the
+/// frame consumers and the consensus clock. Stops on graceful shutdown.
+struct NodeService: Service {
+  let engine: NodeEngine
+  let config: NodeConfig
+  let identityKey: SecretKey
+  let store: LedgerStore
+  let logger: Logger
+  let metrics: NodeMetrics
+
+  /// Frames waiting for the engine; beyond this, new ones are dropped (consensus retransmits).
+  static let inboundFramesMax = 10_000
+
+  func run() async throws {
+    let (consensusFrames, consensusInput) = AsyncStream.makeStream(
+      of: (PeerFrame, PublicKey, PeerRole).self, bufferingPolicy: .bufferingOldest(Self.inboundFramesMax))
+    let (transactionFrames, transactionInput) = AsyncStream.makeStream(
+      of: [SignedTransaction].self, bufferingPolicy: .bufferingOldest(64))
+    var settings = PeerNetwork.Settings()
+    settings.frameBytesMax = config.p2p.frameBytesMax
+    settings.sendQueueMax = config.p2p.sendQueueMax
+    let metrics = self.metrics
+    let engine = self.engine
+    let network = PeerNetwork(
+      identity: PeerIdentity(
+        key: identityKey, role: config.role, chainId: store.chainId, genesisHash: store.genesisHash),
+      admitted: await engine.admittedPeers, settings: settings, group: MultiThreadedEventLoopGroup.singleton,
+      logger: logger,
+      onFrame: { frame, connection in
+        if case .transactions(let transactions) = frame {
+          if case .dropped = transactionInput.yield(transactions) { metrics.peerRejected("inbound_queue_full") }
+        } else if case .dropped = consensusInput.yield((frame, connection.key, connection.role)) {
+          metrics.peerRejected("inbound_queue_full")
+        }
+      },
+      onEvent: { event in
+        switch event {
+        case .connected(let key, let role): Task { await engine.peerConnected(key, role: role) }
+        case .disconnected: Task { await engine.peerDisconnected() }
+        case .refused(let code, _): metrics.peerRejected(code)
+        case .sendDropped: metrics.peerRejected("send_queue_full")
+        case .malformedFrame: metrics.peerRejected("malformed_frame")
+        }
+      })
+    await engine.attach(network)
+    guard let (host, port) = PeerNetwork.split(config.p2p.listen) else { return }
+    let bound = try await network.listen(host: host, port: port)
+    logger.info("peer network listening", metadata: ["address": "\(host):\(bound)"])
+    network.dial(config.p2p.peers)
+
+    await withGracefulShutdownHandler {
+      await withTaskGroup(of: Void.self) { group in
+        group.addTask {
+          for await (frame, key, role) in consensusFrames { await engine.receive(frame, from: key, role: role) }
+        }
+        group.addTask {
+          for await transactions in transactionFrames {
+            let valid = LedgerExecutor.verifySignatures(transactions)
+            let admissible = zip(transactions, valid).filter(\.1).map { ($0.0, size: $0.0.canonicalBytes.count) }
+            if admissible.count < transactions.count { metrics.peerRejected("forwarded_bad_signature") }
+            _ = await engine.admit(admissible, forward: false)
+          }
+        }
+        group.addTask {
+          let interval = Duration.milliseconds(config.consensus.tickMs)
+          while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await engine.tick()
+          }
+        }
+        await withTaskCancellationHandler {
+          try? await gracefulShutdown()
+        } onCancel: {}
+        consensusInput.finish()
+        transactionInput.finish()
+        group.cancelAll()
+      }
+    } onGracefulShutdown: {
+      logger.info("shutting down")
+    }
+    await network.stop()
+  }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import Ledger
+import Node
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A network of local node processes on loopback, one home directory each,
+/// described in `DIR/nodes.json` so scripts and tests can find them.
+final class LocalNetwork: @unchecked Sendable {
+  struct Member: Codable, Sendable {
+    let id: String
+    let role: String
+    var pid: Int32
+    let api: String
+    let p2p: String
+    let home: String
+  }
+
+  let directory: String
+  private(set) var members: [Member]
+  private var processes: [String: Process] = [:]
+
+  private init(directory: String, members: [Member]) {
+    self.directory = directory
+    self.members = members
+  }
+
+  /// Node keys of a devnet-style genesis: each validator's key derived from its bureau id.
+  static func validatorKeys(of genesis: Genesis) throws -> [(bureauId: String, key: SecretKey)] {
+    try genesis.validators.map { validator in
+      let key = Devnet.nodeKey(validator.bureauId)
+      guard key.publicKey == validator.nodeKey else {
+        throw CLIError(
+          code: "devnet.unknown_key",
+          message:
+            "validator \(validator.bureauId) does not use the devnet key derived from its bureau id; a local network needs a devnet-style genesis"
+        )
+      }
+      return (validator.bureauId, key)
+    }
+  }
+
+  static func observerKey(_ index: Int) -> SecretKey { Devnet.key("observer/\(index)") }
+
+  /// Creates homes for every validator of `genesis` plus `observers` observers
+  /// in `directory` (which must not hold a network yet), on free loopback ports.
+  static func create(directory: String, genesis: Genesis, genesisJSON: [UInt8], observers: Int) throws -> LocalNetwork {
+    let files = FileManager.default
+    guard !files.fileExists(atPath: directory + "/nodes.json") else {
+      throw CLIError(code: "devnet.exists", message: "\(directory) already holds a network; use another --dir or remove it")
+    }
+    try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let validators = try validatorKeys(of: genesis)
+    let observerKeys = (1...max(1, observers)).prefix(observers).map { observerKey($0) }
+    let ports = try freePorts(2 * (validators.count + observers))
+    var members: [Member] = []
+    var nodes: [(Member, SecretKey, PeerRole)] = []
+    for (index, validator) in validators.enumerated() {
+      let member = Member(
+        id: validator.bureauId, role: "validator", pid: 0, api: "http://127.0.0.1:\(ports[2 * index])",
+        p2p: "127.0.0.1:\(ports[2 * index + 1])", home: directory + "/" + validator.bureauId)
+      nodes.append((member, validator.key, .validator))
+    }
+    for (offset, key) in observerKeys.enumerated() {
+      let index = validators.count + offset
+      let member = Member(
+        id: "observer-\(offset + 1)", role: "observer", pid: 0, api: "http://127.0.0.1:\(ports[2 * index])",
+        p2p: "127.0.0.1:\(ports[2 * index + 1])", home: directory + "/observer-\(offset + 1)")
+      nodes.append((member, key, .observer))
+    }
+    let validatorAddresses = nodes.filter { $0.2 == .validator }.map(\.0.p2p)
+    for (member, key, role) in nodes {
+      var config = NodeConfig(id: member.id)
+      config.role = role
+      config.p2p.listen = member.p2p
+      config.p2p.peers = validatorAddresses.filter { $0 != member.p2p }
+      config.p2p.observers = observerKeys.map(\.publicKey.hex)
+      config.api.listen = String(member.api.dropFirst("http://".count))
+      try NodeHome(path: member.home).initialize(config: config, key: key, genesisJSON: genesisJSON)
+      members.append(member)
+    }
+    let network = LocalNetwork(directory: directory, members: members)
+    try network.writeDescription()
+    return network
+  }
+
+  /// Free TCP ports on loopback, found by binding port 0 and releasing it.
+  static func freePorts(_ count: Int) throws -> [Int] {
+    var ports: [Int] = []
+    var sockets: [Int32] = []
+    defer { sockets.forEach { close($0) } }
+    while ports.count < count {
+      let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      guard descriptor >= 0 else { throw CLIError(code: "devnet.ports", message: "cannot open a socket") }
+      sockets.append(descriptor)
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      address.sin_port = 0
+      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+          bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+        }
+      }
+      guard bound else { throw CLIError(code: "devnet.ports", message: "cannot bind a loopback port") }
+      ports.append(Int(UInt16(bigEndian: address.sin_port)))
+    }
+    return ports
+  }
+
+  func writeDescription() throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    try encoder.encode(members).write(to: URL(fileURLWithPath: directory + "/nodes.json"), options: .atomic)
+  }
+
+  static var executablePath: String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  }
+
+  /// Starts every node process (output to `<home>/node.log`) and waits until each API answers.
+  func start(timeoutSeconds: Double = 60) async throws {
+    for index in members.indices { try launch(index) }
+    try writeDescription()
+    try await waitUntilHealthy(timeoutSeconds: timeoutSeconds)
+  }
+
+  func launch(_ index: Int) throws {
+    let member = members[index]
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Self.executablePath)
+    process.arguments = ["node", "start", "--home", member.home]
+    let logPath = member.home + "/node.log"
+    if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    log.seekToEndOfFile()
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    processes[member.id] = process
+    members[index].pid = process.processIdentifier
+  }
+
+  func waitUntilHealthy(timeoutSeconds: Double) async throws {
+    let deadline = Date().addingTimeInterval(timeoutSeconds)
+    for member in members {
+      let client = try APIClient(node: member.api)
+      while true {
+        if (try? await client.get("/healthz")) != nil { break }
+        if let process = processes[member.id], !process.isRunning {
+          throw CLIError(
+            code: "devnet.node_exited",
+            message: "\(member.id) exited with status \(process.terminationStatus); see \(member.home)/node.log")
+        }
+        guard Date() < deadline else {
+          throw CLIError(code: "devnet.timeout", message: "\(member.id) did not answer at \(member.api)")
+        }
+        try await Task.sleep(for: .milliseconds(100))
+      }
+    }
+  }
+
+  /// SIGTERM to every node, then waits for them to exit (SIGKILL after 10 s).
+  func stop() {
+    for process in processes.values where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    let deadline = Date().addingTimeInterval(10)
+    for process in processes.values {
+      while process.isRunning, Date() < deadline { usleep(50_000) }
+      if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+    processes.removeAll()
+  }
+
+  var validators: [Member] { members.filter { $0.role == "validator" } }
+
+  func printSummary() {
+    print("Local network in \(directory) (nodes.json lists them):")
+    for member in members {
+      print("  \(member.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(member.role.padding(toLength: 9, withPad: " ", startingAt: 0)) api \(member.api)  p2p \(member.p2p)  pid \(member.pid)")
+    }
+  }
+}
+
+/// Blocks until SIGINT or SIGTERM.
+func waitForInterrupt() async {
+  signal(SIGINT, SIG_IGN)
+  signal(SIGTERM, SIG_IGN)
+  let stream = AsyncStream<Void> { continuation in
+    // Kept alive by the termination handler; cancelled with the stream.
+    nonisolated(unsafe) let sources = [SIGINT, SIGTERM].map { number in
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { continuation.yield() }
+      source.resume()
+      return source
+    }
+    continuation.onTermination = { _ in sources.forEach { $0.cancel() } }
+  }
+  for await _ in stream { return }
+}
+
+/// Finds a genesis file shipped in the repository's genesis/ folder by name.
+func shippedGenesis(_ name: String) throws -> String {
+  let executableDirectory = URL(fileURLWithPath: LocalNetwork.executablePath).deletingLastPathComponent()
+  let candidates = [
+    FileManager.default.currentDirectoryPath + "/genesis/\(name).json",
+    executableDirectory.appendingPathComponent("../../../genesis/\(name).json").standardized.path,
+    executableDirectory.appendingPathComponent("../../genesis/\(name).json").standardized.path,
+  ]
+  guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+    throw CLIError(code: "devnet.unknown_sample", message: "no genesis/\(name).json next to the working directory or the binary")
+  }
+  return found
+}
+
