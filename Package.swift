@@ -82,6 +82,15 @@ let package = Package(
       dependencies: ["ledger-cli", "Ledger"],
       swiftSettings: strictSettings),
     .testTarget(
+      name: "NetworkTests",
+      dependencies: [
+        "ledger-cli", "Node", "Ledger", "Consensus",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings),
+    .testTarget(
       name: "NodeTests",
       dependencies: [
         "Node", "Ledger", "Consensus",

@@ -191,7 +191,8 @@ public actor NodeEngine {
 
   public func peerConnected(_ key: PublicKey, role: PeerRole) {
     metrics.peers.record(Int64(network?.peers.count ?? 0))
-    if replica == nil, role == .validator {
+    // Catch up on whatever this node missed while it was away (a restart, a partition).
+    if role == .validator {
       network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: key)
     }
     // A validator that (re)connects gets what is pending here, in case it is or becomes primary.
@@ -239,10 +240,12 @@ public actor NodeEngine {
   public func tick() {
     guard haltReason == nil else { return }
     ticks += 1
-    if replica != nil {
-      step(.tick)
-    } else if ticks % 10 == 0, let validator = network?.peers.filter({ $0.role == .validator }).randomElement() {
-      // Observers are pushed each commit; this poll covers pushes lost while disconnected.
+    if replica != nil { step(.tick) }
+    // Observers are pushed each commit and validators learn of new heights from
+    // votes; this slow poll covers a node that fell behind on a quiet network.
+    if ticks % (replica == nil ? 10 : 20) == 0,
+      let validator = network?.peers.filter({ $0.role == .validator }).randomElement()
+    {
       network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: validator.key)
     }
     if ticks % 50 == 0 {

@@ -21,7 +21,7 @@ struct DemoCommand: AsyncParsableCommand {
 
   func run() async throws {
     let directory = dir ?? NSTemporaryDirectory() + "dirledger-demo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    print("Starting 4 validators with the sample city (genesis/sample-city.json) in \(directory) …")
+    say("Starting 4 validators with the sample city (genesis/sample-city.json) in \(directory) …")
     let network = try await startLocalNetwork(
       directory: directory, validators: 4, observers: 1, sample: "sample-city", genesisPath: nil)
     network.printSummary()
@@ -33,21 +33,21 @@ struct DemoCommand: AsyncParsableCommand {
       passed = try await scenario.play()
       try await scenario.showAgreement(network.members)
     } catch {
-      print("\nDemo failed: \(error)")
+      say("\nDemo failed: \(error)")
       network.stop()
       throw ExitCode(1)
     }
-    print(passed ? "\nEvery step came out as expected." : "\nSome steps did NOT come out as expected.")
+    say(passed ? "\nEvery step came out as expected." : "\nSome steps did NOT come out as expected.")
     if once || !passed {
       network.stop()
       if !passed { throw ExitCode(1) }
       return
     }
-    print("\nThe network keeps running. Try:\n  ledger-cli status --node \(network.validators[0].api)")
-    print("  ledger-cli query directories --bureau BJ-GHZRZYW --node \(network.validators[0].api)")
-    print("Press Ctrl-C to stop.")
+    say("\nThe network keeps running. Try:\n  ledger-cli status --node \(network.validators[0].api)")
+    say("  ledger-cli query directories --bureau BJ-GHZRZYW --node \(network.validators[0].api)")
+    say("Press Ctrl-C to stop.")
     await waitForInterrupt()
-    print("Stopping…")
+    say("Stopping…")
     network.stop()
   }
 }
@@ -67,11 +67,11 @@ struct DemoScenario {
 
   mutating func step(_ title: String) {
     stepNumber += 1
-    print("\n[\(stepNumber)] \(title)")
+    say("\n[\(stepNumber)] \(title)")
   }
 
   mutating func expect(_ condition: Bool, _ what: String) {
-    print("    \(condition ? "✓" : "✗ UNEXPECTED:") \(what)")
+    say("    \(condition ? "✓" : "✗ UNEXPECTED:") \(what)")
     if !condition { allAsExpected = false }
   }
 
@@ -80,7 +80,7 @@ struct DemoScenario {
   {
     let transaction = try await writer.sign(payload, by: Devnet.operatorKey(bureau))
     let outcome = try await writer.send(transaction)
-    print("    tx \(outcome.id.prefix(16))… signed by \(bureau)'s operator, block \(outcome.height): \(outcome.code)")
+    say("    tx \(outcome.id.prefix(16))… signed by \(bureau)'s operator, block \(outcome.height): \(outcome.code)")
     expect(outcome.code == code, code == TransactionResult.acceptedCode ? "accepted" : "rejected with \(code)")
   }
 
@@ -134,7 +134,7 @@ struct DemoScenario {
 
     step("An approval service asks \(verifierName) where the data came from and whether \(Self.consumer) may hold it")
     let first = try await checkProvenance(dataHash: dataHash, consumer: Self.consumer)
-    for fact in first.facts { print("    · \(fact)") }
+    for fact in first.facts { say("    · \(fact)") }
     expect(first.allowed, "provenance confirmed and the consumer is authorised")
 
     step("\(Self.provider) revokes grant \(Self.grantId)")
@@ -142,7 +142,7 @@ struct DemoScenario {
 
     step("The approval service checks again")
     let second = try await checkProvenance(dataHash: dataHash, consumer: Self.consumer)
-    for fact in second.facts { print("    · \(fact)") }
+    for fact in second.facts { say("    · \(fact)") }
     expect(!second.allowed, "the check now fails: \(second.failure ?? "no failure reported")")
 
     step("\(Self.provider) tries to share again under the revoked grant")
@@ -211,7 +211,7 @@ struct DemoScenario {
 
   /// Every node reports the same height, block hash and state root.
   func showAgreement(_ members: [LocalNetwork.Member]) async throws {
-    print("\nNodes:")
+    say("\nNodes:")
     var states = Set<String>()
     var target: UInt64 = 0
     for member in members {
@@ -228,11 +228,11 @@ struct DemoScenario {
       }
       let root = (status["stateRoot"] as? String) ?? "?"
       states.insert("\(status["height"] ?? "?")/\(root)")
-      print(
+      say(
         "  \(member.id.padding(toLength: 12, withPad: " ", startingAt: 0)) height \(status["height"] ?? "?")  state root \(root.prefix(16))…  peers \((status["peers"] as? [Any])?.count ?? 0)"
       )
     }
-    print(states.count == 1 ? "  all nodes agree" : "  NODES DISAGREE")
+    say(states.count == 1 ? "  all nodes agree" : "  NODES DISAGREE")
     if states.count != 1 { throw CLIError(code: "demo.divergence", message: "nodes report different states") }
   }
 }

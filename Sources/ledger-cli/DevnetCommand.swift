@@ -28,9 +28,9 @@ struct DevnetCommand: AsyncParsableCommand {
       let network = try await startLocalNetwork(
         directory: dir, validators: nodes, observers: observers, sample: sample, genesisPath: genesis)
       network.printSummary()
-      print("Press Ctrl-C to stop.")
+      say("Press Ctrl-C to stop.")
       await waitForInterrupt()
-      print("Stopping…")
+      say("Stopping…")
       network.stop()
     }
   }

@@ -177,9 +177,9 @@ final class LocalNetwork: @unchecked Sendable {
   var validators: [Member] { members.filter { $0.role == "validator" } }
 
   func printSummary() {
-    print("Local network in \(directory) (nodes.json lists them):")
+    say("Local network in \(directory) (nodes.json lists them):")
     for member in members {
-      print("  \(member.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(member.role.padding(toLength: 9, withPad: " ", startingAt: 0)) api \(member.api)  p2p \(member.p2p)  pid \(member.pid)")
+      say("  \(member.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(member.role.padding(toLength: 9, withPad: " ", startingAt: 0)) api \(member.api)  p2p \(member.p2p)  pid \(member.pid)")
     }
   }
 }

@@ -21,3 +21,9 @@ enum JSONOutput {
     return String(decoding: try encoder.encode(value), as: UTF8.self)
   }
 }
+
+/// Prints a line straight to standard output, unbuffered: scripts and tests
+/// that read a long-running command's output see each line as it happens.
+func say(_ text: String = "") {
+  FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

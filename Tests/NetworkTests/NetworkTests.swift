@@ -1,0 +1,264 @@
+import Foundation
+import Ledger
+import Logging
+import NIOPosix
+import Node
+import Testing
+
+/// The real system: node processes on loopback, talking over TCP and HTTP.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct NetworkTests {
+  static let governance = Devnet.governanceKeys
+  static func op(_ bureau: String) -> SecretKey { Devnet.operatorKey(bureau) }
+
+  /// One transaction of every kind, in an order where each is accepted.
+  static func everyKind(nowMs: UInt64) -> [(Payload, SecretKey, [SecretKey])] {
+    let gov = (governance[0], [governance[1]])
+    let scope = AccessScope(
+      directoryId: "GAJ-R1", items: ["姓名", "公民身份号码"], purpose: "测试核验", validFromMs: nowMs - 3_600_000,
+      validUntilMs: nowMs + 86_400_000)
+    func directory(_ id: String, duty: String, title: String) -> Directory {
+      Directory(
+        bureauId: "BJ-GAJ", directoryId: id, title: title, description: "测试目录", dutyIds: [duty],
+        items: [
+          DataItem(name: "姓名", type: .text, description: ""), DataItem(name: "公民身份号码", type: .text, description: ""),
+        ], shareType: .conditional, shareCondition: "依职责申请", openType: .notOpen, updateCycle: .daily)
+    }
+    let dataHash = SHA256.hash(Array("release".utf8))
+    return [
+      (.registerBureau(Devnet.registration("BJ-TEST", name: "测试局")), gov.0, gov.1),
+      (.registerBureau(Devnet.registration("BJ-TEST2", name: "测试二局")), gov.0, gov.1),
+      (.suspendBureau(BureauStatusChange(bureauId: "BJ-TEST", reason: "测试")), gov.0, gov.1),
+      (.reinstateBureau(BureauStatusChange(bureauId: "BJ-TEST", reason: "测试")), gov.0, gov.1),
+      (
+        .rotateBureauKeys(
+          BureauKeyRotation(
+            bureauId: "BJ-TEST", operatorKeys: [op("BJ-TEST").publicKey], nodeKeys: [Devnet.key("node/rotated").publicKey])),
+        gov.0, gov.1
+      ),
+      (.removeBureau(BureauStatusChange(bureauId: "BJ-TEST", reason: "测试")), gov.0, gov.1),
+      (
+        .changeValidators(
+          ValidatorSetChange(
+            add: [Validator(nodeKey: Devnet.nodeKey("BJ-TEST2").publicKey, bureauId: "BJ-TEST2")], remove: [],
+            effectiveHeight: 1_000_000)), gov.0, gov.1
+      ),
+      (.declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D1", title: "户籍管理", legalBasis: "《户口登记条例》", description: "")), op("BJ-GAJ"), []),
+      (.amendDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D1", title: "户籍管理（修订）", legalBasis: "《户口登记条例》", description: "")), op("BJ-GAJ"), []),
+      (.declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D2", title: "临时职责", legalBasis: "测试", description: "")), op("BJ-GAJ"), []),
+      (.publishDirectory(directory("GAJ-R1", duty: "GAJ-D1", title: "人口信息")), op("BJ-GAJ"), []),
+      (.reviseDirectory(directory("GAJ-R1", duty: "GAJ-D1", title: "人口基本信息")), op("BJ-GAJ"), []),
+      (.publishDirectory(directory("GAJ-R2", duty: "GAJ-D2", title: "临时目录")), op("BJ-GAJ"), []),
+      (.retireDirectory(Retirement(bureauId: "BJ-GAJ", recordId: "GAJ-R2", reason: "测试")), op("BJ-GAJ"), []),
+      (.retireDuty(Retirement(bureauId: "BJ-GAJ", recordId: "GAJ-D2", reason: "测试")), op("BJ-GAJ"), []),
+      (.requestAccess(AccessRequest(requesterId: "BJ-ZJW", requestId: "REQ1", providerId: "BJ-GAJ", scope: scope)), op("BJ-ZJW"), []),
+      (.approveRequest(RequestApproval(providerId: "BJ-GAJ", requesterId: "BJ-ZJW", requestId: "REQ1", grantId: "G1")), op("BJ-GAJ"), []),
+      (.requestAccess(AccessRequest(requesterId: "BJ-RSJ", requestId: "REQ2", providerId: "BJ-GAJ", scope: scope)), op("BJ-RSJ"), []),
+      (.denyRequest(RequestDenial(providerId: "BJ-GAJ", requesterId: "BJ-RSJ", requestId: "REQ2", reason: "无职责依据")), op("BJ-GAJ"), []),
+      (.grantAccess(Grant(grantorId: "BJ-GAJ", grantId: "G2", granteeId: "BJ-DSJJ", scope: scope)), op("BJ-GAJ"), []),
+      (.revokeGrant(Retirement(bureauId: "BJ-GAJ", recordId: "G2", reason: "测试")), op("BJ-GAJ"), []),
+      (
+        .attestData(
+          Attestation(
+            bureauId: "BJ-GAJ", directoryId: "GAJ-R1", kind: .release, dataHash: dataHash, recordCount: 1,
+            producedAtMs: nowMs)), op("BJ-GAJ"), []
+      ),
+      (
+        .recordShare(
+          ShareRecord(providerId: "BJ-GAJ", consumerId: "BJ-ZJW", directoryId: "GAJ-R1", grantId: "G1", dataHash: dataHash)),
+        op("BJ-GAJ"), []
+      ),
+    ]
+  }
+
+  @Test func everyKindCommitsAndAllNodesAgree_badInputIsRefused_unknownPeersAreRefused() async throws {
+    let network = try await TestNetwork()
+    defer { network.shutdown() }
+    let entry = network.validators[1].api
+    let submitter = Submitter(api: entry)
+    let nowMs = UInt64(Date().timeIntervalSince1970 * 1_000)
+
+    var kinds = Set<Payload.Kind>()
+    var lastHeight: UInt64 = 0
+    for (payload, signer, cosigners) in Self.everyKind(nowMs: nowMs) {
+      let transaction = submitter.transaction(payload, by: signer, cosigners: cosigners)
+      let reply = try await submitter.submit(transaction)
+      #expect(reply.status == 202, "\(payload.kind.name): \(String(decoding: reply.body, as: UTF8.self))")
+      let (code, height) = try await submitter.outcome(transaction.id)
+      #expect(code == "ok", "\(payload.kind.name) was rejected: \(code)")
+      kinds.insert(payload.kind)
+      lastHeight = max(lastHeight, height)
+    }
+    #expect(kinds == Set(Payload.Kind.allCases), "kinds not exercised: \(Set(Payload.Kind.allCases).subtracting(kinds))")
+
+    // Every validator and the observer reach the same height and state root.
+    let roots = try await waitForAgreement(network.members, height: lastHeight)
+    #expect(roots.count == 1)
+    let observerStatus = try await status(network.observer.api)
+    #expect(observerStatus["role"] as? String == "observer")
+
+    // The records are there, read from the observer.
+    let grant = try await HTTP.get(network.observer.api + "/v1/grants/BJ-GAJ/G1")
+    #expect(grant.status == 200)
+    let grants = try await HTTP.get(network.observer.api + "/v1/grants?grantee=BJ-ZJW")
+    #expect((grants.json["records"] as? [Any])?.count == 1)
+    let revoked = try await HTTP.get(network.observer.api + "/v1/grants?grantor=BJ-GAJ&status=all")
+    #expect((revoked.json["records"] as? [Any])?.count == 2)
+    let search = try await HTTP.get(
+      network.observer.api + "/v1/directories?text=" + "人口".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)
+    #expect((search.json["records"] as? [Any])?.count == 1)
+
+    // Bad input: a 4xx JSON error with a code, and nothing changes.
+    let before = try await status(entry)
+    let valid = submitter.transaction(
+      .declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D9", title: "x", legalBasis: "x", description: "")),
+      by: Self.op("BJ-GAJ"))
+    submitter.sequences[Self.op("BJ-GAJ").publicKey]! -= 1  // never submitted
+    var badSignature = valid.canonicalBytes
+    badSignature[badSignature.count - 1] ^= 0x01
+    let replayed = try await HTTP.get(entry + "/v1/blocks/1")
+    let firstBlockTransaction = ((replayed.json["block"] as? [String: Any])?["transactions"] as? [[String: Any]])?.first
+    #expect(firstBlockTransaction != nil)
+    let replayedBytes = try JSONDecoder().decode(
+      SignedTransaction.self, from: JSONSerialization.data(withJSONObject: firstBlockTransaction!)
+    ).canonicalBytes
+    let unknownBureau = submitter.transaction(
+      .declareDuty(Duty(bureauId: "BJ-NOPE", dutyId: "D1", title: "x", legalBasis: "x", description: "")),
+      by: Self.op("BJ-NOPE"))
+
+    let cases: [(String, Data, Int, String)] = [
+      ("malformed JSON", Data("{\"transaction\": ".utf8), 400, "request.malformed_json"),
+      ("unknown field", Data(#"{"transaction": "00", "extra": 1}"#.utf8), 400, "request.unknown_field"),
+      ("bad hex", Data(#"{"transaction": "zz"}"#.utf8), 400, "request.bad_hex"),
+      ("truncated transaction", Data(#"{"transaction": "0102"}"#.utf8), 400, "format.truncated"),
+      ("wrong signature", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(badSignature)]), 400, "tx.bad_signature"),
+      ("replayed transaction", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(replayedBytes)]), 409, "tx.already_committed"),
+      ("unknown bureau", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(unknownBureau.canonicalBytes)]), 422, "tx.unknown_bureau"),
+      ("oversized body", Data(repeating: 0x20, count: 17 * 1_024 * 1_024), 413, "request.too_large"),
+    ]
+    for (name, body, expectedStatus, expectedCode) in cases {
+      let reply = try await HTTP.request("POST", entry + "/v1/transactions", body: body)
+      #expect(reply.status == expectedStatus, "\(name): status \(reply.status)")
+      #expect(reply.errorCode == expectedCode, "\(name): \(String(decoding: reply.body.prefix(300), as: UTF8.self))")
+    }
+    let badQueries: [(String, String)] = [
+      ("/v1/transactions/xyz", "request.invalid_field"), ("/v1/directories?shareType=secret", "request.invalid_field"),
+      ("/v1/grants?grantor=BJ-GAJ&status=maybe", "request.invalid_field"), ("/v1/bureaus?limit=100000", "request.invalid_field"),
+      ("/v1/bureaus/BJ-NOPE", "not_found"), ("/v1/blocks/99999", "not_found"),
+    ]
+    for (path, code) in badQueries {
+      let reply = try await HTTP.get(entry + path)
+      #expect((400..<500).contains(reply.status) && reply.errorCode == code, "\(path): \(reply.status) \(reply.errorCode ?? "-")")
+    }
+    try await Task.sleep(for: .milliseconds(500))
+    let after = try await status(entry)
+    #expect(after["height"] as? NSNumber == before["height"] as? NSNumber)
+    #expect(after["stateRoot"] as? String == before["stateRoot"] as? String)
+    #expect(after["mempoolSize"] as? NSNumber == 0)
+
+    // A peer with a key nobody named is refused at the handshake.
+    let refusal = try await handshake(with: network.validators[0].p2p, key: SecretKey())
+    #expect(refusal == "peer.unknown_key")
+    // A validator's own key from another chain (different genesis) is refused too.
+    let otherChain = try await handshake(
+      with: network.validators[0].p2p, key: Devnet.nodeKey(network.validators[1].id), genesisHash: .zero)
+    #expect(otherChain == "peer.wrong_chain")
+
+    let metrics = String(decoding: try await HTTP.get(entry.replacingOccurrences(of: entry, with: network.validators[0].api) + "/metrics").body, as: UTF8.self)
+    #expect(metrics.contains("ledger_peer_rejections_total{reason=\"peer.unknown_key\"}"))
+    #expect(metrics.contains("ledger_committed_height"))
+  }
+
+  /// Dials `address` as `key` and returns the code the node refused with (nil if admitted).
+  func handshake(with address: String, key: SecretKey, genesisHash: Hash256? = nil) async throws -> String? {
+    let genesis = Devnet.genesis()
+    let refused = RefusalBox()
+    let network = PeerNetwork(
+      identity: PeerIdentity(key: key, role: .observer, chainId: genesis.chainId, genesisHash: genesisHash ?? genesis.hash),
+      admitted: Set(genesis.validators.map(\.nodeKey)), group: MultiThreadedEventLoopGroup.singleton,
+      logger: Logger(label: "test"), onFrame: { _, _ in },
+      onEvent: { event in
+        if case .refused(let code, _) = event { refused.set(code) }
+        if case .connected = event { refused.set("admitted") }
+      })
+    network.dial([address])
+    let deadline = Date().addingTimeInterval(10)
+    while refused.value == nil, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+    await network.stop()
+    return refused.value
+  }
+
+  @Test func killedValidatorsRestartAndNothingCommittedIsLost() async throws {
+    let network = try await TestNetwork(validators: 4, observers: 0)
+    defer { network.shutdown() }
+    var committed: [Hash256] = []
+    var submitter = Submitter(api: network.validators[0].api)
+    let nowMs = UInt64(Date().timeIntervalSince1970 * 1_000)
+
+    func commitDuties(_ range: Range<Int>, via node: TestNetwork.Member) async throws {
+      submitter = Submitter(api: node.api)
+      submitter.sequences[Self.op("BJ-GAJ").publicKey] = UInt64(committed.count)
+      for index in range {
+        let transaction = submitter.transaction(
+          .declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "D\(index)", title: "职责 \(index)", legalBasis: "测试", description: "")),
+          by: Self.op("BJ-GAJ"))
+        let reply = try await submitter.submit(transaction)
+        #expect(reply.status == 202, "\(String(decoding: reply.body, as: UTF8.self))")
+        let (code, _) = try await submitter.outcome(transaction.id, timeoutSeconds: 60)
+        #expect(code == "ok")
+        committed.append(transaction.id)
+      }
+    }
+    _ = nowMs
+    try await commitDuties(0..<5, via: network.validators[0])
+
+    // Kill -9 the primary of the current view; the others change view and go on.
+    let primaryKey = try await status(network.validators[0].api)["primary"] as? String
+    let primaryStatus = try await withThrowingTaskGroup(of: (TestNetwork.Member, String).self) { group in
+      for member in network.validators {
+        group.addTask { (member, (try await status(member.api))["nodeKey"] as? String ?? "") }
+      }
+      return try await group.reduce(into: [(TestNetwork.Member, String)]()) { $0.append($1) }
+    }
+    let primary = primaryStatus.first { $0.1 == primaryKey }!.0
+    kill(primary.pid, SIGKILL)
+    let survivor = network.validators.first { $0.id != primary.id }!
+    try await commitDuties(5..<10, via: survivor)
+    let views = try await status(survivor.api)["view"] as? NSNumber
+    #expect((views?.intValue ?? 0) >= 1, "a view change replaced the killed primary")
+
+    // The killed node restarts from its store and WAL and catches up.
+    try network.restart(primary)
+    try await Task.sleep(for: .seconds(1))
+    try await commitDuties(10..<15, via: survivor)
+
+    // Then another validator (not the new primary) is killed and restarted.
+    let other = network.validators.first { $0.id != primary.id && $0.id != survivor.id }!
+    kill(other.pid, SIGKILL)
+    try await commitDuties(15..<20, via: survivor)
+    try network.restart(other)
+
+    let head = (try await status(survivor.api)["height"] as? NSNumber)?.uint64Value ?? 0
+    let roots = try await waitForAgreement(network.validators, height: head, timeoutSeconds: 60)
+    #expect(roots.count == 1, "state roots differ: \(roots)")
+    // Every transaction a client was told is committed is on every node, once.
+    for member in network.validators {
+      var heights = Set<UInt64>()
+      for id in committed {
+        let reply = try await HTTP.get(member.api + "/v1/transactions/\(id.hex)")
+        #expect(reply.json["status"] as? String == "committed", "\(member.id) lacks \(id.hex)")
+        heights.insert((reply.json["height"] as? NSNumber)?.uint64Value ?? 0)
+      }
+      #expect(!heights.contains(0))
+    }
+    let account = try await HTTP.get(survivor.api + "/v1/accounts/\(Self.op("BJ-GAJ").publicKey.hex)")
+    #expect(account.json["committedSequence"] as? String == "\(committed.count)", "each transaction applied exactly once")
+  }
+}
+
+final class RefusalBox: @unchecked Sendable {
+  private let lock = NSLock()
+  private var stored: String?
+  var value: String? { lock.withLock { stored } }
+  func set(_ code: String) { lock.withLock { if stored == nil { stored = code } } }
+}
