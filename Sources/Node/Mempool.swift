@@ -76,21 +76,26 @@ public struct Mempool: Sendable {
     byteCount += size
   }
 
-  /// Up to `countMax` transactions (and `bytesMax` bytes) for the next block:
-  /// oldest first, but a signer's transactions only in unbroken sequence from
-  /// its committed next sequence, so none is proposed before its predecessor.
+  /// Up to `countMax` transactions (and `bytesMax` bytes) for the next block.
+  /// Signers take turns in the order their oldest transaction arrived; each
+  /// contributes its unbroken run of sequence numbers from its committed next
+  /// one, so none is proposed before its predecessor, whatever the arrival order.
   public func batch(countMax: Int, bytesMax: Int, committedSequence: (PublicKey) -> UInt64) -> [SignedTransaction] {
-    var next: [PublicKey: UInt64] = [:]
+    var visited = Set<PublicKey>()
     var batch: [SignedTransaction] = []
     var bytes = 0
     for id in order[orderStart...] {
-      guard batch.count < countMax, let entry = entries[id] else { continue }
-      let body = entry.transaction.body
-      let expected = next[body.signer] ?? committedSequence(body.signer)
-      guard body.sequence == expected, bytes + entry.size <= bytesMax else { continue }
-      next[body.signer] = expected + 1
-      bytes += entry.size
-      batch.append(entry.transaction)
+      guard batch.count < countMax else { break }
+      guard let entry = entries[id], visited.insert(entry.transaction.body.signer).inserted else { continue }
+      let signer = entry.transaction.body.signer
+      var sequence = committedSequence(signer)
+      while batch.count < countMax, let nextId = pendingBySigner[signer]?[sequence], let next = entries[nextId],
+        bytes + next.size <= bytesMax
+      {
+        batch.append(next.transaction)
+        bytes += next.size
+        sequence += 1
+      }
     }
     return batch
   }

@@ -29,6 +29,15 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var frameBytesMax = 32 * 1_024 * 1_024
     public var sendQueueMax = 1_024
     public init() {}
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      self.init()
+      listen = try container.decodeIfPresent(type(of: listen), forKey: .listen) ?? listen
+      peers = try container.decodeIfPresent(type(of: peers), forKey: .peers) ?? peers
+      observers = try container.decodeIfPresent(type(of: observers), forKey: .observers) ?? observers
+      frameBytesMax = try container.decodeIfPresent(type(of: frameBytesMax), forKey: .frameBytesMax) ?? frameBytesMax
+      sendQueueMax = try container.decodeIfPresent(type(of: sendQueueMax), forKey: .sendQueueMax) ?? sendQueueMax
+    }
     enum CodingKeys: String, CodingKey {
       case listen, peers, observers
       case frameBytesMax = "frame_bytes_max"
@@ -44,6 +53,15 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     /// Longest a client may wait for a transaction's outcome in one request.
     public var waitSecondsMax = 30
     public init() {}
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      self.init()
+      listen = try container.decodeIfPresent(type(of: listen), forKey: .listen) ?? listen
+      bodyBytesMax = try container.decodeIfPresent(type(of: bodyBytesMax), forKey: .bodyBytesMax) ?? bodyBytesMax
+      pageSizeDefault = try container.decodeIfPresent(type(of: pageSizeDefault), forKey: .pageSizeDefault) ?? pageSizeDefault
+      pageSizeMax = try container.decodeIfPresent(type(of: pageSizeMax), forKey: .pageSizeMax) ?? pageSizeMax
+      waitSecondsMax = try container.decodeIfPresent(type(of: waitSecondsMax), forKey: .waitSecondsMax) ?? waitSecondsMax
+    }
     enum CodingKeys: String, CodingKey {
       case listen
       case bodyBytesMax = "body_bytes_max"
@@ -57,6 +75,12 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var transactionsMax = 100_000
     public var bytesMax = 256 * 1_024 * 1_024
     public init() {}
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      self.init()
+      transactionsMax = try container.decodeIfPresent(type(of: transactionsMax), forKey: .transactionsMax) ?? transactionsMax
+      bytesMax = try container.decodeIfPresent(type(of: bytesMax), forKey: .bytesMax) ?? bytesMax
+    }
     enum CodingKeys: String, CodingKey {
       case transactionsMax = "transactions_max"
       case bytesMax = "bytes_max"
@@ -69,6 +93,14 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var blockTransactionsMax = 5_000
     public var blockBytesMax = 8 * 1_024 * 1_024
     public init() {}
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      self.init()
+      tickMs = try container.decodeIfPresent(type(of: tickMs), forKey: .tickMs) ?? tickMs
+      viewChangeTimeoutTicks = try container.decodeIfPresent(type(of: viewChangeTimeoutTicks), forKey: .viewChangeTimeoutTicks) ?? viewChangeTimeoutTicks
+      blockTransactionsMax = try container.decodeIfPresent(type(of: blockTransactionsMax), forKey: .blockTransactionsMax) ?? blockTransactionsMax
+      blockBytesMax = try container.decodeIfPresent(type(of: blockBytesMax), forKey: .blockBytesMax) ?? blockBytesMax
+    }
     enum CodingKeys: String, CodingKey {
       case tickMs = "tick_ms"
       case viewChangeTimeoutTicks = "view_change_timeout_ticks"
@@ -82,6 +114,11 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     /// proofs at any past height can be served.
     public var retention = "all"
     public init() {}
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      retention = try container.decodeIfPresent(String.self, forKey: .retention) ?? "all"
+    }
+    enum CodingKeys: String, CodingKey { case retention }
   }
 
   enum CodingKeys: String, CodingKey {
@@ -141,7 +178,9 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       switch error {
       case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): context
       case .keyNotFound(let key, let context):
-        DecodingError.Context(codingPath: context.codingPath + [key], debugDescription: context.debugDescription)
+        DecodingError.Context(
+          codingPath: context.codingPath.last?.stringValue == key.stringValue ? context.codingPath : context.codingPath + [key],
+          debugDescription: context.debugDescription)
       @unknown default: nil
       }
     return context?.codingPath.map(\.stringValue).joined(separator: ".") ?? "config"
