@@ -16,7 +16,9 @@ public enum NodeRunner {
     public var description: String { "\(code): \(message)" }
   }
 
-  public static func run(home: NodeHome, logLevel: String? = nil) async throws {
+  /// With `parentProcess`, the node shuts down cleanly when that process is
+  /// gone (local networks: nodes never outlive the command that started them).
+  public static func run(home: NodeHome, logLevel: String? = nil, parentProcess: Int32? = nil) async throws {
     var config = try NodeConfig.load(path: home.configPath)
     if let logLevel { config.logLevel = logLevel }
     try config.validate()
@@ -57,7 +59,9 @@ public enum NodeRunner {
           exit(3)
         }
       })
-    let service = NodeService(engine: engine, config: config, identityKey: key, store: store, logger: logger, metrics: metrics)
+    let service = NodeService(
+      engine: engine, config: config, identityKey: key, store: store, logger: logger, metrics: metrics,
+      parentProcess: parentProcess)
     guard let (apiHost, apiPort) = PeerNetwork.split(config.api.listen) else {
       throw Failure(code: "config.invalid", message: "api.listen: host:port")
     }
@@ -90,6 +94,7 @@ struct NodeService: Service {
   let store: LedgerStore
   let logger: Logger
   let metrics: NodeMetrics
+  let parentProcess: Int32?
 
   /// Frames waiting for the engine; beyond this, new ones are dropped (consensus retransmits).
   static let inboundFramesMax = 10_000
@@ -149,6 +154,11 @@ struct NodeService: Service {
           while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             await engine.tick()
+            if let parentProcess, getppid() != parentProcess {
+              logger.info("the process that started this node is gone; stopping")
+              kill(getpid(), SIGTERM)
+              return
+            }
           }
         }
         await withTaskCancellationHandler {

@@ -132,7 +132,8 @@ final class LocalNetwork: @unchecked Sendable {
     let member = members[index]
     let process = Process()
     process.executableURL = URL(fileURLWithPath: Self.executablePath)
-    process.arguments = ["node", "start", "--home", member.home]
+    // Nodes of a local network end with the process that started them, even if it is killed.
+    process.arguments = ["node", "start", "--home", member.home, "--exit-with-parent", "\(getpid())"]
     let logPath = member.home + "/node.log"
     if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
     let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

@@ -69,10 +69,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The node's home directory (made by `node init`).") var home: String
     @Option(help: "Override the config's log_level (trace, debug, info, notice, warning, error).") var logLevel:
       String?
+    @Option(help: .hidden) var exitWithParent: Int32?
 
     func run() async throws {
       do {
-        try await NodeRunner.run(home: NodeHome(path: home), logLevel: logLevel)
+        try await NodeRunner.run(home: NodeHome(path: home), logLevel: logLevel, parentProcess: exitWithParent)
       } catch let error as NodeConfig.Invalid {
         throw CLIError(code: error.code, message: "\(error.field): \(error.message)")
       } catch let error as NodeRunner.Failure {

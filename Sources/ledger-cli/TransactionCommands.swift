@@ -42,68 +42,100 @@ struct TransactionSender {
   }
 }
 
-extension Tx {
-  /// `tx send KIND`: one subcommand shape for every transaction kind.
-  struct Send: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-      abstract: "Sign a transaction of any kind, send it to a node and wait for its outcome.",
-      discussion: """
-        KIND is one of: \(Payload.Kind.allCases.map(\.name).joined(separator: ", ")).
-        The payload is the JSON form of that kind (docs/FORMAT.md); `ledger-cli tx template KIND`
-        prints an example to edit. Governance kinds need --cosign keys up to the threshold.
-        Exit status 0 when the transaction was committed and accepted, 1 when it was
-        rejected (the result code is printed) or could not be sent.
-        """)
+/// What every transaction subcommand takes.
+struct SendOptions: ParsableArguments {
+  @Option(help: "Payload JSON (the kind's JSON form, docs/FORMAT.md), or @FILE. `tx template KIND` prints an example.")
+  var payload: String
+  @Option(help: "Key file of the signer (a bureau operator, or a governance key for governance kinds).") var key: String
+  @Option(name: .customLong("cosign"), help: "Key file of a co-signer (governance threshold); repeatable.")
+  var cosigners: [String] = []
+  @Option(help: "Node API URL, e.g. http://127.0.0.1:8080.") var node: String
+  @Option(help: "Seconds to wait for the outcome.") var timeout: Int = 60
+  @Option(help: "text or json.") var output: OutputFormat = .text
+}
 
-    @Argument(help: "The transaction kind, e.g. publishDirectory.") var kind: String
-    @Option(help: "Payload JSON, or @FILE to read it from a file.") var payload: String
-    @Option(help: "Key file of the signer (a bureau operator or governance key).") var key: String
-    @Option(name: .customLong("cosign"), help: "Key file of a co-signer; repeatable.") var cosigners: [String] = []
-    @Option(help: "Node API URL.") var node: String
-    @Option(help: "Seconds to wait for the outcome.") var timeout: Int = 60
-    @Option(help: "text or json.") var output: OutputFormat = .text
+/// One subcommand per transaction kind (`ledger-cli tx publish-directory …`):
+/// signs the payload, sends it, waits for its block and prints the result.
+/// Exit status 0 when committed and accepted, 1 when rejected or not sent.
+protocol TransactionKindCommand: AsyncParsableCommand {
+  static var kind: Payload.Kind { get }
+  var options: SendOptions { get }
+}
 
-    func run() async throws {
-      guard let kindValue = Payload.Kind(name: kind) else {
-        throw CLIError(
-          code: "input.unknown_kind",
-          message: "\(kind) is not a transaction kind; one of \(Payload.Kind.allCases.map(\.name).joined(separator: ", "))")
-      }
-      let text: Data
-      if payload.hasPrefix("@") {
-        guard let data = FileManager.default.contents(atPath: String(payload.dropFirst())) else {
-          throw CLIError(code: "input.unreadable", message: "cannot read \(payload.dropFirst())")
-        }
-        text = data
-      } else {
-        text = Data(payload.utf8)
-      }
-      guard var object = try? JSONSerialization.jsonObject(with: text) as? [String: Any] else {
-        throw CLIError(code: "input.malformed_json", message: "--payload is not a JSON object")
-      }
-      object["type"] = kindValue.name
-      let decoded: Payload
-      do {
-        decoded = try JSONDecoder().decode(Payload.self, from: JSONSerialization.data(withJSONObject: object))
-      } catch {
-        throw CLIError(code: "input.invalid_payload", message: "\(error)")
-      }
-      let signer = try readKey(key)
-      let sender = try await TransactionSender.connect(node: node)
-      let transaction = try await sender.sign(decoded, by: signer, cosigners: try cosigners.map(readKey))
-      let outcome = try await sender.send(transaction, timeoutSeconds: timeout)
-      if output == .json {
-        print(try JSONOutput.string(outcome))
-      } else {
-        print("\(outcome.accepted ? "committed" : "REJECTED") \(kindValue.name) \(outcome.id) at height \(outcome.height): \(outcome.code) \(outcome.message)")
-      }
-      if !outcome.accepted { throw ExitCode(1) }
-    }
+extension TransactionKindCommand {
+  static var configuration: CommandConfiguration {
+    CommandConfiguration(
+      commandName: kind.name.replacing(/[A-Z]/) { "-" + $0.output.lowercased() },
+      abstract: "Sign and send one \(kind.name) transaction; wait for its outcome.")
   }
+
+  func run() async throws {
+    let options = self.options
+    let text: Data
+    if options.payload.hasPrefix("@") {
+      guard let data = FileManager.default.contents(atPath: String(options.payload.dropFirst())) else {
+        throw CLIError(code: "input.unreadable", message: "cannot read \(options.payload.dropFirst())")
+      }
+      text = data
+    } else {
+      text = Data(options.payload.utf8)
+    }
+    guard var object = try? JSONSerialization.jsonObject(with: text) as? [String: Any] else {
+      throw CLIError(code: "input.malformed_json", message: "--payload is not a JSON object")
+    }
+    object["type"] = Self.kind.name
+    let payload: Payload
+    do {
+      payload = try JSONDecoder().decode(Payload.self, from: JSONSerialization.data(withJSONObject: object))
+    } catch {
+      throw CLIError(code: "input.invalid_payload", message: "\(error)")
+    }
+    let sender = try await TransactionSender.connect(node: options.node)
+    let transaction = try await sender.sign(
+      payload, by: try readKey(options.key), cosigners: try options.cosigners.map(readKey))
+    let outcome = try await sender.send(transaction, timeoutSeconds: options.timeout)
+    if options.output == .json {
+      print(try JSONOutput.string(outcome))
+    } else {
+      print(
+        "\(outcome.accepted ? "committed" : "REJECTED") \(Self.kind.name) \(outcome.id) at height \(outcome.height): \(outcome.code) \(outcome.message)"
+      )
+    }
+    if !outcome.accepted { throw ExitCode(1) }
+  }
+}
+
+extension Tx {
+  static let kindCommands: [any ParsableCommand.Type] = [
+    RegisterBureau.self, SuspendBureau.self, ReinstateBureau.self, RemoveBureau.self, RotateBureauKeys.self,
+    ChangeValidators.self, DeclareDuty.self, AmendDuty.self, RetireDuty.self, PublishDirectory.self,
+    ReviseDirectory.self, RetireDirectory.self, RequestAccess.self, ApproveRequest.self, DenyRequest.self,
+    GrantAccess.self, RevokeGrant.self, AttestData.self, RecordShare.self,
+  ]
+
+  struct RegisterBureau: TransactionKindCommand { static let kind = Payload.Kind.registerBureau; @OptionGroup var options: SendOptions }
+  struct SuspendBureau: TransactionKindCommand { static let kind = Payload.Kind.suspendBureau; @OptionGroup var options: SendOptions }
+  struct ReinstateBureau: TransactionKindCommand { static let kind = Payload.Kind.reinstateBureau; @OptionGroup var options: SendOptions }
+  struct RemoveBureau: TransactionKindCommand { static let kind = Payload.Kind.removeBureau; @OptionGroup var options: SendOptions }
+  struct RotateBureauKeys: TransactionKindCommand { static let kind = Payload.Kind.rotateBureauKeys; @OptionGroup var options: SendOptions }
+  struct ChangeValidators: TransactionKindCommand { static let kind = Payload.Kind.changeValidators; @OptionGroup var options: SendOptions }
+  struct DeclareDuty: TransactionKindCommand { static let kind = Payload.Kind.declareDuty; @OptionGroup var options: SendOptions }
+  struct AmendDuty: TransactionKindCommand { static let kind = Payload.Kind.amendDuty; @OptionGroup var options: SendOptions }
+  struct RetireDuty: TransactionKindCommand { static let kind = Payload.Kind.retireDuty; @OptionGroup var options: SendOptions }
+  struct PublishDirectory: TransactionKindCommand { static let kind = Payload.Kind.publishDirectory; @OptionGroup var options: SendOptions }
+  struct ReviseDirectory: TransactionKindCommand { static let kind = Payload.Kind.reviseDirectory; @OptionGroup var options: SendOptions }
+  struct RetireDirectory: TransactionKindCommand { static let kind = Payload.Kind.retireDirectory; @OptionGroup var options: SendOptions }
+  struct RequestAccess: TransactionKindCommand { static let kind = Payload.Kind.requestAccess; @OptionGroup var options: SendOptions }
+  struct ApproveRequest: TransactionKindCommand { static let kind = Payload.Kind.approveRequest; @OptionGroup var options: SendOptions }
+  struct DenyRequest: TransactionKindCommand { static let kind = Payload.Kind.denyRequest; @OptionGroup var options: SendOptions }
+  struct GrantAccess: TransactionKindCommand { static let kind = Payload.Kind.grantAccess; @OptionGroup var options: SendOptions }
+  struct RevokeGrant: TransactionKindCommand { static let kind = Payload.Kind.revokeGrant; @OptionGroup var options: SendOptions }
+  struct AttestData: TransactionKindCommand { static let kind = Payload.Kind.attestData; @OptionGroup var options: SendOptions }
+  struct RecordShare: TransactionKindCommand { static let kind = Payload.Kind.recordShare; @OptionGroup var options: SendOptions }
 
   struct Template: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Print an example payload (JSON) of a transaction kind, to edit and pass to `tx send`.")
+      abstract: "Print an example payload (JSON) of a transaction kind, to edit and pass as --payload.")
 
     @Argument(help: "The transaction kind.") var kind: String
 

@@ -4,8 +4,8 @@ import Ledger
 
 struct Tx: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Work with transactions in their canonical encoding.",
-    subcommands: [Send.self, Template.self, Decode.self])
+    abstract: "Send transactions of every kind, print payload templates, decode canonical bytes.",
+    subcommands: [Template.self, Decode.self] + kindCommands)
 
   struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(

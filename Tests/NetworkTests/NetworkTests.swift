@@ -164,6 +164,25 @@ struct NetworkTests {
       with: network.validators[0].p2p, key: Devnet.nodeKey(network.validators[1].id), genesisHash: .zero)
     #expect(otherChain == "peer.wrong_chain")
 
+    // The operator CLI against the same network.
+    let keyPath = network.directory + "/gaj-operator.key"
+    try KeyFile.write(Self.op("BJ-GAJ"), to: keyPath)
+    let sent = try runCLI([
+      "tx", "declare-duty", "--payload", #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"命令行职责","legalBasis":"测试","description":""}"#,
+      "--key", keyPath, "--node", entry, "--output", "json",
+    ])
+    #expect(sent.status == 0, "\(sent.output)")
+    #expect(sent.output.contains("\"code\" : \"ok\""))
+    let again = try runCLI([
+      "tx", "declare-duty", "--payload", #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"重复","legalBasis":"测试","description":""}"#,
+      "--key", keyPath, "--node", entry,
+    ])
+    #expect(again.status == 1 && again.output.contains("REJECTED declareDuty") && again.output.contains("duty.already_declared"), "\(again.output)")
+    let cliStatus = try runCLI(["status", "--node", network.observer.api, "--output", "json"])
+    #expect(cliStatus.status == 0 && cliStatus.output.contains("\"role\" : \"observer\""), "\(cliStatus.output)")
+    let cliQuery = try runCLI(["query", "grants", "--grantee", "BJ-ZJW", "--node", entry])
+    #expect(cliQuery.status == 0 && cliQuery.output.contains("grant/BJ-GAJ/G1"), "\(cliQuery.output)")
+
     let metrics = String(decoding: try await HTTP.get(entry.replacingOccurrences(of: entry, with: network.validators[0].api) + "/metrics").body, as: UTF8.self)
     #expect(metrics.contains("ledger_peer_rejections_total{reason=\"peer.unknown_key\"}"))
     #expect(metrics.contains("ledger_committed_height"))
@@ -261,4 +280,18 @@ final class RefusalBox: @unchecked Sendable {
   private var stored: String?
   var value: String? { lock.withLock { stored } }
   func set(_ code: String) { lock.withLock { if stored == nil { stored = code } } }
+}
+
+/// Runs ledger-cli to completion; output is stdout and stderr together.
+func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
+  let process = Process()
+  process.executableURL = TestNetwork.binary
+  process.arguments = arguments
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  process.standardError = pipe
+  try process.run()
+  let data = pipe.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -51,6 +51,8 @@ final class TestNetwork: @unchecked Sendable {
       "Press Ctrl-C")
     {
       guard devnet.isRunning, Date() < deadline else {
+        if devnet.isRunning { kill(devnet.processIdentifier, SIGINT) }
+        devnet.waitUntilExit()
         let output = String(data: FileManager.default.contents(atPath: log) ?? Data(), encoding: .utf8) ?? ""
         throw TestFailure("devnet did not start: \(output)")
       }
