@@ -86,7 +86,8 @@ extension NewView: CanonicalCodable {
 
 extension ConsensusMessage: CanonicalCodable {
   enum Tag: UInt8 {
-    case prePrepare = 1, vote, viewChange, newView, blockRequest, blockResponse
+    case prePrepare = 1
+    case vote, viewChange, newView, blockRequest, blockResponse
   }
 
   public func encode(to writer: inout CanonicalWriter) {
@@ -129,7 +130,8 @@ extension ConsensusMessage: CanonicalCodable {
 
 extension WALRecord: CanonicalCodable {
   enum Tag: UInt8 {
-    case prePrepare = 1, vote, viewChange
+    case prePrepare = 1
+    case vote, viewChange
   }
 
   public func encode(to writer: inout CanonicalWriter) {

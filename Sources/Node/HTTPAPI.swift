@@ -79,7 +79,8 @@ public enum HTTPAPI {
       }
       let (transaction, size) = try decodeTransaction(hex, field: "transaction")
       guard transaction.signaturesAreValid else {
-        throw APIError.badRequest("tx.bad_signature", "transaction: a signature does not verify over the transaction id")
+        throw APIError.badRequest(
+          "tx.bad_signature", "transaction: a signature does not verify over the transaction id")
       }
       switch await engine.admit([(transaction, size)], forward: true)[0] {
       case .success(let id): return json(["id": id.hex, "status": "pending"], status: .accepted)
@@ -179,7 +180,9 @@ public enum HTTPAPI {
       return json(
         HistoryView(
           key: key.path,
-          entries: entries.map { HistoryView.Entry(height: $0.height, index: $0.index, transactionId: $0.transactionId.hex) }))
+          entries: entries.map {
+            HistoryView.Entry(height: $0.height, index: $0.index, transactionId: $0.transactionId.hex)
+          }))
     }
 
     router.get("/v1/bureaus") { request, _ in
@@ -195,7 +198,8 @@ public enum HTTPAPI {
     }
     router.get("/v1/duties/:bureau/:duty") { _, context in
       try await oneRecord(
-        engine: engine, key: .duty(try identifierParameter(context, "bureau"), try identifierParameter(context, "duty")))
+        engine: engine, key: .duty(try identifierParameter(context, "bureau"), try identifierParameter(context, "duty"))
+      )
     }
     router.get("/v1/directories") { request, _ in
       let bureau = try identifierQuery(request, "bureau")
@@ -213,7 +217,9 @@ public enum HTTPAPI {
           query: .directoriesByShareType(shareType, bureauId: bureau), filter: { _ in true })
       }
       let prefix = "directory/" + (bureau.map { $0 + "/" } ?? "")
-      guard let text else { return try await listRecords(engine: engine, request: request, pageSize: pageSize, prefix: prefix) }
+      guard let text else {
+        return try await listRecords(engine: engine, request: request, pageSize: pageSize, prefix: prefix)
+      }
       return try await listRecords(
         engine: engine, request: request, pageSize: pageSize, prefix: prefix,
         filter: { record in
@@ -250,7 +256,8 @@ public enum HTTPAPI {
     }
     router.get("/v1/grants/:grantor/:grant") { _, context in
       try await oneRecord(
-        engine: engine, key: .grant(try identifierParameter(context, "grantor"), try identifierParameter(context, "grant")))
+        engine: engine,
+        key: .grant(try identifierParameter(context, "grantor"), try identifierParameter(context, "grant")))
     }
     router.get("/v1/requests") { request, _ in
       let requester = try identifierQuery(request, "requester")
@@ -266,7 +273,9 @@ public enum HTTPAPI {
     router.get("/v1/attestations") { request, _ in
       let bureau = try identifierQuery(request, "bureau")
       let directory = try identifierQuery(request, "directory")
-      let dataHash = try request.uri.queryParameters.get("dataHash").map { try hashParameter(String($0), field: "dataHash") }
+      let dataHash = try request.uri.queryParameters.get("dataHash").map {
+        try hashParameter(String($0), field: "dataHash")
+      }
       if directory != nil, bureau == nil {
         throw APIError.badRequest("request.invalid_field", "directory: give bureau too")
       }
@@ -296,10 +305,11 @@ public enum HTTPAPI {
 
     router.get("/v1/blocks/:height") { _, context in
       let height = try await heightParameter(context, engine: engine)
-      guard let (block, certificate) = try await engine.read({ store -> (Block, CommitCertificate?)? in
-        guard let block = try store.block(at: height) else { return nil }
-        return (block, try store.certificate(at: height))
-      })
+      guard
+        let (block, certificate) = try await engine.read({ store -> (Block, CommitCertificate?)? in
+          guard let block = try store.block(at: height) else { return nil }
+          return (block, try store.certificate(at: height))
+        })
       else { throw APIError.notFound("block \(height)") }
       return json(BlockView(hash: block.header.hash.hex, block: block, certificate: certificate))
     }
@@ -383,7 +393,8 @@ public enum HTTPAPI {
   static func integerQuery(_ request: Request, _ name: String, range: ClosedRange<Int>) throws -> Int? {
     guard let text = request.uri.queryParameters.get(name) else { return nil }
     guard let value = Int(text), range.contains(value) else {
-      throw APIError.badRequest("request.invalid_field", "\(name): an integer from \(range.lowerBound) to \(range.upperBound)")
+      throw APIError.badRequest(
+        "request.invalid_field", "\(name): an integer from \(range.lowerBound) to \(range.upperBound)")
     }
     return value
   }

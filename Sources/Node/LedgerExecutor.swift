@@ -51,7 +51,8 @@ final class LedgerExecutor: BlockExecutor {
     guard parent.hash == store.head.blockHash else { return false }
     if executions[header.hash] != nil { return true }
     guard header.timeMs <= Self.nowMs() + Self.clockSkewMaxMs else {
-      logger.warning("proposal from the future refused", metadata: ["height": "\(header.height)", "timeMs": "\(header.timeMs)"])
+      logger.warning(
+        "proposal from the future refused", metadata: ["height": "\(header.height)", "timeMs": "\(header.timeMs)"])
       return false
     }
     // A transaction with a bad signature stays in the block as rejected (the

@@ -49,26 +49,32 @@ public struct Mempool: Sendable {
 
   /// Adds a transaction whose signature was already verified. `committedSequence`
   /// is the signer's next sequence in committed state.
-  public mutating func add(_ transaction: SignedTransaction, size: Int, committedSequence: UInt64) throws(MempoolRejection)
+  public mutating func add(_ transaction: SignedTransaction, size: Int, committedSequence: UInt64)
+    throws(MempoolRejection)
   {
     let id = transaction.id
-    guard entries[id] == nil else { throw MempoolRejection("mempool.duplicate", "transaction \(id.hex) is already pending") }
+    guard entries[id] == nil else {
+      throw MempoolRejection("mempool.duplicate", "transaction \(id.hex) is already pending")
+    }
     let body = transaction.body
     guard body.sequence >= committedSequence else {
       throw MempoolRejection(
         "tx.replayed",
-        "sequence \(body.sequence) of signer \(body.signer.rawValue.hex) was already used; the next is \(committedSequence)")
+        "sequence \(body.sequence) of signer \(body.signer.rawValue.hex) was already used; the next is \(committedSequence)"
+      )
     }
     guard body.sequence - committedSequence < Self.sequenceLookaheadMax else {
       throw MempoolRejection(
-        "tx.sequence_too_far", "sequence \(body.sequence) is more than \(Self.sequenceLookaheadMax) ahead of \(committedSequence)")
+        "tx.sequence_too_far",
+        "sequence \(body.sequence) is more than \(Self.sequenceLookaheadMax) ahead of \(committedSequence)")
     }
     if let holder = pendingBySigner[body.signer]?[body.sequence] {
       throw MempoolRejection(
         "tx.sequence_in_use", "sequence \(body.sequence) of this signer is held by pending transaction \(holder.hex)")
     }
     guard entries.count < countMax, byteCount + size <= bytesMax else {
-      throw MempoolRejection("mempool.full", "the mempool holds \(entries.count) transactions (\(byteCount) bytes); retry later")
+      throw MempoolRejection(
+        "mempool.full", "the mempool holds \(entries.count) transactions (\(byteCount) bytes); retry later")
     }
     entries[id] = Entry(transaction: transaction, size: size)
     order.append(id)

@@ -58,9 +58,11 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       self.init()
       listen = try container.decodeIfPresent(type(of: listen), forKey: .listen) ?? listen
       bodyBytesMax = try container.decodeIfPresent(type(of: bodyBytesMax), forKey: .bodyBytesMax) ?? bodyBytesMax
-      pageSizeDefault = try container.decodeIfPresent(type(of: pageSizeDefault), forKey: .pageSizeDefault) ?? pageSizeDefault
+      pageSizeDefault =
+        try container.decodeIfPresent(type(of: pageSizeDefault), forKey: .pageSizeDefault) ?? pageSizeDefault
       pageSizeMax = try container.decodeIfPresent(type(of: pageSizeMax), forKey: .pageSizeMax) ?? pageSizeMax
-      waitSecondsMax = try container.decodeIfPresent(type(of: waitSecondsMax), forKey: .waitSecondsMax) ?? waitSecondsMax
+      waitSecondsMax =
+        try container.decodeIfPresent(type(of: waitSecondsMax), forKey: .waitSecondsMax) ?? waitSecondsMax
     }
     enum CodingKeys: String, CodingKey {
       case listen
@@ -78,7 +80,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
       let container = try decoder.container(keyedBy: CodingKeys.self)
       self.init()
-      transactionsMax = try container.decodeIfPresent(type(of: transactionsMax), forKey: .transactionsMax) ?? transactionsMax
+      transactionsMax =
+        try container.decodeIfPresent(type(of: transactionsMax), forKey: .transactionsMax) ?? transactionsMax
       bytesMax = try container.decodeIfPresent(type(of: bytesMax), forKey: .bytesMax) ?? bytesMax
     }
     enum CodingKeys: String, CodingKey {
@@ -97,8 +100,12 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       let container = try decoder.container(keyedBy: CodingKeys.self)
       self.init()
       tickMs = try container.decodeIfPresent(type(of: tickMs), forKey: .tickMs) ?? tickMs
-      viewChangeTimeoutTicks = try container.decodeIfPresent(type(of: viewChangeTimeoutTicks), forKey: .viewChangeTimeoutTicks) ?? viewChangeTimeoutTicks
-      blockTransactionsMax = try container.decodeIfPresent(type(of: blockTransactionsMax), forKey: .blockTransactionsMax) ?? blockTransactionsMax
+      viewChangeTimeoutTicks =
+        try container.decodeIfPresent(type(of: viewChangeTimeoutTicks), forKey: .viewChangeTimeoutTicks)
+        ?? viewChangeTimeoutTicks
+      blockTransactionsMax =
+        try container.decodeIfPresent(type(of: blockTransactionsMax), forKey: .blockTransactionsMax)
+        ?? blockTransactionsMax
       blockBytesMax = try container.decodeIfPresent(type(of: blockBytesMax), forKey: .blockBytesMax) ?? blockBytesMax
     }
     enum CodingKeys: String, CodingKey {
@@ -161,7 +168,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     }
     let config: NodeConfig
     do {
-      config = try TOMLDecoder(strictDecoding: true).decode(NodeConfig.self, from: String(decoding: data, as: UTF8.self))
+      config = try TOMLDecoder(strictDecoding: true).decode(
+        NodeConfig.self, from: String(decoding: data, as: UTF8.self))
     } catch let error as TOMLParseError {
       throw Invalid(field: path, message: "line \(error.source.begin.line): \(error.description)")
     } catch let error as DecodingError {
@@ -179,7 +187,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): context
       case .keyNotFound(let key, let context):
         DecodingError.Context(
-          codingPath: context.codingPath.last?.stringValue == key.stringValue ? context.codingPath : context.codingPath + [key],
+          codingPath: context.codingPath.last?.stringValue == key.stringValue
+            ? context.codingPath : context.codingPath + [key],
           debugDescription: context.debugDescription)
       @unknown default: nil
       }
@@ -200,7 +209,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       if !condition { throw Invalid(field: field, message: message) }
     }
     try require(!id.isEmpty && id.utf8.count <= 64, "id", "1 to 64 bytes")
-    try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel), "log_level",
+    try require(
+      ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel), "log_level",
       "one of trace, debug, info, notice, warning, error, critical")
     try require(PeerNetwork.split(p2p.listen) != nil || p2p.listen.hasSuffix(":0"), "p2p.listen", "host:port")
     try require(PeerNetwork.split(api.listen) != nil || api.listen.hasSuffix(":0"), "api.listen", "host:port")
@@ -210,28 +220,36 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     for (index, key) in p2p.observers.enumerated() {
       try require(PublicKey(hex: key) != nil, "p2p.observers[\(index)]", "not a 64-hex-digit node key")
     }
-    try require((64 * 1_024...256 * 1_024 * 1_024).contains(p2p.frameBytesMax), "p2p.frame_bytes_max", "64 KiB to 256 MiB")
+    try require(
+      (64 * 1_024...256 * 1_024 * 1_024).contains(p2p.frameBytesMax), "p2p.frame_bytes_max", "64 KiB to 256 MiB")
     try require((16...1_000_000).contains(p2p.sendQueueMax), "p2p.send_queue_max", "16 to 1,000,000")
     try require((1_024...1_024 * 1_024 * 1_024).contains(api.bodyBytesMax), "api.body_bytes_max", "1 KiB to 1 GiB")
     try require((1...api.pageSizeMax).contains(api.pageSizeDefault), "api.page_size_default", "1 to page_size_max")
     try require((1...1_000).contains(api.pageSizeMax), "api.page_size_max", "1 to 1,000")
     try require((0...300).contains(api.waitSecondsMax), "api.wait_seconds_max", "0 to 300")
     try require((1...100_000_000).contains(mempool.transactionsMax), "mempool.transactions_max", "1 to 100,000,000")
-    try require(mempool.bytesMax >= Limits.transactionBytesMax, "mempool.bytes_max", "at least one transaction (64 KiB)")
+    try require(
+      mempool.bytesMax >= Limits.transactionBytesMax, "mempool.bytes_max", "at least one transaction (64 KiB)")
     try require((10...10_000).contains(consensus.tickMs), "consensus.tick_ms", "10 to 10,000")
-    try require((2...10_000).contains(consensus.viewChangeTimeoutTicks), "consensus.view_change_timeout_ticks", "2 to 10,000")
-    try require((1...Limits.blockTransactionCountMax).contains(consensus.blockTransactionsMax),
+    try require(
+      (2...10_000).contains(consensus.viewChangeTimeoutTicks), "consensus.view_change_timeout_ticks", "2 to 10,000")
+    try require(
+      (1...Limits.blockTransactionCountMax).contains(consensus.blockTransactionsMax),
       "consensus.block_transactions_max", "1 to \(Limits.blockTransactionCountMax)")
-    try require((Limits.transactionBytesMax...Limits.blockBytesMax).contains(consensus.blockBytesMax),
+    try require(
+      (Limits.transactionBytesMax...Limits.blockBytesMax).contains(consensus.blockBytesMax),
       "consensus.block_bytes_max", "64 KiB to 16 MiB")
-    try require(consensus.blockBytesMax + 1_024 * 1_024 <= p2p.frameBytesMax, "p2p.frame_bytes_max",
+    try require(
+      consensus.blockBytesMax + 1_024 * 1_024 <= p2p.frameBytesMax, "p2p.frame_bytes_max",
       "must exceed consensus.block_bytes_max by at least 1 MiB so a proposal fits in a frame")
     try require(storage.retention == "all", "storage.retention", "only \"all\" is supported")
   }
 
   /// The TOML text of this configuration, every setting spelt out with its meaning.
   public var toml: String {
-    func quoted(_ text: String) -> String { "\"\(text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
+    func quoted(_ text: String) -> String {
+      "\"\(text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
+    }
     func list(_ items: [String]) -> String { "[" + items.map(quoted).joined(separator: ", ") + "]" }
     return """
       # Directory Ledger node configuration (every setting: docs/OPERATIONS.md).
@@ -283,7 +301,8 @@ extension PeerRole {
     let name = try decoder.singleValueContainer().decode(String.self)
     guard let role = Self.allCases.first(where: { $0.name == name }) else {
       throw DecodingError.dataCorrupted(
-        DecodingError.Context(codingPath: decoder.codingPath, debugDescription: "\"\(name)\" is not validator or observer"))
+        DecodingError.Context(
+          codingPath: decoder.codingPath, debugDescription: "\"\(name)\" is not validator or observer"))
     }
     self = role
   }

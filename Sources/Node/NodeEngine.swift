@@ -97,8 +97,9 @@ public actor NodeEngine {
 
   /// Admits transactions whose signatures the caller verified. Admitted ones
   /// are passed on to the validators when `forward` (they came from a client).
-  public func admit(_ transactions: [(SignedTransaction, size: Int)], forward: Bool) -> [Result<Hash256, MempoolRejection>]
-  {
+  public func admit(_ transactions: [(SignedTransaction, size: Int)], forward: Bool) -> [Result<
+    Hash256, MempoolRejection
+  >] {
     guard haltReason == nil else {
       return transactions.map { _ in .failure(MempoolRejection("node.halted", "this node stopped: \(haltReason!)")) }
     }
@@ -108,10 +109,12 @@ public actor NodeEngine {
     for (transaction, size) in transactions {
       do throws(MempoolRejection) {
         guard transaction.body.chainId == chainId else {
-          throw MempoolRejection("tx.wrong_chain", "transaction is for chain \"\(transaction.body.chainId)\", this is \"\(chainId)\"")
+          throw MempoolRejection(
+            "tx.wrong_chain", "transaction is for chain \"\(transaction.body.chainId)\", this is \"\(chainId)\"")
         }
         if let location = try? store.transaction(transaction.id) {
-          throw MempoolRejection("tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.1.height)")
+          throw MempoolRejection(
+            "tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.1.height)")
         }
         if let rejection = StateMachine(chainId: chainId).admissionRejection(
           of: transaction, height: store.head.height + 1, timeMs: store.head.timeMs, state: store)
@@ -214,7 +217,9 @@ public actor NodeEngine {
     var bytes = 0
     let last = min(store.head.height, from + UInt64(ReplicaConfiguration.blocksPerResponseMax) - 1)
     for height in from...last {
-      guard let block = try? store.block(at: height), let certificate = try? store.certificate(at: height) else { break }
+      guard let block = try? store.block(at: height), let certificate = try? store.certificate(at: height) else {
+        break
+      }
       let size = block.canonicalBytes.count
       if !blocks.isEmpty, bytes + size > config.p2p.frameBytesMax / 2 { break }
       bytes += size
@@ -223,9 +228,23 @@ public actor NodeEngine {
     if !blocks.isEmpty { network?.send(.consensus(.blockResponse(blocks)), to: peer) }
   }
 
-  /// An observer applies certified blocks in order; `commit` checks each certificate.
+  /// An observer applies certified blocks in order. What a peer sends is
+  /// checked before it is applied (certificate by the set in force, chained to
+  /// the head, transactions matching the certified header), so a lying peer
+  /// costs a dropped message, never a halt.
   private func follow(_ blocks: [CommittedBlock], from peer: PublicKey) {
     for committed in blocks where committed.block.header.height == store.head.height + 1 {
+      let header = committed.block.header
+      guard header.previousHash == store.head.blockHash, committed.certificate.blockHash == header.hash,
+        committed.certificate.height == header.height,
+        committed.certificate.isValid(chainId: chainId, validators: store.validatorSet, verifier: SchnorrVerifier()),
+        Int(header.transactionCount) == committed.block.transactions.count,
+        header.transactionsRoot == Block.transactionsRoot(committed.block.transactions)
+      else {
+        logger.warning("uncertified or mismatched block from a peer dropped", metadata: ["height": "\(header.height)"])
+        metrics.consensusDropped(.badSignature, count: 1)
+        return
+      }
       guard commit(committed, execution: nil) else { return }
     }
     if let last = blocks.last, last.block.header.height > store.head.height {
@@ -423,8 +442,10 @@ public actor NodeEngine {
       primary: replica.map { $0.primary(of: $0.view).hex }, isPrimary: replica?.isPrimary ?? false,
       lastBlockHash: head.blockHash.hex, lastBlockTimeMs: head.timeMs, stateRoot: head.stateRoot.hex,
       validators: store.validatorSet.validators.map(\.nodeKey.hex),
-      peers: (network?.peers ?? []).map { Status.Peer(nodeKey: $0.key.hex, role: $0.role.name, address: $0.remoteAddress) }
-        .sorted { $0.nodeKey < $1.nodeKey },
+      peers: (network?.peers ?? []).map {
+        Status.Peer(nodeKey: $0.key.hex, role: $0.role.name, address: $0.remoteAddress)
+      }
+      .sorted { $0.nodeKey < $1.nodeKey },
       mempoolSize: mempool.count, transactionsPerSecond: Double(recent) / 10, halted: haltReason)
   }
 

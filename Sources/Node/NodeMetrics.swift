@@ -44,22 +44,27 @@ public final class NodeMetrics: Sendable {
 
   /// Consensus messages the replica dropped, by reason.
   func consensusDropped(_ reason: DropReason, count: Int) {
-    Metrics.Counter(label: "ledger_consensus_messages_dropped_total", dimensions: [("reason", reason.rawValue)], factory: factory)
-      .increment(by: count)
+    Metrics.Counter(
+      label: "ledger_consensus_messages_dropped_total", dimensions: [("reason", reason.rawValue)], factory: factory
+    )
+    .increment(by: count)
   }
 
   /// Peer-level refusals: handshakes refused, malformed frames, sends dropped on full queues.
   func peerRejected(_ reason: String) {
-    Metrics.Counter(label: "ledger_peer_rejections_total", dimensions: [("reason", reason)], factory: factory).increment()
+    Metrics.Counter(label: "ledger_peer_rejections_total", dimensions: [("reason", reason)], factory: factory)
+      .increment()
   }
 
   /// Transactions refused at admission, by error code.
   func admissionRejected(_ code: String) {
-    Metrics.Counter(label: "ledger_admission_rejections_total", dimensions: [("code", code)], factory: factory).increment()
+    Metrics.Counter(label: "ledger_admission_rejections_total", dimensions: [("code", code)], factory: factory)
+      .increment()
   }
 
   func httpRequest(status: Int) {
-    Metrics.Counter(label: "ledger_http_responses_total", dimensions: [("status", "\(status)")], factory: factory).increment()
+    Metrics.Counter(label: "ledger_http_responses_total", dimensions: [("status", "\(status)")], factory: factory)
+      .increment()
   }
 
   public func exposition() -> String { registry.emitToString() }

@@ -163,7 +163,8 @@ struct NodeService: Service {
         }
         await withTaskCancellationHandler {
           try? await gracefulShutdown()
-        } onCancel: {}
+        } onCancel: {
+        }
         consensusInput.finish()
         transactionInput.finish()
         group.cancelAll()

@@ -383,7 +383,9 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
         chainId: identity.chainId, genesisHash: identity.genesisHash, signer: hello.nodeKey,
         peer: identity.key.publicKey, peerChallenge: challenge, ownChallenge: hello.challenge)
       guard hello.nodeKey.verify(signature, digest: digest) else {
-        refuse(context, code: "peer.bad_signature", message: "the handshake signature does not verify for \(hello.nodeKey.hex)")
+        refuse(
+          context, code: "peer.bad_signature",
+          message: "the handshake signature does not verify for \(hello.nodeKey.hex)")
         return
       }
       timeout?.cancel()
@@ -396,7 +398,8 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
       network.established(connection, dialledAddress: dialledAddress)
     case .refusal(let code, let message):
       network.logger.warning(
-        "peer refused this node", metadata: ["address": "\(address(context))", "code": "\(code)", "message": "\(message)"])
+        "peer refused this node",
+        metadata: ["address": "\(address(context))", "code": "\(code)", "message": "\(message)"])
       network.report(.refused(code: code, address: address(context)))
       context.close(promise: nil)
     default:

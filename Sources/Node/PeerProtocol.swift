@@ -16,7 +16,11 @@ public enum PeerFrame: Hashable, Sendable {
   case refusal(code: String, message: String)
 
   enum Kind: UInt8 {
-    case hello = 1, auth, consensus, transactions, refusal
+    case hello = 1
+    case auth = 2
+    case consensus = 3
+    case transactions = 4
+    case refusal = 5
   }
 
   public static let protocolVersion: UInt8 = 1
@@ -144,7 +148,10 @@ public enum PeerHandshake {
       return ("peer.version", "protocol version \(hello.version); this node speaks \(PeerFrame.protocolVersion)")
     }
     guard hello.chainId == chainId, hello.genesisHash == genesisHash else {
-      return ("peer.wrong_chain", "peer is on chain \"\(hello.chainId)\" (genesis \(hello.genesisHash.hex)), this node on \"\(chainId)\"")
+      return (
+        "peer.wrong_chain",
+        "peer is on chain \"\(hello.chainId)\" (genesis \(hello.genesisHash.hex)), this node on \"\(chainId)\""
+      )
     }
     guard hello.nodeKey != ownKey else { return ("peer.self", "connected to itself") }
     guard admitted(hello.nodeKey) else {

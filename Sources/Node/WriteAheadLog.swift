@@ -26,7 +26,9 @@ public final class WriteAheadLog {
     let (records, validLength) = Self.parse(existing)
     self.records = records
     descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-    guard descriptor >= 0 else { throw Failure(description: "cannot open WAL \(path): \(String(cString: strerror(errno)))") }
+    guard descriptor >= 0 else {
+      throw Failure(description: "cannot open WAL \(path): \(String(cString: strerror(errno)))")
+    }
     if validLength < existing.count {
       // Only the last append can be torn; drop it (it was never sent: sending follows the fsync).
       guard ftruncate(descriptor, off_t(validLength)) == 0, fsync(descriptor) == 0 else {
@@ -64,7 +66,9 @@ public final class WriteAheadLog {
   /// Appends and fsyncs; returns only once the record is durable.
   public func append(_ record: WALRecord) throws {
     try writeAll(Self.entry(record), to: descriptor)
-    guard fsync(descriptor) == 0 else { throw Failure(description: "WAL fsync failed: \(String(cString: strerror(errno)))") }
+    guard fsync(descriptor) == 0 else {
+      throw Failure(description: "WAL fsync failed: \(String(cString: strerror(errno)))")
+    }
     records.append(record)
     appendsSinceCompaction += 1
   }

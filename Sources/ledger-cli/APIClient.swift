@@ -51,7 +51,9 @@ struct APIClient: Sendable {
 
   private func raw(_ method: String, _ path: String, query: [String: String], body: Data?) async throws -> (Data, Int) {
     var components = URLComponents(string: base + path)!
-    if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
+    if !query.isEmpty {
+      components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+    }
     var request = URLRequest(url: components.url!)
     request.httpMethod = method
     if let body {
@@ -99,7 +101,8 @@ struct APIClient: Sendable {
       let status = try await get("/v1/transactions/\(id.hex)", query: ["wait": "\(remaining)"])
       if status["status"] as? String == "committed" { return status }
       guard Date() < deadline else {
-        throw CLIError(code: "tx.timeout", message: "transaction \(id.hex) was not committed within \(timeoutSeconds) s")
+        throw CLIError(
+          code: "tx.timeout", message: "transaction \(id.hex) was not committed within \(timeoutSeconds) s")
       }
     }
   }

@@ -138,7 +138,8 @@ struct DemoScenario {
     expect(first.allowed, "provenance confirmed and the consumer is authorised")
 
     step("\(Self.provider) revokes grant \(Self.grantId)")
-    try await submit(.revokeGrant(Retirement(bureauId: Self.provider, recordId: Self.grantId, reason: "办件完成，收回授权")), by: Self.provider)
+    try await submit(
+      .revokeGrant(Retirement(bureauId: Self.provider, recordId: Self.grantId, reason: "办件完成，收回授权")), by: Self.provider)
 
     step("The approval service checks again")
     let second = try await checkProvenance(dataHash: dataHash, consumer: Self.consumer)
@@ -176,12 +177,14 @@ struct DemoScenario {
     let parts = key.split(separator: "/").map(String.init)
     let (provider, directoryId) = (parts[1], parts[2])
     let record = attestation["record"] as? [String: Any]
-    facts.append("attested by \(provider) under directory \(directoryId) at height \(record?["createdAtHeight"] ?? "?")")
+    facts.append(
+      "attested by \(provider) under directory \(directoryId) at height \(record?["createdAtHeight"] ?? "?")")
     let directory = try await verifierNode.get("/v1/directories/\(provider)/\(directoryId)")
     let value = (directory["record"] as? [String: Any])?["directory"] as? [String: Any]
     let dutyIds = (value?["dutyIds"] as? [String]) ?? []
     let shareType = (value?["shareType"] as? String) ?? "?"
-    facts.append("directory \"\(value?["title"] ?? "?")\" (\(shareType)) kept under duties \(dutyIds.joined(separator: ", "))")
+    facts.append(
+      "directory \"\(value?["title"] ?? "?")\" (\(shareType)) kept under duties \(dutyIds.joined(separator: ", "))")
     for dutyId in dutyIds {
       let duty = try await verifierNode.get("/v1/duties/\(provider)/\(dutyId)")
       let dutyValue = (duty["record"] as? [String: Any])?["duty"] as? [String: Any]
@@ -196,13 +199,15 @@ struct DemoScenario {
     let nowMs = UInt64(Date().timeIntervalSince1970 * 1_000)
     var failure = "\(consumer) holds no grant for \(directoryId)"
     for grant in (grants["records"] as? [[String: Any]]) ?? [] {
-      guard let grantRecord = grant["record"] as? [String: Any], let grantValue = grantRecord["grant"] as? [String: Any],
+      guard let grantRecord = grant["record"] as? [String: Any],
+        let grantValue = grantRecord["grant"] as? [String: Any],
         grantValue["granteeId"] as? String == consumer
       else { continue }
       let status = grantRecord["status"] as? String ?? "?"
       let scope = grantValue["scope"] as? [String: Any]
       let until = (scope?["validUntilMs"] as? NSNumber)?.uint64Value ?? 0
-      facts.append("grant \(grantValue["grantId"] ?? "?") to \(consumer): \(status), purpose \"\(scope?["purpose"] ?? "?")\"")
+      facts.append(
+        "grant \(grantValue["grantId"] ?? "?") to \(consumer): \(status), purpose \"\(scope?["purpose"] ?? "?")\"")
       if status == "active", nowMs <= until { return (true, facts, nil) }
       failure = "grant \(grantValue["grantId"] ?? "?") is \(status)"
     }

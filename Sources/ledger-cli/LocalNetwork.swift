@@ -49,7 +49,8 @@ final class LocalNetwork: @unchecked Sendable {
   static func create(directory: String, genesis: Genesis, genesisJSON: [UInt8], observers: Int) throws -> LocalNetwork {
     let files = FileManager.default
     guard !files.fileExists(atPath: directory + "/nodes.json") else {
-      throw CLIError(code: "devnet.exists", message: "\(directory) already holds a network; use another --dir or remove it")
+      throw CLIError(
+        code: "devnet.exists", message: "\(directory) already holds a network; use another --dir or remove it")
     }
     try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let validators = try validatorKeys(of: genesis)
@@ -90,7 +91,7 @@ final class LocalNetwork: @unchecked Sendable {
   static func freePorts(_ count: Int) throws -> [Int] {
     var ports: [Int] = []
     var sockets: [Int32] = []
-    defer { sockets.forEach { close($0) } }
+    defer { for descriptor in sockets { close(descriptor) } }
     while ports.count < count {
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
       guard descriptor >= 0 else { throw CLIError(code: "devnet.ports", message: "cannot open a socket") }
@@ -135,7 +136,9 @@ final class LocalNetwork: @unchecked Sendable {
     // Nodes of a local network end with the process that started them, even if it is killed.
     process.arguments = ["node", "start", "--home", member.home, "--exit-with-parent", "\(getpid())"]
     let logPath = member.home + "/node.log"
-    if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+    if !FileManager.default.fileExists(atPath: logPath) {
+      FileManager.default.createFile(atPath: logPath, contents: nil)
+    }
     let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
     log.seekToEndOfFile()
     process.standardOutput = log
@@ -180,7 +183,9 @@ final class LocalNetwork: @unchecked Sendable {
   func printSummary() {
     say("Local network in \(directory) (nodes.json lists them):")
     for member in members {
-      say("  \(member.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(member.role.padding(toLength: 9, withPad: " ", startingAt: 0)) api \(member.api)  p2p \(member.p2p)  pid \(member.pid)")
+      say(
+        "  \(member.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(member.role.padding(toLength: 9, withPad: " ", startingAt: 0)) api \(member.api)  p2p \(member.p2p)  pid \(member.pid)"
+      )
     }
   }
 }
@@ -197,7 +202,7 @@ func waitForInterrupt() async {
       source.resume()
       return source
     }
-    continuation.onTermination = { _ in sources.forEach { $0.cancel() } }
+    continuation.onTermination = { _ in for source in sources { source.cancel() } }
   }
   for await _ in stream { return }
 }
@@ -211,8 +216,8 @@ func shippedGenesis(_ name: String) throws -> String {
     executableDirectory.appendingPathComponent("../../genesis/\(name).json").standardized.path,
   ]
   guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-    throw CLIError(code: "devnet.unknown_sample", message: "no genesis/\(name).json next to the working directory or the binary")
+    throw CLIError(
+      code: "devnet.unknown_sample", message: "no genesis/\(name).json next to the working directory or the binary")
   }
   return found
 }
-

@@ -42,9 +42,12 @@ struct NodeCommand: AsyncParsableCommand {
       } catch {
         throw CLIError(code: "genesis.invalid", message: "\(error)")
       }
-      let secret = try key.map { path in
-        do { return try KeyFile.read(from: path) } catch { throw CLIError(code: "key.unreadable", message: "\(error)") }
-      } ?? SecretKey()
+      let secret =
+        try key.map { path in
+          do { return try KeyFile.read(from: path) } catch {
+            throw CLIError(code: "key.unreadable", message: "\(error)")
+          }
+        } ?? SecretKey()
       var config = NodeConfig(id: id)
       config.role = roleValue
       config.p2p.listen = p2p
@@ -67,8 +70,7 @@ struct NodeCommand: AsyncParsableCommand {
       discussion: "Logs go to standard error, one line per committed block at info. See docs/OPERATIONS.md.")
 
     @Option(help: "The node's home directory (made by `node init`).") var home: String
-    @Option(help: "Override the config's log_level (trace, debug, info, notice, warning, error).") var logLevel:
-      String?
+    @Option(help: "Override the config's log_level (trace, debug, info, notice, warning, error).") var logLevel: String?
     @Option(help: .hidden) var exitWithParent: Int32?
 
     func run() async throws {
@@ -119,7 +121,13 @@ enum OutputFormat: String, ExpressibleByArgument, Sendable {
 
 /// Any JSON value, re-encodable with sorted keys for `--output json`.
 enum JSONValue: Encodable {
-  case object([String: JSONValue]), array([JSONValue]), string(String), number(Double), integer(Int64), bool(Bool), null
+  case object([String: JSONValue])
+  case array([JSONValue])
+  case string(String)
+  case number(Double)
+  case integer(Int64)
+  case bool(Bool)
+  case null
 
   init(_ value: Any) {
     switch value {

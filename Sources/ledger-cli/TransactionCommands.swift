@@ -113,25 +113,82 @@ extension Tx {
     GrantAccess.self, RevokeGrant.self, AttestData.self, RecordShare.self,
   ]
 
-  struct RegisterBureau: TransactionKindCommand { static let kind = Payload.Kind.registerBureau; @OptionGroup var options: SendOptions }
-  struct SuspendBureau: TransactionKindCommand { static let kind = Payload.Kind.suspendBureau; @OptionGroup var options: SendOptions }
-  struct ReinstateBureau: TransactionKindCommand { static let kind = Payload.Kind.reinstateBureau; @OptionGroup var options: SendOptions }
-  struct RemoveBureau: TransactionKindCommand { static let kind = Payload.Kind.removeBureau; @OptionGroup var options: SendOptions }
-  struct RotateBureauKeys: TransactionKindCommand { static let kind = Payload.Kind.rotateBureauKeys; @OptionGroup var options: SendOptions }
-  struct ChangeValidators: TransactionKindCommand { static let kind = Payload.Kind.changeValidators; @OptionGroup var options: SendOptions }
-  struct DeclareDuty: TransactionKindCommand { static let kind = Payload.Kind.declareDuty; @OptionGroup var options: SendOptions }
-  struct AmendDuty: TransactionKindCommand { static let kind = Payload.Kind.amendDuty; @OptionGroup var options: SendOptions }
-  struct RetireDuty: TransactionKindCommand { static let kind = Payload.Kind.retireDuty; @OptionGroup var options: SendOptions }
-  struct PublishDirectory: TransactionKindCommand { static let kind = Payload.Kind.publishDirectory; @OptionGroup var options: SendOptions }
-  struct ReviseDirectory: TransactionKindCommand { static let kind = Payload.Kind.reviseDirectory; @OptionGroup var options: SendOptions }
-  struct RetireDirectory: TransactionKindCommand { static let kind = Payload.Kind.retireDirectory; @OptionGroup var options: SendOptions }
-  struct RequestAccess: TransactionKindCommand { static let kind = Payload.Kind.requestAccess; @OptionGroup var options: SendOptions }
-  struct ApproveRequest: TransactionKindCommand { static let kind = Payload.Kind.approveRequest; @OptionGroup var options: SendOptions }
-  struct DenyRequest: TransactionKindCommand { static let kind = Payload.Kind.denyRequest; @OptionGroup var options: SendOptions }
-  struct GrantAccess: TransactionKindCommand { static let kind = Payload.Kind.grantAccess; @OptionGroup var options: SendOptions }
-  struct RevokeGrant: TransactionKindCommand { static let kind = Payload.Kind.revokeGrant; @OptionGroup var options: SendOptions }
-  struct AttestData: TransactionKindCommand { static let kind = Payload.Kind.attestData; @OptionGroup var options: SendOptions }
-  struct RecordShare: TransactionKindCommand { static let kind = Payload.Kind.recordShare; @OptionGroup var options: SendOptions }
+  struct RegisterBureau: TransactionKindCommand {
+    static let kind = Payload.Kind.registerBureau
+    @OptionGroup var options: SendOptions
+  }
+  struct SuspendBureau: TransactionKindCommand {
+    static let kind = Payload.Kind.suspendBureau
+    @OptionGroup var options: SendOptions
+  }
+  struct ReinstateBureau: TransactionKindCommand {
+    static let kind = Payload.Kind.reinstateBureau
+    @OptionGroup var options: SendOptions
+  }
+  struct RemoveBureau: TransactionKindCommand {
+    static let kind = Payload.Kind.removeBureau
+    @OptionGroup var options: SendOptions
+  }
+  struct RotateBureauKeys: TransactionKindCommand {
+    static let kind = Payload.Kind.rotateBureauKeys
+    @OptionGroup var options: SendOptions
+  }
+  struct ChangeValidators: TransactionKindCommand {
+    static let kind = Payload.Kind.changeValidators
+    @OptionGroup var options: SendOptions
+  }
+  struct DeclareDuty: TransactionKindCommand {
+    static let kind = Payload.Kind.declareDuty
+    @OptionGroup var options: SendOptions
+  }
+  struct AmendDuty: TransactionKindCommand {
+    static let kind = Payload.Kind.amendDuty
+    @OptionGroup var options: SendOptions
+  }
+  struct RetireDuty: TransactionKindCommand {
+    static let kind = Payload.Kind.retireDuty
+    @OptionGroup var options: SendOptions
+  }
+  struct PublishDirectory: TransactionKindCommand {
+    static let kind = Payload.Kind.publishDirectory
+    @OptionGroup var options: SendOptions
+  }
+  struct ReviseDirectory: TransactionKindCommand {
+    static let kind = Payload.Kind.reviseDirectory
+    @OptionGroup var options: SendOptions
+  }
+  struct RetireDirectory: TransactionKindCommand {
+    static let kind = Payload.Kind.retireDirectory
+    @OptionGroup var options: SendOptions
+  }
+  struct RequestAccess: TransactionKindCommand {
+    static let kind = Payload.Kind.requestAccess
+    @OptionGroup var options: SendOptions
+  }
+  struct ApproveRequest: TransactionKindCommand {
+    static let kind = Payload.Kind.approveRequest
+    @OptionGroup var options: SendOptions
+  }
+  struct DenyRequest: TransactionKindCommand {
+    static let kind = Payload.Kind.denyRequest
+    @OptionGroup var options: SendOptions
+  }
+  struct GrantAccess: TransactionKindCommand {
+    static let kind = Payload.Kind.grantAccess
+    @OptionGroup var options: SendOptions
+  }
+  struct RevokeGrant: TransactionKindCommand {
+    static let kind = Payload.Kind.revokeGrant
+    @OptionGroup var options: SendOptions
+  }
+  struct AttestData: TransactionKindCommand {
+    static let kind = Payload.Kind.attestData
+    @OptionGroup var options: SendOptions
+  }
+  struct RecordShare: TransactionKindCommand {
+    static let kind = Payload.Kind.recordShare
+    @OptionGroup var options: SendOptions
+  }
 
   struct Template: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -143,7 +200,8 @@ extension Tx {
       guard let example = FormatExamples.transactions.first(where: { $0.kind.name == kind }) else {
         throw CLIError(
           code: "input.unknown_kind",
-          message: "\(kind) is not a transaction kind; one of \(Payload.Kind.allCases.map(\.name).joined(separator: ", "))")
+          message:
+            "\(kind) is not a transaction kind; one of \(Payload.Kind.allCases.map(\.name).joined(separator: ", "))")
       }
       print(try JSONOutput.string(example.transaction.body.payload))
     }
@@ -203,7 +261,9 @@ struct QueryCommand: AsyncParsableCommand {
     ]
     for case (let name, let value?) in options { query[name] = value }
     func requireTarget() throws -> String {
-      guard let target else { throw CLIError(code: "input.missing", message: "\(subject.rawValue) needs a target argument") }
+      guard let target else {
+        throw CLIError(code: "input.missing", message: "\(subject.rawValue) needs a target argument")
+      }
       return target
     }
     let response: [String: Any]

@@ -33,7 +33,8 @@ struct NetworkTests {
       (
         .rotateBureauKeys(
           BureauKeyRotation(
-            bureauId: "BJ-TEST", operatorKeys: [op("BJ-TEST").publicKey], nodeKeys: [Devnet.key("node/rotated").publicKey])),
+            bureauId: "BJ-TEST", operatorKeys: [op("BJ-TEST").publicKey],
+            nodeKeys: [Devnet.key("node/rotated").publicKey])),
         gov.0, gov.1
       ),
       (.removeBureau(BureauStatusChange(bureauId: "BJ-TEST", reason: "测试")), gov.0, gov.1),
@@ -43,18 +44,41 @@ struct NetworkTests {
             add: [Validator(nodeKey: Devnet.nodeKey("BJ-TEST2").publicKey, bureauId: "BJ-TEST2")], remove: [],
             effectiveHeight: 1_000_000)), gov.0, gov.1
       ),
-      (.declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D1", title: "户籍管理", legalBasis: "《户口登记条例》", description: "")), op("BJ-GAJ"), []),
-      (.amendDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D1", title: "户籍管理（修订）", legalBasis: "《户口登记条例》", description: "")), op("BJ-GAJ"), []),
-      (.declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D2", title: "临时职责", legalBasis: "测试", description: "")), op("BJ-GAJ"), []),
+      (
+        .declareDuty(
+          Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D1", title: "户籍管理", legalBasis: "《户口登记条例》", description: "")),
+        op("BJ-GAJ"), []
+      ),
+      (
+        .amendDuty(
+          Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D1", title: "户籍管理（修订）", legalBasis: "《户口登记条例》", description: "")),
+        op("BJ-GAJ"), []
+      ),
+      (
+        .declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "GAJ-D2", title: "临时职责", legalBasis: "测试", description: "")),
+        op("BJ-GAJ"), []
+      ),
       (.publishDirectory(directory("GAJ-R1", duty: "GAJ-D1", title: "人口信息")), op("BJ-GAJ"), []),
       (.reviseDirectory(directory("GAJ-R1", duty: "GAJ-D1", title: "人口基本信息")), op("BJ-GAJ"), []),
       (.publishDirectory(directory("GAJ-R2", duty: "GAJ-D2", title: "临时目录")), op("BJ-GAJ"), []),
       (.retireDirectory(Retirement(bureauId: "BJ-GAJ", recordId: "GAJ-R2", reason: "测试")), op("BJ-GAJ"), []),
       (.retireDuty(Retirement(bureauId: "BJ-GAJ", recordId: "GAJ-D2", reason: "测试")), op("BJ-GAJ"), []),
-      (.requestAccess(AccessRequest(requesterId: "BJ-ZJW", requestId: "REQ1", providerId: "BJ-GAJ", scope: scope)), op("BJ-ZJW"), []),
-      (.approveRequest(RequestApproval(providerId: "BJ-GAJ", requesterId: "BJ-ZJW", requestId: "REQ1", grantId: "G1")), op("BJ-GAJ"), []),
-      (.requestAccess(AccessRequest(requesterId: "BJ-RSJ", requestId: "REQ2", providerId: "BJ-GAJ", scope: scope)), op("BJ-RSJ"), []),
-      (.denyRequest(RequestDenial(providerId: "BJ-GAJ", requesterId: "BJ-RSJ", requestId: "REQ2", reason: "无职责依据")), op("BJ-GAJ"), []),
+      (
+        .requestAccess(AccessRequest(requesterId: "BJ-ZJW", requestId: "REQ1", providerId: "BJ-GAJ", scope: scope)),
+        op("BJ-ZJW"), []
+      ),
+      (
+        .approveRequest(RequestApproval(providerId: "BJ-GAJ", requesterId: "BJ-ZJW", requestId: "REQ1", grantId: "G1")),
+        op("BJ-GAJ"), []
+      ),
+      (
+        .requestAccess(AccessRequest(requesterId: "BJ-RSJ", requestId: "REQ2", providerId: "BJ-GAJ", scope: scope)),
+        op("BJ-RSJ"), []
+      ),
+      (
+        .denyRequest(RequestDenial(providerId: "BJ-GAJ", requesterId: "BJ-RSJ", requestId: "REQ2", reason: "无职责依据")),
+        op("BJ-GAJ"), []
+      ),
       (.grantAccess(Grant(grantorId: "BJ-GAJ", grantId: "G2", granteeId: "BJ-DSJJ", scope: scope)), op("BJ-GAJ"), []),
       (.revokeGrant(Retirement(bureauId: "BJ-GAJ", recordId: "G2", reason: "测试")), op("BJ-GAJ"), []),
       (
@@ -65,7 +89,8 @@ struct NetworkTests {
       ),
       (
         .recordShare(
-          ShareRecord(providerId: "BJ-GAJ", consumerId: "BJ-ZJW", directoryId: "GAJ-R1", grantId: "G1", dataHash: dataHash)),
+          ShareRecord(
+            providerId: "BJ-GAJ", consumerId: "BJ-ZJW", directoryId: "GAJ-R1", grantId: "G1", dataHash: dataHash)),
         op("BJ-GAJ"), []
       ),
     ]
@@ -89,7 +114,8 @@ struct NetworkTests {
       kinds.insert(payload.kind)
       lastHeight = max(lastHeight, height)
     }
-    #expect(kinds == Set(Payload.Kind.allCases), "kinds not exercised: \(Set(Payload.Kind.allCases).subtracting(kinds))")
+    #expect(
+      kinds == Set(Payload.Kind.allCases), "kinds not exercised: \(Set(Payload.Kind.allCases).subtracting(kinds))")
 
     // Every validator and the observer reach the same height and state root.
     let roots = try await waitForAgreement(network.members, height: lastHeight)
@@ -105,7 +131,8 @@ struct NetworkTests {
     let revoked = try await HTTP.get(network.observer.api + "/v1/grants?grantor=BJ-GAJ&status=all")
     #expect((revoked.json["records"] as? [Any])?.count == 2)
     let search = try await HTTP.get(
-      network.observer.api + "/v1/directories?text=" + "人口".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)
+      network.observer.api + "/v1/directories?text=" + "人口".addingPercentEncoding(
+        withAllowedCharacters: .alphanumerics)!)
     #expect((search.json["records"] as? [Any])?.count == 1)
 
     // Bad input: a 4xx JSON error with a code, and nothing changes.
@@ -131,9 +158,19 @@ struct NetworkTests {
       ("unknown field", Data(#"{"transaction": "00", "extra": 1}"#.utf8), 400, "request.unknown_field"),
       ("bad hex", Data(#"{"transaction": "zz"}"#.utf8), 400, "request.bad_hex"),
       ("truncated transaction", Data(#"{"transaction": "0102"}"#.utf8), 400, "format.truncated"),
-      ("wrong signature", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(badSignature)]), 400, "tx.bad_signature"),
-      ("replayed transaction", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(replayedBytes)]), 409, "tx.already_committed"),
-      ("unknown bureau", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(unknownBureau.canonicalBytes)]), 422, "tx.unknown_bureau"),
+      (
+        "wrong signature", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(badSignature)]), 400,
+        "tx.bad_signature"
+      ),
+      (
+        "replayed transaction", try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(replayedBytes)]),
+        409, "tx.already_committed"
+      ),
+      (
+        "unknown bureau",
+        try JSONSerialization.data(withJSONObject: ["transaction": Hex.encode(unknownBureau.canonicalBytes)]), 422,
+        "tx.unknown_bureau"
+      ),
       ("oversized body", Data(repeating: 0x20, count: 17 * 1_024 * 1_024), 413, "request.too_large"),
     ]
     for (name, body, expectedStatus, expectedCode) in cases {
@@ -143,12 +180,15 @@ struct NetworkTests {
     }
     let badQueries: [(String, String)] = [
       ("/v1/transactions/xyz", "request.invalid_field"), ("/v1/directories?shareType=secret", "request.invalid_field"),
-      ("/v1/grants?grantor=BJ-GAJ&status=maybe", "request.invalid_field"), ("/v1/bureaus?limit=100000", "request.invalid_field"),
+      ("/v1/grants?grantor=BJ-GAJ&status=maybe", "request.invalid_field"),
+      ("/v1/bureaus?limit=100000", "request.invalid_field"),
       ("/v1/bureaus/BJ-NOPE", "not_found"), ("/v1/blocks/99999", "not_found"),
     ]
     for (path, code) in badQueries {
       let reply = try await HTTP.get(entry + path)
-      #expect((400..<500).contains(reply.status) && reply.errorCode == code, "\(path): \(reply.status) \(reply.errorCode ?? "-")")
+      #expect(
+        (400..<500).contains(reply.status) && reply.errorCode == code,
+        "\(path): \(reply.status) \(reply.errorCode ?? "-")")
     }
     try await Task.sleep(for: .milliseconds(500))
     let after = try await status(entry)
@@ -168,22 +208,28 @@ struct NetworkTests {
     let keyPath = network.directory + "/gaj-operator.key"
     try KeyFile.write(Self.op("BJ-GAJ"), to: keyPath)
     let sent = try runCLI([
-      "tx", "declare-duty", "--payload", #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"命令行职责","legalBasis":"测试","description":""}"#,
+      "tx", "declare-duty", "--payload",
+      #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"命令行职责","legalBasis":"测试","description":""}"#,
       "--key", keyPath, "--node", entry, "--output", "json",
     ])
     #expect(sent.status == 0, "\(sent.output)")
     #expect(sent.output.contains("\"code\" : \"ok\""))
     let again = try runCLI([
-      "tx", "declare-duty", "--payload", #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"重复","legalBasis":"测试","description":""}"#,
+      "tx", "declare-duty", "--payload",
+      #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"重复","legalBasis":"测试","description":""}"#,
       "--key", keyPath, "--node", entry,
     ])
-    #expect(again.status == 1 && again.output.contains("REJECTED declareDuty") && again.output.contains("duty.already_declared"), "\(again.output)")
+    #expect(
+      again.status == 1 && again.output.contains("REJECTED declareDuty")
+        && again.output.contains("duty.already_declared"), "\(again.output)")
     let cliStatus = try runCLI(["status", "--node", network.observer.api, "--output", "json"])
     #expect(cliStatus.status == 0 && cliStatus.output.contains("\"role\" : \"observer\""), "\(cliStatus.output)")
     let cliQuery = try runCLI(["query", "grants", "--grantee", "BJ-ZJW", "--node", entry])
     #expect(cliQuery.status == 0 && cliQuery.output.contains("grant/BJ-GAJ/G1"), "\(cliQuery.output)")
 
-    let metrics = String(decoding: try await HTTP.get(entry.replacingOccurrences(of: entry, with: network.validators[0].api) + "/metrics").body, as: UTF8.self)
+    let metrics = String(
+      decoding: try await HTTP.get(entry.replacingOccurrences(of: entry, with: network.validators[0].api) + "/metrics")
+        .body, as: UTF8.self)
     #expect(metrics.contains("ledger_peer_rejections_total{reason=\"peer.unknown_key\"}"))
     #expect(metrics.contains("ledger_committed_height"))
   }
@@ -193,7 +239,8 @@ struct NetworkTests {
     let genesis = Devnet.genesis()
     let refused = RefusalBox()
     let network = PeerNetwork(
-      identity: PeerIdentity(key: key, role: .observer, chainId: genesis.chainId, genesisHash: genesisHash ?? genesis.hash),
+      identity: PeerIdentity(
+        key: key, role: .observer, chainId: genesis.chainId, genesisHash: genesisHash ?? genesis.hash),
       admitted: Set(genesis.validators.map(\.nodeKey)), group: MultiThreadedEventLoopGroup.singleton,
       logger: Logger(label: "test"), onFrame: { _, _ in },
       onEvent: { event in
@@ -219,7 +266,8 @@ struct NetworkTests {
       submitter.sequences[Self.op("BJ-GAJ").publicKey] = UInt64(committed.count)
       for index in range {
         let transaction = submitter.transaction(
-          .declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "D\(index)", title: "职责 \(index)", legalBasis: "测试", description: "")),
+          .declareDuty(
+            Duty(bureauId: "BJ-GAJ", dutyId: "D\(index)", title: "职责 \(index)", legalBasis: "测试", description: "")),
           by: Self.op("BJ-GAJ"))
         let reply = try await submitter.submit(transaction)
         #expect(reply.status == 202, "\(String(decoding: reply.body, as: UTF8.self))")
@@ -271,7 +319,8 @@ struct NetworkTests {
       #expect(!heights.contains(0))
     }
     let account = try await HTTP.get(survivor.api + "/v1/accounts/\(Self.op("BJ-GAJ").publicKey.hex)")
-    #expect(account.json["committedSequence"] as? String == "\(committed.count)", "each transaction applied exactly once")
+    #expect(
+      account.json["committedSequence"] as? String == "\(committed.count)", "each transaction applied exactly once")
   }
 }
 

@@ -144,7 +144,9 @@ final class Submitter: @unchecked Sendable {
   }
 
   /// Waits for the transaction's outcome and returns its result code.
-  func outcome(_ id: Hash256, at node: String? = nil, timeoutSeconds: Int = 30) async throws -> (code: String, height: UInt64) {
+  func outcome(_ id: Hash256, at node: String? = nil, timeoutSeconds: Int = 30) async throws -> (
+    code: String, height: UInt64
+  ) {
     let deadline = Date().addingTimeInterval(TimeInterval(timeoutSeconds))
     while Date() < deadline {
       let reply = try await HTTP.get((node ?? api) + "/v1/transactions/\(id.hex)?wait=5")

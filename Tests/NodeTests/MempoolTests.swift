@@ -11,7 +11,8 @@ struct MempoolTests {
     SignedTransaction(
       body: TransactionBody(
         chainId: Devnet.chainId, signer: key.publicKey, sequence: sequence,
-        payload: .declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: "\(duty)\(sequence)", title: "t", legalBasis: "l", description: ""))),
+        payload: .declareDuty(
+          Duty(bureauId: "BJ-GAJ", dutyId: "\(duty)\(sequence)", title: "t", legalBasis: "l", description: ""))),
       signedBy: [key])
   }
 
@@ -40,16 +41,21 @@ struct MempoolTests {
     #expect(full?.isFull == true)
     var small = Mempool(countMax: 10, bytesMax: 250)
     try small.add(transaction(signer, sequence: 0), size: 200, committedSequence: 0)
-    #expect(throws: MempoolRejection.self) { try small.add(transaction(other, sequence: 0), size: 51, committedSequence: 0) }
+    #expect(throws: MempoolRejection.self) {
+      try small.add(transaction(other, sequence: 0), size: 51, committedSequence: 0)
+    }
   }
 
   @Test func batchesOnlyUnbrokenSequencesAndForgetsCommitted() throws {
     var mempool = Mempool(countMax: 100, bytesMax: 1 << 20)
     // Arrives out of order: 1 before 0, and a gap at 3.
-    for sequence: UInt64 in [1, 0, 2, 4] { try mempool.add(transaction(signer, sequence: sequence), size: 10, committedSequence: 0) }
+    for sequence: UInt64 in [1, 0, 2, 4] {
+      try mempool.add(transaction(signer, sequence: sequence), size: 10, committedSequence: 0)
+    }
     try mempool.add(transaction(other, sequence: 0), size: 10, committedSequence: 0)
     let batch = mempool.batch(countMax: 100, bytesMax: 1 << 20) { _ in 0 }
-    #expect(batch.filter { $0.body.signer == signer.publicKey }.map(\.body.sequence) == [0, 1, 2], "a gap at 3 holds back 4")
+    #expect(
+      batch.filter { $0.body.signer == signer.publicKey }.map(\.body.sequence) == [0, 1, 2], "a gap at 3 holds back 4")
     #expect(batch.contains { $0.body.signer == other.publicKey })
     #expect(mempool.batch(countMax: 2, bytesMax: 1 << 20) { _ in 0 }.count == 2)
     // After sequences 0…2 commit, they leave; 4 stays pending.

@@ -27,8 +27,11 @@ struct WireTests {
       chainId: Devnet.chainId, genesisHash: Devnet.genesis().hash, nodeKey: Devnet.nodeKey("BJ-GAJ").publicKey,
       role: .validator, challenge: SHA256.hash([1, 2, 3]))
     let frames: [PeerFrame] =
-      [.hello(hello), .auth(FormatExamples.vote.signature), .transactions(FormatExamples.transactions.map(\.transaction)),
-       .refusal(code: "peer.unknown_key", message: "nope")] + Self.messages.map { .consensus($0) }
+      [
+        .hello(hello), .auth(FormatExamples.vote.signature),
+        .transactions(FormatExamples.transactions.map(\.transaction)),
+        .refusal(code: "peer.unknown_key", message: "nope"),
+      ] + Self.messages.map { .consensus($0) }
     for frame in frames {
       let bytes = frame.canonicalBytes
       let decoded = try PeerFrame(canonicalBytes: bytes)
@@ -72,16 +75,33 @@ struct WireTests {
     let signature = me.sign(digest: digest)
     #expect(me.publicKey.verify(signature, digest: digest))
     let variants = [
-      PeerHandshake.digest(chainId: "other", genesisHash: genesis, signer: me.publicKey, peer: peer, peerChallenge: theirs, ownChallenge: mine),
-      PeerHandshake.digest(chainId: Devnet.chainId, genesisHash: .zero, signer: me.publicKey, peer: peer, peerChallenge: theirs, ownChallenge: mine),
-      PeerHandshake.digest(chainId: Devnet.chainId, genesisHash: genesis, signer: me.publicKey, peer: me.publicKey, peerChallenge: theirs, ownChallenge: mine),
-      PeerHandshake.digest(chainId: Devnet.chainId, genesisHash: genesis, signer: me.publicKey, peer: peer, peerChallenge: mine, ownChallenge: theirs),
+      PeerHandshake.digest(
+        chainId: "other", genesisHash: genesis, signer: me.publicKey, peer: peer, peerChallenge: theirs,
+        ownChallenge: mine),
+      PeerHandshake.digest(
+        chainId: Devnet.chainId, genesisHash: .zero, signer: me.publicKey, peer: peer, peerChallenge: theirs,
+        ownChallenge: mine),
+      PeerHandshake.digest(
+        chainId: Devnet.chainId, genesisHash: genesis, signer: me.publicKey, peer: me.publicKey, peerChallenge: theirs,
+        ownChallenge: mine),
+      PeerHandshake.digest(
+        chainId: Devnet.chainId, genesisHash: genesis, signer: me.publicKey, peer: peer, peerChallenge: mine,
+        ownChallenge: theirs),
     ]
     for variant in variants { #expect(!me.publicKey.verify(signature, digest: variant)) }
-    let unknown = PeerHello(chainId: Devnet.chainId, genesisHash: genesis, nodeKey: peer, role: .observer, challenge: theirs)
-    #expect(PeerHandshake.refusal(of: unknown, chainId: Devnet.chainId, genesisHash: genesis, ownKey: me.publicKey) { _ in false }?.code == "peer.unknown_key")
-    #expect(PeerHandshake.refusal(of: unknown, chainId: "x", genesisHash: genesis, ownKey: me.publicKey) { _ in true }?.code == "peer.wrong_chain")
-    #expect(PeerHandshake.refusal(of: unknown, chainId: Devnet.chainId, genesisHash: genesis, ownKey: me.publicKey) { _ in true } == nil)
+    let unknown = PeerHello(
+      chainId: Devnet.chainId, genesisHash: genesis, nodeKey: peer, role: .observer, challenge: theirs)
+    #expect(
+      PeerHandshake.refusal(of: unknown, chainId: Devnet.chainId, genesisHash: genesis, ownKey: me.publicKey) { _ in
+        false
+      }?.code == "peer.unknown_key")
+    #expect(
+      PeerHandshake.refusal(of: unknown, chainId: "x", genesisHash: genesis, ownKey: me.publicKey) { _ in true }?.code
+        == "peer.wrong_chain")
+    #expect(
+      PeerHandshake.refusal(of: unknown, chainId: Devnet.chainId, genesisHash: genesis, ownKey: me.publicKey) { _ in
+        true
+      } == nil)
   }
 
   @Test func walSurvivesATornTailAndCompacts() throws {
