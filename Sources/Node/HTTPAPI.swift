@@ -605,9 +605,14 @@ struct CountingMiddleware<Context: RequestContext>: RouterMiddleware {
       let response = try await next(request, context)
       metrics.httpRequest(status: response.status.code)
       return response
-    } catch let error as any HTTPResponseError {
+    } catch let error as APIError {
       metrics.httpRequest(status: error.status.code)
       throw error
+    } catch let error as any HTTPResponseError {
+      // The framework's own errors (no such route, wrong method) get the same JSON shape.
+      metrics.httpRequest(status: error.status.code)
+      let code = error.status == .notFound ? "not_found" : "request.invalid"
+      throw APIError(error.status, code, "\(request.method) \(request.uri.path): \(error.status.reasonPhrase)")
     } catch {
       metrics.httpRequest(status: 500)
       throw APIError(.internalServerError, "internal", "\(error)")

@@ -182,7 +182,7 @@ struct NetworkTests {
       ("/v1/transactions/xyz", "request.invalid_field"), ("/v1/directories?shareType=secret", "request.invalid_field"),
       ("/v1/grants?grantor=BJ-GAJ&status=maybe", "request.invalid_field"),
       ("/v1/bureaus?limit=100000", "request.invalid_field"),
-      ("/v1/bureaus/BJ-NOPE", "not_found"), ("/v1/blocks/99999", "not_found"),
+      ("/v1/bureaus/BJ-NOPE", "not_found"), ("/v1/blocks/99999", "not_found"), ("/v1/no-such-thing", "not_found"),
     ]
     for (path, code) in badQueries {
       let reply = try await HTTP.get(entry + path)
