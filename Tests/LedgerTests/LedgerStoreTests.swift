@@ -18,12 +18,12 @@ struct StoreFixture {
     store = try LedgerStore(path: path, genesis: self.genesis)
   }
 
-  mutating func transaction(_ payload: Payload, by key: SecretKey) -> SignedTransaction {
+  mutating func transaction(_ payload: Payload, by key: SecretKey, cosigners: [SecretKey] = []) -> SignedTransaction {
     let sequence = sequences[key.publicKey, default: 0]
     sequences[key.publicKey] = sequence + 1
     return SignedTransaction(
       body: TransactionBody(chainId: genesis.chainId, signer: key.publicKey, sequence: sequence, payload: payload),
-      signedBy: [key])
+      signedBy: [key] + cosigners)
   }
 
   /// Builds, certifies and commits the next block.
@@ -31,7 +31,8 @@ struct StoreFixture {
   func commit(_ transactions: [SignedTransaction]) throws -> (Block, BlockExecution) {
     let timeMs = store.head.timeMs + 1_000
     let execution = try store.execute(transactions, timeMs: timeMs, signatureCheck: .verify)
-    let keys = Devnet.validatorKeys(of: genesis)
+    // The set in force for this block, which a validator change may have replaced.
+    let keys = execution.validatorSet.validators.map { Devnet.nodeKey($0.bureauId) }
     let header = store.nextHeader(
       transactions: transactions, timeMs: timeMs, execution: execution, proposer: keys[0].publicKey)
     let block = Block(header: header, transactions: transactions)

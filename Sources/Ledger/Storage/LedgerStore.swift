@@ -240,6 +240,9 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
         height == 0 ? Hash256.zero.bytes : block.transactions[write.transactionIndex].id.bytes)
     }
     LevelDBSparseMerkleNodes.add(execution.newNodes, to: batch)
+    if height > 0, execution.validatorSet != validatorSet {
+      batch.put(StoreKey.validatorTransition(height), [])
+    }
     var frontier = historyFrontier
     frontier.append(leafHash: blockHash.withUnsafeBytes { MerkleTree.leafHash($0) })
     let newHead = StoreHead(height: height, blockHash: blockHash, timeMs: header.timeMs, stateRoot: header.stateRoot)

@@ -5,6 +5,8 @@
 /// - `i/dir-share/<shareType>/<bureau>/<directory>/`: directories by share type
 /// - `i/grant-grantor/<grantor>/<grant>/`, `i/grant-grantee/<grantee>/<grantor>/<grant>/`,
 ///   `i/grant-dir/<grantor>/<directory>/<grant>/`: grants three ways
+/// - `i/attest-data/<dataHash>/<bureau>/<directory>/`: attestations by data hash
+/// - `i/share-data/<dataHash>/<consumer>/<transaction id>/`: share records by data and consumer
 enum StoreIndexes {
   static func update(_ change: RecordChange, in batch: WriteBatch) {
     switch change.after.value {
@@ -25,6 +27,15 @@ enum StoreIndexes {
       batch.put(
         StoreKey.joined(StoreKey.grantsByDirectoryPrefix, [grant.grantorId, grant.scope.directoryId, grant.grantId]),
         path)
+    case .attestation(let attestation, _) where change.before == nil:
+      batch.put(
+        StoreKey.joined(
+          StoreKey.attestationsByDataPrefix, [attestation.dataHash.hex, attestation.bureauId, attestation.directoryId]),
+        Array(change.key.path.utf8))
+    case .share(let share, let transactionId) where change.before == nil:
+      batch.put(
+        StoreKey.joined(StoreKey.sharesByDataPrefix, [share.dataHash.hex, share.consumerId, transactionId.hex]),
+        Array(change.key.path.utf8))
     default:
       break
     }
@@ -46,6 +57,8 @@ public enum RecordQuery: Hashable, Sendable {
   case grantsByGrantor(String)
   case grantsByGrantee(String)
   case grantsOfDirectory(grantorId: String, directoryId: String)
+  case attestationsOfData(Hash256)
+  case sharesOfData(Hash256, consumerId: String)
 
   var prefix: [UInt8] {
     switch self {
@@ -56,6 +69,9 @@ public enum RecordQuery: Hashable, Sendable {
     case .grantsByGrantee(let granteeId): StoreKey.joined(StoreKey.grantsByGranteePrefix, [granteeId])
     case .grantsOfDirectory(let grantorId, let directoryId):
       StoreKey.joined(StoreKey.grantsByDirectoryPrefix, [grantorId, directoryId])
+    case .attestationsOfData(let dataHash): StoreKey.joined(StoreKey.attestationsByDataPrefix, [dataHash.hex])
+    case .sharesOfData(let dataHash, let consumerId):
+      StoreKey.joined(StoreKey.sharesByDataPrefix, [dataHash.hex, consumerId])
     }
   }
 }

@@ -24,6 +24,11 @@ enum StoreKey {
   static let grantsByGrantorPrefix = Array("i/grant-grantor/".utf8)
   static let grantsByGranteePrefix = Array("i/grant-grantee/".utf8)
   static let grantsByDirectoryPrefix = Array("i/grant-dir/".utf8)
+  static let attestationsByDataPrefix = Array("i/attest-data/".utf8)
+  static let sharesByDataPrefix = Array("i/share-data/".utf8)
+  /// `m/vset/<height>`: the first height certified by a new validator set (proof bundles list these).
+  static let validatorTransitionPrefix = Array("m/vset/".utf8)
+  static func validatorTransition(_ height: UInt64) -> [UInt8] { validatorTransitionPrefix + bigEndian(height) }
 
   static func block(_ height: UInt64) -> [UInt8] { blockPrefix + bigEndian(height) }
   static func certificate(_ height: UInt64) -> [UInt8] { certificatePrefix + bigEndian(height) }
