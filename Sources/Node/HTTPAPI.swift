@@ -279,6 +279,11 @@ public enum HTTPAPI {
       if directory != nil, bureau == nil {
         throw APIError.badRequest("request.invalid_field", "directory: give bureau too")
       }
+      if let dataHash, bureau == nil {
+        return try await indexedRecords(
+          engine: engine, request: request, pageSize: pageSize, query: .attestationsOfData(dataHash),
+          filter: { _ in true })
+      }
       var prefix = "attestation/"
       if let bureau { prefix += bureau + "/" }
       if let directory { prefix += directory + "/" }
@@ -299,6 +304,35 @@ public enum HTTPAPI {
           guard case .share(let share, _) = record.value else { return false }
           return (provider == nil || share.providerId == provider) && (consumer == nil || share.consumerId == consumer)
         })
+    }
+
+    // MARK: Proofs (docs/PROOFS.md §7)
+
+    router.get("/v1/proofs/record") { request, _ in
+      let key = try recordKeyQuery(request)
+      let height = try heightQuery(request, "height")
+      return try await proofResponse(request) { try await engine.read { try $0.recordBundle(key, height: height) } }
+    }
+    router.get("/v1/proofs/tx/:id") { request, context in
+      let id = try hashParameter(context.parameters.get("id"), field: "id")
+      return try await proofResponse(request) { try await engine.read { try $0.transactionBundle(id) } }
+    }
+    router.get("/v1/proofs/consistency") { request, _ in
+      guard let from = try heightQuery(request, "from") else {
+        throw APIError.badRequest("request.invalid_field", "from: a block height is required")
+      }
+      let to = try heightQuery(request, "to")
+      return try await proofResponse(request) { try await engine.read { try $0.consistencyBundle(from: from, to: to) } }
+    }
+    router.get("/v1/provenance") { request, _ in
+      let dataHash = try hashParameter(request.uri.queryParameters.get("dataHash"), field: "dataHash")
+      guard let consumer = try identifierQuery(request, "consumer") else {
+        throw APIError.badRequest("request.invalid_field", "consumer: the consuming bureau's id is required")
+      }
+      let height = try heightQuery(request, "height")
+      return try await proofResponse(request) {
+        try await engine.read { try $0.provenanceBundle(dataHash: dataHash, consumerId: consumer, height: height) }
+      }
     }
 
     // MARK: Blocks
@@ -337,6 +371,40 @@ public enum HTTPAPI {
       return json(HeaderView(hash: block.header.hash.hex, header: block.header))
     }
     return router
+  }
+
+  // MARK: Proof responses
+
+  /// A bundle as JSON, or its canonical bytes with `format=binary`.
+  static func proofResponse(_ request: Request, _ bundle: () async throws -> ProofBundle) async throws -> Response {
+    let format = request.uri.queryParameters.get("format") ?? "json"
+    guard format == "json" || format == "binary" else {
+      throw APIError.badRequest("request.invalid_field", "format: json or binary")
+    }
+    let built: ProofBundle
+    do {
+      built = try await bundle()
+    } catch let error as LedgerStore.ProofError {
+      switch error.code {
+      case "not_found", "proof.height_unknown": throw APIError(.notFound, error.code, error.message)
+      case "proof.genesis_anchor": throw APIError(.conflict, error.code, error.message)
+      default: throw APIError.badRequest(error.code, error.message)
+      }
+    }
+    if format == "binary" {
+      return Response(
+        status: .ok, headers: [.contentType: "application/octet-stream"],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: built.canonicalBytes)))
+    }
+    return json(built)
+  }
+
+  static func heightQuery(_ request: Request, _ name: String) throws -> UInt64? {
+    guard let text = request.uri.queryParameters.get(name) else { return nil }
+    guard let height = UInt64(text) else {
+      throw APIError.badRequest("request.invalid_field", "\(name): a block height")
+    }
+    return height
   }
 
   // MARK: Input

@@ -32,8 +32,8 @@ struct APIClient: Sendable {
     try await send("POST", path, query: [:], body: try JSONSerialization.data(withJSONObject: json))
   }
 
-  func getData(_ path: String) async throws -> Data {
-    let (data, status) = try await raw("GET", path, query: [:], body: nil)
+  func getData(_ path: String, query: [String: String] = [:]) async throws -> Data {
+    let (data, status) = try await raw("GET", path, query: query, body: nil)
     guard status == 200 else { throw Self.error(from: data, status: status) }
     return data
   }

@@ -27,7 +27,8 @@ struct DemoCommand: AsyncParsableCommand {
     network.printSummary()
     var scenario = DemoScenario(
       writer: try await TransactionSender.connect(node: network.validators[0].api),
-      verifierNode: try APIClient(node: network.members.last!.api), verifierName: network.members.last!.id)
+      verifierNode: try APIClient(node: network.members.last!.api), verifierName: network.members.last!.id,
+      genesis: try loadGenesis(network.members[0].home + "/genesis.json"))
     let passed: Bool
     do {
       passed = try await scenario.play()
@@ -56,6 +57,7 @@ struct DemoScenario {
   let writer: TransactionSender
   let verifierNode: APIClient
   let verifierName: String
+  let genesis: Genesis
   var allAsExpected = true
   var stepNumber = 0
 
@@ -132,7 +134,9 @@ struct DemoScenario {
           providerId: Self.provider, consumerId: Self.consumer, directoryId: Self.directoryId, grantId: Self.grantId,
           dataHash: dataHash)), by: Self.provider)
 
-    step("An approval service asks \(verifierName) where the data came from and whether \(Self.consumer) may hold it")
+    step(
+      "An approval service asks \(verifierName) for a provenance proof and verifies it offline: where did the data come from, may \(Self.consumer) hold it?"
+    )
     let first = try await checkProvenance(dataHash: dataHash, consumer: Self.consumer)
     for fact in first.facts { say("    · \(fact)") }
     expect(first.allowed, "provenance confirmed and the consumer is authorised")
@@ -163,55 +167,24 @@ struct DemoScenario {
     return String(key.split(separator: "/").last!)
   }
 
-  /// The approval service's question, answered from one node's API: who
-  /// attested this data, under which directory and duty, and does the consumer
-  /// hold an active grant for it (or is the directory shared unconditionally)?
+  /// The approval service's question: one provenance bundle from one node,
+  /// verified offline against the genesis file, so the node need not be trusted.
   func checkProvenance(dataHash: Hash256, consumer: String) async throws -> (
     allowed: Bool, facts: [String], failure: String?
   ) {
-    var facts: [String] = []
-    let attestations = try await verifierNode.get("/v1/attestations", query: ["dataHash": dataHash.hex])
-    guard let attestation = (attestations["records"] as? [[String: Any]])?.first,
-      let key = attestation["key"] as? String
-    else { return (false, facts, "the data is not attested by any bureau") }
-    let parts = key.split(separator: "/").map(String.init)
-    let (provider, directoryId) = (parts[1], parts[2])
-    let record = attestation["record"] as? [String: Any]
-    facts.append(
-      "attested by \(provider) under directory \(directoryId) at height \(record?["createdAtHeight"] ?? "?")")
-    let directory = try await verifierNode.get("/v1/directories/\(provider)/\(directoryId)")
-    let value = (directory["record"] as? [String: Any])?["directory"] as? [String: Any]
-    let dutyIds = (value?["dutyIds"] as? [String]) ?? []
-    let shareType = (value?["shareType"] as? String) ?? "?"
-    facts.append(
-      "directory \"\(value?["title"] ?? "?")\" (\(shareType)) kept under duties \(dutyIds.joined(separator: ", "))")
-    for dutyId in dutyIds {
-      let duty = try await verifierNode.get("/v1/duties/\(provider)/\(dutyId)")
-      let dutyValue = (duty["record"] as? [String: Any])?["duty"] as? [String: Any]
-      facts.append("duty \(dutyId) \"\(dutyValue?["title"] ?? "?")\", legal basis \(dutyValue?["legalBasis"] ?? "?")")
+    let bytes = try await verifierNode.getData(
+      "/v1/provenance", query: ["dataHash": dataHash.hex, "consumer": consumer, "format": "binary"])
+    let bundle = try ProofBundle(canonicalBytes: [UInt8](bytes))
+    switch ProofVerifier(genesis: genesis).verify(bundle) {
+    case .invalid(let step, let reason):
+      return (false, ["bundle INVALID at \(step): \(reason)"], "the node's answer does not verify")
+    case .valid(let facts, let findings):
+      let finding = findings.first
+      return (
+        finding?.authorized == true, ["bundle of \(bytes.count) bytes verified offline: VALID"] + facts.dropFirst(),
+        finding.map { $0.authorized ? nil : $0.basis } ?? "no provenance finding"
+      )
     }
-    if shareType == ShareType.unconditional.name {
-      facts.append("the directory is shared unconditionally")
-      return (true, facts, nil)
-    }
-    let grants = try await verifierNode.get(
-      "/v1/grants", query: ["grantor": provider, "directory": directoryId, "status": "all"])
-    let nowMs = UInt64(Date().timeIntervalSince1970 * 1_000)
-    var failure = "\(consumer) holds no grant for \(directoryId)"
-    for grant in (grants["records"] as? [[String: Any]]) ?? [] {
-      guard let grantRecord = grant["record"] as? [String: Any],
-        let grantValue = grantRecord["grant"] as? [String: Any],
-        grantValue["granteeId"] as? String == consumer
-      else { continue }
-      let status = grantRecord["status"] as? String ?? "?"
-      let scope = grantValue["scope"] as? [String: Any]
-      let until = (scope?["validUntilMs"] as? NSNumber)?.uint64Value ?? 0
-      facts.append(
-        "grant \(grantValue["grantId"] ?? "?") to \(consumer): \(status), purpose \"\(scope?["purpose"] ?? "?")\"")
-      if status == "active", nowMs <= until { return (true, facts, nil) }
-      failure = "grant \(grantValue["grantId"] ?? "?") is \(status)"
-    }
-    return (false, facts, failure)
   }
 
   /// Every node reports the same height, block hash and state root.

@@ -32,7 +32,8 @@ struct ProofChain {
     ])
     shareTransaction = fixture.transaction(
       .recordShare(
-        ShareRecord(providerId: H.police, consumerId: H.housing, directoryId: H.residents, grantId: "G1", dataHash: dataHash)),
+        ShareRecord(
+          providerId: H.police, consumerId: H.housing, directoryId: H.residents, grantId: "G1", dataHash: dataHash)),
       by: police)
     try fixture.commit([shareTransaction])
     // Governance adds BJ-MZJ's node as a fifth validator from height 6.
@@ -46,12 +47,14 @@ struct ProofChain {
     ])
     try fixture.commit([
       fixture.transaction(
-        .declareDuty(Duty(bureauId: H.police, dutyId: "GAJ-D-2", title: "出入境管理", legalBasis: "《出境入境管理法》", description: "")),
+        .declareDuty(
+          Duty(bureauId: H.police, dutyId: "GAJ-D-2", title: "出入境管理", legalBasis: "《出境入境管理法》", description: "")),
         by: police)
     ])
     try fixture.commit([
       fixture.transaction(
-        .declareDuty(Duty(bureauId: H.police, dutyId: "GAJ-D-3", title: "交通管理", legalBasis: "《道路交通安全法》", description: "")),
+        .declareDuty(
+          Duty(bureauId: H.police, dutyId: "GAJ-D-3", title: "交通管理", legalBasis: "《道路交通安全法》", description: "")),
         by: police)
     ])
     grantActiveHeight = store.head.height
@@ -86,7 +89,10 @@ struct ProofBundleTests {
 
     let past = try store.recordBundle(.grant(H.police, "G1"), height: 2)
     #expect(past.validatorTransitions.isEmpty)
-    guard case .valid(let pastFacts, _) = chain.verifier.verify(past) else { Issue.record("past"); return }
+    guard case .valid(let pastFacts, _) = chain.verifier.verify(past) else {
+      Issue.record("past")
+      return
+    }
     #expect(pastFacts.contains { $0.contains("status active") })
 
     let transaction = try store.transactionBundle(chain.shareTransaction.id)
@@ -101,16 +107,27 @@ struct ProofBundleTests {
     #expect(chain.verifier.verify(try store.consistencyBundle(from: 0, to: 4)).isValid)
 
     let now = try store.provenanceBundle(dataHash: chain.dataHash, consumerId: H.housing)
-    guard case .valid(_, let findings) = chain.verifier.verify(now) else { Issue.record("provenance"); return }
+    guard case .valid(_, let findings) = chain.verifier.verify(now) else {
+      Issue.record("provenance")
+      return
+    }
     #expect(findings.first?.authorized == false)
     #expect(findings.first?.basis.contains("grant G1 is revoked") == true)
-    let then = try store.provenanceBundle(dataHash: chain.dataHash, consumerId: H.housing, height: chain.grantActiveHeight)
-    guard case .valid(_, let thenFindings) = chain.verifier.verify(then) else { Issue.record("provenance then"); return }
+    let then = try store.provenanceBundle(
+      dataHash: chain.dataHash, consumerId: H.housing, height: chain.grantActiveHeight)
+    guard case .valid(_, let thenFindings) = chain.verifier.verify(then) else {
+      Issue.record("provenance then")
+      return
+    }
     #expect(thenFindings.first?.authorized == true)
     #expect(thenFindings.first?.dutyIds == [H.censusDuty])
     #expect(thenFindings.first?.basis.contains("share is recorded") == true)
-    let stranger = try store.provenanceBundle(dataHash: chain.dataHash, consumerId: H.civil, height: chain.grantActiveHeight)
-    guard case .valid(_, let strangerFindings) = chain.verifier.verify(stranger) else { Issue.record("stranger"); return }
+    let stranger = try store.provenanceBundle(
+      dataHash: chain.dataHash, consumerId: H.civil, height: chain.grantActiveHeight)
+    guard case .valid(_, let strangerFindings) = chain.verifier.verify(stranger) else {
+      Issue.record("stranger")
+      return
+    }
     #expect(strangerFindings.first?.authorized == false)
   }
 
@@ -187,7 +204,8 @@ struct ProofBundleTests {
       verdict { bundle in
         let certificate = bundle.anchor.certificate
         bundle.anchor.certificate = CommitCertificate(
-          chainId: certificate.chainId, height: certificate.height, view: certificate.view, blockHash: certificate.blockHash,
+          chainId: certificate.chainId, height: certificate.height, view: certificate.view,
+          blockHash: certificate.blockHash,
           signatures: Array(certificate.signatures.prefix(3)))
       }, step: "anchor.certificate", reason: "3 signatures; 4 are needed", "2f signatures")
 
@@ -197,8 +215,10 @@ struct ProofBundleTests {
       "stale validator set")
 
     // A header from another chain, and a bundle checked against another chain's genesis.
-    expectInvalid(verdict { $0.anchor.header.chainId = "other-chain" }, step: "anchor.header", reason: "chain", "foreign header")
-    let otherGenesis = ProofVerifier(genesis: Devnet.genesis(validatorCount: 4, bureaus: [Devnet.registration("BJ-X", name: "x")]))
+    expectInvalid(
+      verdict { $0.anchor.header.chainId = "other-chain" }, step: "anchor.header", reason: "chain", "foreign header")
+    let otherGenesis = ProofVerifier(
+      genesis: Devnet.genesis(validatorCount: 4, bureaus: [Devnet.registration("BJ-X", name: "x")]))
     guard case .invalid(let step, _) = otherGenesis.verify(bundle) else {
       Issue.record("another genesis accepted the bundle")
       return
@@ -243,7 +263,9 @@ struct ProofBundleTests {
     let liars = (1...4).map { Devnet.key("liar/\($0)") }
     var lie = honest
     lie.anchor = CertifiedHeader(header: header, certificate: Devnet.certify(header, keys: liars, quorum: 4))
-    lie.claims = [.record(RecordProof(key: key.path, record: forgedRecord, proof: try tree.proof(root: root, key: key.treeKey)))]
+    lie.claims = [
+      .record(RecordProof(key: key.path, record: forgedRecord, proof: try tree.proof(root: root, key: key.treeKey)))
+    ]
     guard case .invalid(let step, let reason) = chain.verifier.verify(lie) else {
       Issue.record("the lie verified")
       return

@@ -227,9 +227,48 @@ struct NetworkTests {
     let cliQuery = try runCLI(["query", "grants", "--grantee", "BJ-ZJW", "--node", entry])
     #expect(cliQuery.status == 0 && cliQuery.output.contains("grant/BJ-GAJ/G1"), "\(cliQuery.output)")
 
+    // Proofs from the observer, verified offline by the CLI against the genesis file.
+    let genesisPath = network.observer.home + "/genesis.json"
+    let bundlePath = network.directory + "/grant.bundle"
+    let fetched = try runCLI([
+      "proof", "get", "record", "--key", "grant/BJ-GAJ/G1", "--node", network.observer.api, "--out", bundlePath,
+    ])
+    #expect(fetched.status == 0, "\(fetched.output)")
+    let verified = try runCLI(["proof", "verify", bundlePath, "--genesis", genesisPath])
+    #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(verified.output)")
+    #expect(verified.output.contains("grant/BJ-GAJ/G1 is a grant record, status active"))
+    var tampered = try Data(contentsOf: URL(fileURLWithPath: bundlePath))
+    let statusRange = tampered.range(of: Data("\"active\"".utf8))!
+    tampered.replaceSubrange(statusRange, with: Data("\"revoked\"".utf8))
+    try tampered.write(to: URL(fileURLWithPath: bundlePath))
+    let caught = try runCLI(["proof", "verify", bundlePath, "--genesis", genesisPath])
+    #expect(caught.status == 1 && caught.output.hasPrefix("INVALID"), "\(caught.output)")
+    let garbage = network.directory + "/garbage.bundle"
+    try Data([1, 2, 3]).write(to: URL(fileURLWithPath: garbage))
+    #expect(try runCLI(["proof", "verify", garbage, "--genesis", genesisPath]).status == 2)
+
+    let releasePath = network.directory + "/release.bin"
+    try Data("release".utf8).write(to: URL(fileURLWithPath: releasePath))
+    let allowed = try runCLI([
+      "provenance", "check", "--data", releasePath, "--consumer", "BJ-ZJW", "--node", network.validators[2].api,
+      "--genesis", genesisPath,
+    ])
+    #expect(allowed.status == 0 && allowed.output.contains("BJ-ZJW MAY hold it"), "\(allowed.output)")
+    let refused = try runCLI([
+      "provenance", "check", "--data", releasePath, "--consumer", "BJ-RSJ", "--node", network.validators[2].api,
+      "--genesis", genesisPath,
+    ])
+    #expect(refused.status == 1 && refused.output.contains("BJ-RSJ may NOT hold it"), "\(refused.output)")
+    for (path, expectedStatus) in [
+      ("/v1/proofs/consistency?from=1", 200), ("/v1/proofs/tx/\(Hash256.zero.hex)", 404),
+      ("/v1/proofs/record?key=bureau/BJ-GAJ&height=999999", 404), ("/v1/provenance?dataHash=zz&consumer=BJ-ZJW", 400),
+    ] {
+      let reply = try await HTTP.get(entry + path)
+      #expect(reply.status == expectedStatus, "\(path): \(reply.status)")
+    }
+
     let metrics = String(
-      decoding: try await HTTP.get(entry.replacingOccurrences(of: entry, with: network.validators[0].api) + "/metrics")
-        .body, as: UTF8.self)
+      decoding: try await HTTP.get(network.validators[0].api + "/metrics").body, as: UTF8.self)
     #expect(metrics.contains("ledger_peer_rejections_total{reason=\"peer.unknown_key\"}"))
     #expect(metrics.contains("ledger_committed_height"))
   }

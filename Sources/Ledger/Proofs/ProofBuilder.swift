@@ -13,7 +13,9 @@ extension LedgerStore {
 
   public func certifiedHeader(at height: UInt64) throws -> CertifiedHeader {
     guard height >= 1 else {
-      throw ProofError("proof.genesis_anchor", "proofs are anchored at a certified block (height ≥ 1); the chain has only its genesis block so far")
+      throw ProofError(
+        "proof.genesis_anchor",
+        "proofs are anchored at a certified block (height ≥ 1); the chain has only its genesis block so far")
     }
     guard height <= head.height, let block = try block(at: height), let certificate = try certificate(at: height) else {
       throw ProofError("proof.height_unknown", "height \(height) is above this node's head \(head.height)")
@@ -74,7 +76,8 @@ extension LedgerStore {
         .transaction(
           TransactionInclusion(
             header: block.header, index: location.index, transaction: transaction,
-            transactionPath: MerkleTree.inclusionProof(index: index, leafHashes: leaves.map { MerkleTree.leafHash($0) }),
+            transactionPath: MerkleTree.inclusionProof(
+              index: index, leafHashes: leaves.map { MerkleTree.leafHash($0) }),
             resultCode: location.result.code,
             resultPath: MerkleTree.inclusionProof(index: index, leafHashes: resultLeaves),
             historyPath: block.header.height == anchor.header.height

@@ -129,7 +129,8 @@ public struct ProofVerifier: Sendable {
           "data \(finding.dataHash.hex) was attested by \(finding.providerId) under directory \(finding.directoryId) \"\(finding.directoryTitle)\" (\(finding.shareType.name)), kept under duties \(finding.dutyIds.joined(separator: ", "))"
         )
         facts.append(
-          "\(finding.consumerId) \(finding.authorized ? "MAY" : "may NOT") hold it at height \(finding.height): \(finding.basis)")
+          "\(finding.consumerId) \(finding.authorized ? "MAY" : "may NOT") hold it at height \(finding.height): \(finding.basis)"
+        )
       }
     }
   }
@@ -170,15 +171,20 @@ public struct ProofVerifier: Sendable {
       throw Failure(
         step,
         proof.record == nil
-          ? "the path does not show that \(proof.key) is absent" : "the record \(proof.key) does not match the state root")
+          ? "the path does not show that \(proof.key) is absent"
+          : "the record \(proof.key) does not match the state root")
     }
     return proof.record
   }
 
   private func checkHistory(_ header: BlockHeader, path: [Hash256], anchor: BlockHeader, step: String) throws {
-    guard header.chainId == genesis.chainId else { throw Failure(step, "the header is for chain \"\(header.chainId)\"") }
+    guard header.chainId == genesis.chainId else {
+      throw Failure(step, "the header is for chain \"\(header.chainId)\"")
+    }
     if header.height == anchor.height {
-      guard path.isEmpty, header == anchor else { throw Failure(step, "a block at the anchor's height must be the anchor") }
+      guard path.isEmpty, header == anchor else {
+        throw Failure(step, "a block at the anchor's height must be the anchor")
+      }
       return
     }
     guard header.height < anchor.height,
@@ -196,13 +202,17 @@ public struct ProofVerifier: Sendable {
       MerkleTree.verifyInclusion(
         leafHash: MerkleTree.leafHash(transaction.canonicalBytes), index: Int(inclusion.index),
         treeSize: Int(header.transactionCount), proof: inclusion.transactionPath, root: header.transactionsRoot)
-    else { throw Failure("\(step).transactionPath", "the transaction is not #\(inclusion.index) of block \(header.height)") }
+    else {
+      throw Failure("\(step).transactionPath", "the transaction is not #\(inclusion.index) of block \(header.height)")
+    }
     let digest = TransactionResult.digest(transactionId: transaction.id, code: inclusion.resultCode)
     guard
       MerkleTree.verifyInclusion(
         leafHash: digest.withUnsafeBytes { MerkleTree.leafHash($0) }, index: Int(inclusion.index),
         treeSize: Int(header.transactionCount), proof: inclusion.resultPath, root: header.resultsRoot)
-    else { throw Failure("\(step).resultPath", "the result \"\(inclusion.resultCode)\" is not the block's result for it") }
+    else {
+      throw Failure("\(step).resultPath", "the result \"\(inclusion.resultCode)\" is not the block's result for it")
+    }
     return
       "transaction \(transaction.id.hex) (\(transaction.body.payload.kind.name), signer \(transaction.body.signer.hex)) is #\(inclusion.index) of block \(header.height), result \(inclusion.resultCode)"
   }
@@ -216,15 +226,21 @@ public struct ProofVerifier: Sendable {
         MerkleTree.verifyConsistency(
           oldSize: Int(earlier.height), newSize: Int(anchor.height), oldRoot: earlier.historyRoot,
           newRoot: anchor.historyRoot, proof: consistency.consistencyPath)
-      else { throw Failure("\(step).consistencyPath", "the history at block \(anchor.height) does not extend block \(earlier.height)'s") }
+      else {
+        throw Failure(
+          "\(step).consistencyPath", "the history at block \(anchor.height) does not extend block \(earlier.height)'s")
+      }
     } else if !consistency.consistencyPath.isEmpty {
       throw Failure("\(step).consistencyPath", "genesis needs no consistency path")
     }
     return "the chain certified at height \(anchor.height) extends block \(earlier.height) (\(earlier.hash.hex))"
   }
 
-  private func checkProvenance(_ claim: ProvenanceClaim, anchor: BlockHeader, step: String) throws -> ProvenanceFinding {
-    guard case .attestation(let attestation, _)? = try checkRecord(claim.attestation, root: anchor.stateRoot, step: "\(step).attestation")?.value,
+  private func checkProvenance(_ claim: ProvenanceClaim, anchor: BlockHeader, step: String) throws -> ProvenanceFinding
+  {
+    guard
+      case .attestation(let attestation, _)? = try checkRecord(
+        claim.attestation, root: anchor.stateRoot, step: "\(step).attestation")?.value,
       attestation.dataHash == claim.dataHash,
       claim.attestation.key == RecordKey.attestation(attestation.bureauId, attestation.directoryId, claim.dataHash).path
     else { throw Failure("\(step).attestation", "not an attestation of data \(claim.dataHash.hex)") }
@@ -234,7 +250,8 @@ public struct ProofVerifier: Sendable {
       let directoryRecord, case .directory(let directory) = directoryRecord.value
     else { throw Failure("\(step).directory", "not the directory the attestation names") }
     guard claim.duties.map(\.key) == directory.dutyIds.map({ RecordKey.duty(provider, $0).path }) else {
-      throw Failure("\(step).duties", "not the duties the directory cites (\(directory.dutyIds.joined(separator: ", ")))")
+      throw Failure(
+        "\(step).duties", "not the duties the directory cites (\(directory.dutyIds.joined(separator: ", ")))")
     }
     for (index, duty) in claim.duties.enumerated() {
       guard case .duty? = try checkRecord(duty, root: anchor.stateRoot, step: "\(step).duties[\(index)]")?.value else {
@@ -246,7 +263,9 @@ public struct ProofVerifier: Sendable {
     switch directory.shareType {
     case .unconditional:
       authorized = directoryRecord.status == .active
-      basis = authorized ? "the directory is shared unconditionally (无条件共享)" : "the directory is \(directoryRecord.status.name)"
+      basis =
+        authorized
+        ? "the directory is shared unconditionally (无条件共享)" : "the directory is \(directoryRecord.status.name)"
     case .notShared:
       basis = "the directory may not be shared (不予共享)"
     case .conditional:
@@ -270,7 +289,8 @@ public struct ProofVerifier: Sendable {
       }
     }
     if let shareProof = claim.share {
-      guard case .share(let share, _)? = try checkRecord(shareProof, root: anchor.stateRoot, step: "\(step).share")?.value,
+      guard
+        case .share(let share, _)? = try checkRecord(shareProof, root: anchor.stateRoot, step: "\(step).share")?.value,
         share.dataHash == claim.dataHash, share.consumerId == claim.consumerId, share.providerId == provider,
         share.directoryId == directory.directoryId
       else { throw Failure("\(step).share", "not a share of this data to \(claim.consumerId)") }
@@ -278,7 +298,8 @@ public struct ProofVerifier: Sendable {
     }
     return ProvenanceFinding(
       dataHash: claim.dataHash, consumerId: claim.consumerId, providerId: provider, directoryId: directory.directoryId,
-      directoryTitle: directory.title, shareType: directory.shareType, dutyIds: directory.dutyIds, authorized: authorized,
+      directoryTitle: directory.title, shareType: directory.shareType, dutyIds: directory.dutyIds,
+      authorized: authorized,
       basis: basis, height: anchor.height, timeMs: anchor.timeMs)
   }
 }
