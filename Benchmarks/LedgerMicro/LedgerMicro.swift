@@ -72,6 +72,7 @@ let benchmarks: @Sendable () -> Void = {
 
   stateTreeBenchmarks()
   blockBenchmarks()
+  bundleBenchmarks()
 }
 
 /// The state tree: what issue #3's targets are measured by (≥ 100,000 leaf
@@ -177,6 +178,58 @@ let blockBenchmarks: @Sendable () -> Void = {
         try! machine.execute(
           transactions: transactions, height: 1, timeMs: genesis.genesisTimeMs + 1_000, state: state, tree: tree,
           stateRoot: built.execution.stateRoot))
+    }
+  }
+}
+
+/// Proof bundles (issue #6): the committed provenance example's offline
+/// verification (≤ 1 ms target), and record bundles over states of 10^4–10^6
+/// records, whose size must grow as O(log n). The name carries the size.
+let bundleBenchmarks: @Sendable () -> Void = {
+  let exampleGenesis = try! Genesis.load(path: "docs/examples/genesis.json")
+  let hex = try! String(contentsOfFile: "docs/examples/provenance-bundle.hex", encoding: .utf8)
+  let example = try! ProofBundle(canonicalBytes: Hex.decode(hex.trimmingCharacters(in: .whitespacesAndNewlines))!)
+  let exampleVerifier = ProofVerifier(genesis: exampleGenesis)
+  Benchmark(
+    "bundle verify: provenance example (\(example.canonicalBytes.count) B, 7 signatures)",
+    configuration: .init(scalingFactor: .one)
+  ) { benchmark in
+    for _ in benchmark.scaledIterations { blackHole(exampleVerifier.verify(example)) }
+  }
+  let genesis = Devnet.genesis()
+  let verifier = ProofVerifier(genesis: genesis)
+  let validators = ValidatorSet(genesis.validators)
+  for recordCount in [10_000, 100_000, 1_000_000] {
+    let nodes = InMemorySparseMerkleNodes()
+    let tree = SparseMerkleTree(source: nodes)
+    let target = RecordKey.duty("BJ-GAJ", "D-TARGET")
+    let record = StateRecord(
+      value: .duty(Duty(bureauId: "BJ-GAJ", dutyId: "D-TARGET", title: "户籍管理", legalBasis: "《户口登记条例》", description: ""),
+        citingDirectoryCount: 3),
+      status: .active, version: 1, createdAtHeight: 1, updatedAtHeight: 1)
+    var initial: [Hash256: Hash256?] = [target.treeKey: SHA256.hash(record.canonicalBytes)]
+    for n in 0..<recordCount - 1 {
+      initial[RecordKey.duty("BJ-B\(n % 512)", "D\(n)").treeKey] = SHA256.hash(Array("v \(n)".utf8))
+    }
+    let (root, initialNodes) = try! tree.update(root: .zero, initial)
+    nodes.insert(initialNodes)
+    let header = BlockHeader(
+      chainId: genesis.chainId, height: 1, timeMs: genesis.genesisTimeMs + 1_000, previousHash: .zero,
+      historyRoot: .zero, transactionsRoot: Block.transactionsRoot([]), transactionCount: 0,
+      resultsRoot: TransactionResult.root([]), stateRoot: root, validatorSetHash: validators.hash,
+      proposer: Devnet.nodeKey("BJ-GAJ").publicKey)
+    let certificate = Devnet.certify(header, keys: Devnet.validatorKeys(of: genesis), quorum: validators.quorum)
+    let proof = try! tree.proof(root: root, key: target.treeKey)
+    let bundle = ProofBundle(
+      chainId: genesis.chainId, genesisHash: genesis.hash, validatorTransitions: [],
+      anchor: CertifiedHeader(header: header, certificate: certificate),
+      claims: [.record(RecordProof(key: target.path, record: record, proof: proof))])
+    precondition(verifier.verify(bundle).isValid)
+    Benchmark(
+      "bundle verify: record, \(recordCount) records (\(proof.siblings.count) siblings, \(bundle.canonicalBytes.count) B)",
+      configuration: .init(scalingFactor: .one)
+    ) { benchmark in
+      for _ in benchmark.scaledIterations { blackHole(verifier.verify(bundle)) }
     }
   }
 }

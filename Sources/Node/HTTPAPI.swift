@@ -311,7 +311,10 @@ public enum HTTPAPI {
     router.get("/v1/proofs/record") { request, _ in
       let key = try recordKeyQuery(request)
       let height = try heightQuery(request, "height")
-      return try await proofResponse(request) { try await engine.read { try $0.recordBundle(key, height: height) } }
+      return try await proofResponse(request) {
+        if height == nil, let bundle = try engine.recordBundleAtHead(key) { return bundle }
+        return try await engine.read { try $0.recordBundle(key, height: height) }
+      }
     }
     router.get("/v1/proofs/tx/:id") { request, context in
       let id = try hashParameter(context.parameters.get("id"), field: "id")

@@ -28,6 +28,12 @@ public actor NodeEngine {
   public private(set) var haltReason: String?
   let onHalt: @Sendable (String) -> Void
   var commitTimes: [(ContinuousClock.Instant, Int)] = []
+  /// The head's proof anchor, refreshed at each commit, so record proofs at the
+  /// head need neither the actor nor a header read (see `recordBundleAtHead`).
+  nonisolated let headAnchor = LockedAnchor()
+  /// Read-only access for proofs: tree nodes are content-addressed and never
+  /// rewritten, so reading them while a block commits is safe.
+  nonisolated let proofStore: LedgerStore
   let dataPath: String
 
   public struct StartupError: Error, CustomStringConvertible {
@@ -51,6 +57,8 @@ public actor NodeEngine {
     self.dataPath = dataPath
     mempool = Mempool(countMax: config.mempool.transactionsMax, bytesMax: config.mempool.bytesMax)
     executor = LedgerExecutor(store: store, logger: logger)
+    proofStore = store
+    headAnchor.set(try? store.proofAnchor())
     if config.role == .validator {
       guard store.validatorSet.contains(key.publicKey) else {
         throw StartupError(
@@ -357,6 +365,7 @@ public actor NodeEngine {
     }
     mempool.removeCommitted(block.transactions, committedSequence: committedSequence(of:))
     let rejected = applied.results.count { $0.code != TransactionResult.acceptedCode }
+    headAnchor.set(try? store.proofAnchor())
     metrics.committedHeight.record(Int64(block.header.height))
     metrics.committedTransactions.increment(by: block.transactions.count)
     metrics.rejectedTransactions.increment(by: rejected)
@@ -449,6 +458,19 @@ public actor NodeEngine {
       mempoolSize: mempool.count, transactionsPerSecond: Double(recent) / 10, halted: haltReason)
   }
 
+  /// A record proof at the head, built on the caller's thread from the cached anchor.
+  public nonisolated func recordBundleAtHead(_ key: RecordKey) throws -> ProofBundle? {
+    guard let anchor = headAnchor.get() else { return nil }
+    return try anchor.recordBundle(key, chainId: chainId, genesisHash: proofStore.genesisHash, store: proofStore)
+  }
+
   /// Runs a read against the store on this actor, so it never sees a half-applied commit.
   public func read<Result: Sendable>(_ body: (LedgerStore) throws -> Result) rethrows -> Result { try body(store) }
+}
+
+final class LockedAnchor: @unchecked Sendable {
+  private let lock = NSLock()
+  private var anchor: ProofAnchor?
+  func get() -> ProofAnchor? { lock.withLock { anchor } }
+  func set(_ new: ProofAnchor?) { lock.withLock { anchor = new } }
 }

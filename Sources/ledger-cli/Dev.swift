@@ -1,11 +1,35 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Node
 
 struct Dev: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Tools for developers of clients and verifiers.",
-    subcommands: [Examples.self, FillStore.self, CheckStore.self, Simulate.self])
+    subcommands: [Examples.self, DevnetKey.self, FillStore.self, CheckStore.self, Simulate.self])
+
+  struct DevnetKey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "devnet-key",
+      abstract: "Write a LOCAL DEVNET key (derived from a public label) to a key file.",
+      discussion: """
+        Labels: operator/<bureauId>, node/<bureauId>, governance-1 … governance-3 (docs/OPERATIONS.md).
+        Anyone can derive these keys: they sign for devnet.json and sample-city.json only.
+        """)
+
+    @Option(help: "The label, e.g. operator/BJ-GAJ.") var label: String
+    @Option(help: "Key file to create (mode 0600, never overwritten).") var out: String
+
+    func run() throws {
+      let key = Devnet.key(label)
+      do {
+        try KeyFile.write(key, to: out)
+      } catch {
+        throw CLIError(code: "key.unwritable", message: "\(error)")
+      }
+      print(key.publicKey.hex)
+    }
+  }
 
   struct Examples: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -10,7 +10,7 @@ struct LedgerCLI: AsyncParsableCommand {
       """,
     subcommands: [
       NodeCommand.self, DevnetCommand.self, DemoCommand.self, StatusCommand.self, Tx.self, QueryCommand.self,
-      ProofCommand.self, ProvenanceCommand.self,
+      ProofCommand.self, ProvenanceCommand.self, BenchCommand.self,
       Keys.self, GenesisCommand.self, Dev.self,
     ])
 }

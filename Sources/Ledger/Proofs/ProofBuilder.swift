@@ -17,10 +17,10 @@ extension LedgerStore {
         "proof.genesis_anchor",
         "proofs are anchored at a certified block (height ≥ 1); the chain has only its genesis block so far")
     }
-    guard height <= head.height, let block = try block(at: height), let certificate = try certificate(at: height) else {
+    guard height <= head.height, let header = try header(at: height), let certificate = try certificate(at: height) else {
       throw ProofError("proof.height_unknown", "height \(height) is above this node's head \(head.height)")
     }
-    return CertifiedHeader(header: block.header, certificate: certificate)
+    return CertifiedHeader(header: header, certificate: certificate)
   }
 
   /// The validator-set transitions that take effect at or below `height`.
@@ -41,6 +41,12 @@ extension LedgerStore {
   public func recordProof(_ key: RecordKey, atRoot root: Hash256) throws -> RecordProof {
     let (record, proof) = try record(key, atRoot: root)
     return RecordProof(key: key.path, record: record, proof: proof)
+  }
+
+  /// The anchor a bundle at `height` (default the head) is proven against, with the transitions before it.
+  public func proofAnchor(height: UInt64? = nil) throws -> ProofAnchor {
+    let anchor = try certifiedHeader(at: height ?? head.height)
+    return ProofAnchor(anchor: anchor, transitions: try validatorTransitions(upTo: anchor.header.height))
   }
 
   private func bundle(anchorHeight: UInt64?, _ claims: (CertifiedHeader) throws -> [ProofClaim]) throws -> ProofBundle {
@@ -147,5 +153,21 @@ extension LedgerStore {
             duties: duties, grant: grant, share: share))
       ]
     }
+  }
+}
+
+/// A certified header and the validator-set transitions up to it: the part
+/// of every bundle that depends only on the height, which a node can keep for
+/// its head and reuse for every record proof until the next block.
+public struct ProofAnchor: Sendable {
+  public let anchor: CertifiedHeader
+  public let transitions: [ValidatorSetTransition]
+
+  public func recordBundle(_ key: RecordKey, chainId: String, genesisHash: Hash256, store: LedgerStore) throws
+    -> ProofBundle
+  {
+    ProofBundle(
+      chainId: chainId, genesisHash: genesisHash, validatorTransitions: transitions, anchor: anchor,
+      claims: [.record(try store.recordProof(key, atRoot: anchor.header.stateRoot))])
   }
 }

@@ -254,6 +254,13 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     validatorSet = execution.validatorSet
   }
 
+  /// A block's header without decoding its transactions (the header comes first in the block's bytes).
+  public func header(at height: UInt64) throws -> BlockHeader? {
+    guard let bytes = try database.get(StoreKey.block(height)) else { return nil }
+    var reader = CanonicalReader(bytes)
+    return try BlockHeader(from: &reader)
+  }
+
   public func block(at height: UInt64) throws -> Block? {
     guard height <= head.height, let bytes = try database.get(StoreKey.block(height)) else { return nil }
     return try Block(canonicalBytes: bytes)
