@@ -340,8 +340,18 @@ public enum HTTPAPI {
 
     // MARK: Blocks
 
-    router.get("/v1/blocks/:height") { _, context in
+    router.get("/v1/blocks/:height") { request, context in
       let height = try await heightParameter(context, engine: engine)
+      switch request.uri.queryParameters.get("format") ?? "json" {
+      case "json": break
+      case "binary":
+        // Canonical Block bytes (docs/FORMAT.md §5), for clients that decode blocks themselves.
+        guard let block = try await engine.read({ try $0.block(at: height) }) else { throw APIError.notFound("block \(height)") }
+        return Response(
+          status: .ok, headers: [.contentType: "application/octet-stream"],
+          body: ResponseBody(byteBuffer: ByteBuffer(bytes: block.canonicalBytes)))
+      default: throw APIError.badRequest("request.invalid_field", "format: json or binary")
+      }
       guard
         let (block, certificate) = try await engine.read({ store -> (Block, CommitCertificate?)? in
           guard let block = try store.block(at: height) else { return nil }

@@ -346,6 +346,7 @@ public actor NodeEngine {
   private func commit(_ committed: CommittedBlock, execution: BlockExecution?) -> Bool {
     let block = committed.block
     let applied: BlockExecution
+    let commitStarted = ContinuousClock.now
     do {
       applied = try store.commit(block, certificate: committed.certificate, execution: execution)
     } catch let error as StoreError where error.code.hasPrefix("block.") {
@@ -383,6 +384,8 @@ public actor NodeEngine {
         "height": "\(block.header.height)", "hash": "\(block.header.hash.hex.prefix(16))",
         "transactions": "\(block.transactions.count)", "rejected": "\(rejected)",
         "view": "\(replica?.view ?? committed.certificate.view)", "mempool": "\(mempool.count)",
+        "executeMs": "\(execution == nil ? "-" : String(format: "%.1f", executor.lastExecutionMs))",
+        "storeMs": "\(String(format: "%.1f", LedgerExecutor.milliseconds(since: commitStarted)))",
       ])
     lastPending = !mempool.isEmpty
     if replica != nil, mempool.isEmpty { _ = replica!.step(.transactionsPending(false)) }

@@ -306,8 +306,8 @@ paths:
         "404": { $ref: "#/components/responses/Error" }
   /v1/blocks/{height}:
     get:
-      summary: A committed block with its commit certificate (none at height 0).
-      parameters: [{ $ref: "#/components/parameters/Height" }]
+      summary: A committed block with its commit certificate (none at height 0); `format=binary` gives the canonical Block bytes only.
+      parameters: [{ $ref: "#/components/parameters/Height" }, { $ref: "#/components/parameters/ProofFormat" }]
       responses:
         "200":
           description: Block
@@ -351,7 +351,7 @@ components:
     After: { name: after, in: query, required: false, description: "The `next` cursor of the previous page (hex).", schema: { type: string } }
     RecordKey: { name: key, in: query, required: true, schema: { type: string, maxLength: 512, example: "directory/BJ-GAJ/BJ-GAJ-R01" } }
     BureauPath: { name: bureau, in: path, required: true, schema: { $ref: "#/components/schemas/Identifier" } }
-    ProofFormat: { name: format, in: query, required: false, description: "json (default) or binary (canonical bytes, docs/PROOFS.md §7.1).", schema: { type: string, enum: [json, binary] } }
+    ProofFormat: { name: format, in: query, required: false, description: "json (default) or binary: canonical bytes (proof bundles: docs/PROOFS.md §7.1; blocks: docs/FORMAT.md §5).", schema: { type: string, enum: [json, binary] } }
     Height: { name: height, in: path, required: true, description: "A height, or `latest`.", schema: { type: string, pattern: "^([0-9]+|latest)$" } }
   responses:
     Bundle:

@@ -67,6 +67,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// The set that certifies the next block (before any change scheduled for it).
   public private(set) var validatorSet: ValidatorSet
   let tree: SparseMerkleTree<LevelDBSparseMerkleNodes>
+  /// Current records by key, written through at each commit (absent records are not cached).
+  let recordCache = TwoGenerationCache<RecordKey, StateRecord>(capacity: 1 << 18)
 
   /// Opens the store in `path`, creating it from `genesis` when empty. A store
   /// made from a different genesis file refuses to open.
@@ -102,8 +104,11 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   // MARK: State
 
   public func record(_ key: RecordKey) throws -> StateRecord? {
+    if let cached = recordCache.value(key) { return cached }
     guard let bytes = try database.get(StoreKey.record(key)) else { return nil }
-    return try StateRecord(canonicalBytes: bytes)
+    let record = try StateRecord(canonicalBytes: bytes)
+    recordCache.insert(key, record)
+    return record
   }
 
   /// A record as of the state root `root` (any retained past height) with its proof.
@@ -249,6 +254,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     batch.put(StoreKey.historyFrontier, frontier.canonicalBytes)
     batch.put(StoreKey.head, newHead.canonicalBytes)
     try database.write(batch)
+    tree.source.remember(execution.newNodes)
+    for change in execution.changes { recordCache.insert(change.key, change.after) }
     head = newHead
     historyFrontier = frontier
     validatorSet = execution.validatorSet

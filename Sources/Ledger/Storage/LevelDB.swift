@@ -1,3 +1,4 @@
+import Foundation
 internal import CLevelDB
 
 /// The embedded key-value store, through LevelDB's C API.
@@ -149,23 +150,70 @@ public final class WriteBatch {
 }
 
 /// Sparse Merkle tree nodes in LevelDB under `n/` + node hash. Content
-/// addressing makes every retained version's root readable.
+/// addressing makes every retained version's root readable, and makes caching
+/// decoded nodes safe: a hash always names the same node.
 public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   public static let keyPrefix: [UInt8] = Array("n/".utf8)
   public let database: LevelDB
+  let cache: TwoGenerationCache<Hash256, SparseMerkleNode>
 
-  public init(database: LevelDB) { self.database = database }
+  public init(database: LevelDB, cachedNodesMax: Int = 1 << 20) {
+    self.database = database
+    cache = TwoGenerationCache(capacity: cachedNodesMax)
+  }
 
   static func key(_ hash: Hash256) -> [UInt8] { keyPrefix + hash.bytes }
 
   public func node(_ hash: Hash256) throws -> SparseMerkleNode? {
+    if let cached = cache.value(hash) { return cached }
     guard let bytes = try database.get(Self.key(hash)) else { return nil }
     // A node that fails to decode means the disk is damaged: report it, do not trust it.
-    return try SparseMerkleNode(canonicalBytes: bytes)
+    let node = try SparseMerkleNode(canonicalBytes: bytes)
+    cache.insert(hash, node)
+    return node
   }
 
   /// Adds the nodes of a new version to a batch the caller commits with the block.
   public static func add(_ nodes: [Hash256: SparseMerkleNode], to batch: WriteBatch) {
     for (hash, node) in nodes { batch.put(key(hash), node.canonicalBytes) }
+  }
+
+  /// After the batch is durable: the newest nodes are the likeliest to be read next.
+  func remember(_ nodes: [Hash256: SparseMerkleNode]) {
+    for (hash, node) in nodes { cache.insert(hash, node) }
+  }
+}
+
+/// A bounded cache of decoded values: two generations of at most
+/// `capacity / 2` entries; when the young one fills, the old one is dropped and
+/// the young one ages, and a hit in the old generation moves the entry back.
+/// Roughly LRU for the cost of a dictionary. Thread-safe: the node's proof
+/// handlers read it off the actor that writes.
+final class TwoGenerationCache<Key: Hashable, Value>: @unchecked Sendable {
+  private let lock = NSLock()
+  private var young: [Key: Value] = [:]
+  private var old: [Key: Value] = [:]
+  private let generationMax: Int
+
+  init(capacity: Int) { generationMax = max(1, capacity / 2) }
+
+  func value(_ key: Key) -> Value? {
+    lock.withLock {
+      if let value = young[key] { return value }
+      guard let value = old[key] else { return nil }
+      insertLocked(key, value)
+      return value
+    }
+  }
+
+  func insert(_ key: Key, _ value: Value) { lock.withLock { insertLocked(key, value) } }
+
+  private func insertLocked(_ key: Key, _ value: Value) {
+    if young.count >= generationMax {
+      old = young
+      young = [:]
+      young.reserveCapacity(generationMax)
+    }
+    young[key] = value
   }
 }

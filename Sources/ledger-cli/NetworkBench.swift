@@ -1,0 +1,438 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Ledger
+
+#if canImport(FoundationNetworking)
+  import FoundationNetworking
+#endif
+
+extension BenchCommand {
+  /// `ledger-cli bench`: the whole system, real processes, sockets and LevelDB.
+  struct Network: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "network",
+      abstract: "Throughput and latency of a local (or given) network under pre-signed load.",
+      discussion: """
+        Measures the signature-verification ceiling first (10,000 BIP-340 verifies), starts N
+        validators with the sample city on loopback (or uses --node URLs), pre-signs a mix of
+        directory publications and revisions, grants and revocations, attestations and share
+        records across the sample city's bureaus, then submits them through the public API in
+        batches (--batch 1: single transactions) at --rate tx/s or as fast as accepted. Reports
+        committed tx/s after warm-up, commit latency (submission → seen committed), block size,
+        view changes, CPU seconds per committed transaction and peak RSS per node, bytes on
+        disk per transaction, and the throughput as a fraction of the ceiling. See docs/BENCHMARKS.md.
+        """)
+
+    @Option(help: "Validators to start (ignored with --node).") var nodes: Int = 4
+    @Option(name: .customLong("node"), help: "Use a running network instead (repeatable); no CPU/RSS/disk figures.")
+    var urls: [String] = []
+    @Option(help: "Seconds measured after warm-up.") var duration: Double = 60
+    @Option(help: "Seconds of warm-up, not counted.") var warmup: Double = 5
+    @Option(help: "Offered tx/s; absent: open loop (as fast as accepted).") var rate: Double?
+    @Option(help: "Transactions per submission (1 = single transactions).") var batch: Int = 500
+    @Option(help: "Concurrent submitters.") var connections: Int = 4
+    @Option(help: "Transactions to pre-sign in open loop (default: enough for 8,000 tx/s).") var transactions: Int?
+    @Option(help: "Directory for the network (default: a new temporary directory).") var dir: String?
+    @Option(help: "Seconds of the proof-lookup measurement afterwards (0: skip).") var proofSeconds: Double = 5
+    @Option(help: "text or json.") var output: OutputFormat = .text
+
+    func run() async throws {
+      guard (1...64).contains(nodes), duration > 0, warmup >= 0, (1...10_000).contains(batch),
+        (1...256).contains(connections)
+      else { throw CLIError(code: "input.invalid", message: "--nodes 1…64, --batch 1…10000, --connections 1…256") }
+      let log: (String) -> Void = { message in if output == .text { say(message) } }
+
+      // 1. The ceiling, on this machine, now.
+      let verifyMicroseconds = Self.measureVerify()
+      let cores = ProcessInfo.processInfo.activeProcessorCount
+      let validatorCount = urls.isEmpty ? nodes : (try await APIClient(node: urls[0]).get("/v1/status")["validators"] as? [Any])?.count ?? nodes
+      let ceiling = Double(cores) / (Double(validatorCount) * verifyMicroseconds * 1e-6)
+      log(String(format: "ceiling: %d cores / (%d validators × %.1f µs per verify) = %.0f tx/s", cores, validatorCount, verifyMicroseconds, ceiling))
+
+      // 2. The network.
+      var network: LocalNetwork?
+      let apis: [String]
+      let genesis: Genesis
+      if urls.isEmpty {
+        let sample = try Genesis.load(path: try shippedGenesis("sample-city"))
+        let benchGenesis = Devnet.genesis(
+          validatorCount: nodes, bureaus: sample.bureaus, duties: sample.duties, directories: sample.directories,
+          grants: sample.grants)
+        let directory = dir ?? NSTemporaryDirectory() + "dirledger-bench-\(getpid())"
+        log("starting \(nodes) validators with the sample city in \(directory) …")
+        let started = try LocalNetwork.create(
+          directory: directory, genesis: benchGenesis, genesisJSON: [UInt8](try benchGenesis.jsonData()), observers: 0)
+        try await started.start()
+        network = started
+        apis = started.validators.map(\.api)
+        genesis = benchGenesis
+      } else {
+        apis = urls
+        let status = try await APIClient(node: urls[0]).get("/v1/status")
+        guard status["chainId"] as? String == Devnet.chainId else {
+          throw CLIError(code: "bench.not_devnet", message: "--node must be a devnet-style network (the load signs with devnet keys)")
+        }
+        genesis = Devnet.genesis(validatorCount: validatorCount)
+      }
+      defer { network?.stop() }
+
+      // 3. The load, signed before the clock starts.
+      let total =
+        rate.map { Int($0 * (duration + warmup) * 1.2) + batch } ?? (transactions ?? Int(8_000 * (duration + warmup)))
+      log("pre-signing \(total) transactions …")
+      let signStart = ContinuousClock.now
+      let workload = try await Workload.make(genesis: genesis, chainId: genesis.chainId, count: total, batch: batch, apis: apis)
+      log(String(format: "pre-signed in %.1f s: %@", (ContinuousClock.now - signStart).seconds, workload.mixDescription))
+
+      let before = network.map { Self.processStats($0) } ?? [:]
+      let diskBefore = network.map { Self.diskBytes($0) } ?? 0
+      let startHeight = try await Self.height(apis[0])
+
+      // 4. Submit and watch commits.
+      let tracker = CommitTracker(submitted: workload.ids)
+      let watcher = Task { try await tracker.follow(api: apis[0], from: startHeight + 1) }
+      let clock = ContinuousClock.now
+      let stop = clock + .milliseconds(Int64((warmup + duration) * 1_000))
+      let submitted = try await Submitter(batches: workload.bodies, apis: apis, connections: connections, rate: rate, batchSize: batch)
+        .run(until: stop, tracker: tracker)
+      try await Task.sleep(for: .seconds(2))  // let the last blocks land
+      watcher.cancel()
+      let windowStart = clock + .milliseconds(Int64(warmup * 1_000))
+      let summary = tracker.summary(from: windowStart, to: stop)
+
+      // 5. Node costs.
+      let after = network.map { Self.processStats($0) } ?? [:]
+      let diskAfter = network.map { Self.diskBytes($0) } ?? 0
+      var views: [Int] = []
+      for api in apis { views.append(((try? await APIClient(node: api).get("/v1/status"))?["view"] as? NSNumber)?.intValue ?? -1) }
+      let committedAll = max(1, tracker.committedCount)
+      let perNode = network?.validators.map { member -> NodeCost in
+        let cpu = (after[member.pid]?.cpuSeconds ?? 0) - (before[member.pid]?.cpuSeconds ?? 0)
+        return NodeCost(
+          id: member.id, cpuSecondsPerTransaction: cpu / Double(committedAll),
+          cpuMicrosecondsPerTransaction: cpu / Double(committedAll) * 1e6, peakRSSMegabytes: (after[member.pid]?.peakRSSKilobytes ?? 0) / 1_024)
+      } ?? []
+
+      // 6. Proofs against one node.
+      var proofs: [String: Double] = [:]
+      if proofSeconds > 0, let url = URL(string: apis[0]), let host = url.host, let port = url.port {
+        let paths = ["bureau/BJ-GAJ", "directory/BJ-GAJ/BJ-GAJ-R01", "grant/BJ-GAJ/BJ-GAJ-G001", "duty/BJ-ZJW/BJ-ZJW-D1"].map {
+          "/v1/proofs/record?key=\($0)&format=binary"
+        }
+        let load = try await HTTPLoad.run(host: host, port: port, paths: paths, connections: 8, seconds: proofSeconds)
+        proofs["recordProofsPerSecond"] = load.perSecond
+        let bytes = try await APIClient(node: apis[0]).getData("/v1/proofs/record", query: ["key": "grant/BJ-GAJ/BJ-GAJ-G001", "format": "binary"])
+        let bundle = try ProofBundle(canonicalBytes: [UInt8](bytes))
+        let verifier = ProofVerifier(genesis: genesis)
+        proofs["recordVerifyMicroseconds"] = try BenchCommand.Proofs.medianMicroseconds(of: 500) { verifier.verify(bundle) }
+        proofs["recordBundleBytes"] = Double(bytes.count)
+      }
+
+      let report = NetworkReport(
+        validators: validatorCount, cores: cores, verifyMicroseconds: verifyMicroseconds, ceilingTransactionsPerSecond: ceiling,
+        offeredRate: rate, batch: batch, connections: connections, warmupSeconds: warmup, durationSeconds: duration,
+        submitted: submitted, committedInWindow: summary.count, committedTransactionsPerSecond: summary.perSecond,
+        fractionOfCeiling: summary.perSecond / ceiling, latencyMs: summary.latencyMs, meanBlockTransactions: summary.meanBlockSize,
+        blocks: summary.blocks, views: views, nodes: perNode,
+        diskBytesPerTransaction: network == nil ? nil : Double(diskAfter - diskBefore) / Double(committedAll), proofs: proofs)
+      if output == .json {
+        print(try JSONOutput.string(report))
+      } else {
+        report.printTable()
+      }
+    }
+
+    static func measureVerify() -> Double {
+      let key = Devnet.key("bench/verify")
+      let digests = (0..<100).map { SHA256.hash(Array("message \($0)".utf8)) }
+      let signatures = digests.map { key.sign(digest: $0) }
+      let publicKey = key.publicKey
+      let start = ContinuousClock.now
+      var valid = 0
+      for round in 0..<10_000 where publicKey.verify(signatures[round % 100], digest: digests[round % 100]) { valid += 1 }
+      precondition(valid == 10_000)
+      return (ContinuousClock.now - start).seconds * 1e6 / 10_000
+    }
+
+    static func height(_ api: String) async throws -> UInt64 {
+      (try await APIClient(node: api).get("/v1/status")["height"] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    struct ProcessStat { let cpuSeconds: Double; let peakRSSKilobytes: Double }
+
+    static func processStats(_ network: LocalNetwork) -> [Int32: ProcessStat] {
+      var stats: [Int32: ProcessStat] = [:]
+      let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+      for member in network.members {
+        guard let stat = try? String(contentsOfFile: "/proc/\(member.pid)/stat", encoding: .utf8),
+          let status = try? String(contentsOfFile: "/proc/\(member.pid)/status", encoding: .utf8)
+        else { continue }
+        // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        let cpu = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?.split(separator: " ").dropFirst().first
+        stats[member.pid] = ProcessStat(cpuSeconds: cpu / ticks, peakRSSKilobytes: Double(hwm ?? "0") ?? 0)
+      }
+      return stats
+    }
+
+    static func diskBytes(_ network: LocalNetwork) -> Int {
+      network.validators.reduce(0) { total, member in
+        let path = member.home + "/data/ledger"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return total + names.reduce(0) { sum, name in
+          sum + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.size] as? Int) ?? 0)
+        }
+      } / max(1, network.validators.count)
+    }
+  }
+
+  struct NodeCost: Encodable {
+    let id: String
+    let cpuSecondsPerTransaction: Double
+    let cpuMicrosecondsPerTransaction: Double
+    let peakRSSMegabytes: Double
+  }
+
+  struct NetworkReport: Encodable {
+    let validators: Int
+    let cores: Int
+    let verifyMicroseconds: Double
+    let ceilingTransactionsPerSecond: Double
+    let offeredRate: Double?
+    let batch: Int
+    let connections: Int
+    let warmupSeconds: Double
+    let durationSeconds: Double
+    let submitted: Int
+    let committedInWindow: Int
+    let committedTransactionsPerSecond: Double
+    let fractionOfCeiling: Double
+    let latencyMs: [String: Double]
+    let meanBlockTransactions: Double
+    let blocks: Int
+    let views: [Int]
+    let nodes: [NodeCost]
+    let diskBytesPerTransaction: Double?
+    let proofs: [String: Double]
+
+    func printTable() {
+      say("")
+      say(String(format: "committed           %.0f tx/s sustained over %.0f s after %.0f s warm-up (%d transactions, %d blocks)", committedTransactionsPerSecond, durationSeconds, warmupSeconds, committedInWindow, blocks))
+      say(String(format: "of the ceiling      %.1f%% of %.0f tx/s (%d validators, %.1f µs per verify, %d cores)", fractionOfCeiling * 100, ceilingTransactionsPerSecond, validators, verifyMicroseconds, cores))
+      say("offered             " + (offeredRate.map { String(format: "%.0f tx/s", $0) } ?? "open loop") + " in batches of \(batch) on \(connections) connections; \(submitted) submitted")
+      say(String(format: "commit latency ms   p50 %.0f  p90 %.0f  p99 %.0f  max %.0f", latencyMs["p50"] ?? 0, latencyMs["p90"] ?? 0, latencyMs["p99"] ?? 0, latencyMs["max"] ?? 0))
+      say(String(format: "block size          %.0f transactions on average", meanBlockTransactions))
+      say("views at the end    \(views.map(String.init).joined(separator: " ")) (0 = no view change)")
+      for node in nodes {
+        say(String(format: "node %-14@ %.0f µs CPU per committed tx, peak RSS %.0f MB", node.id, node.cpuMicrosecondsPerTransaction, node.peakRSSMegabytes))
+      }
+      if let diskBytesPerTransaction { say(String(format: "disk                %.0f bytes per committed transaction per node", diskBytesPerTransaction)) }
+      if let rate = proofs["recordProofsPerSecond"] {
+        say(String(format: "proofs              %.0f record proofs/s from one node; bundle %.0f B, verified offline in %.0f µs", rate, proofs["recordBundleBytes"] ?? 0, proofs["recordVerifyMicroseconds"] ?? 0))
+      }
+    }
+  }
+}
+
+/// The pre-signed load: per bureau, cycles of publish → revise → attest →
+/// grant → share → revoke, signed by the bureau's devnet operator key.
+struct Workload {
+  let bodies: [Data]
+  let ids: [[Hash256]]
+  let mixDescription: String
+
+  static func make(genesis: Genesis, chainId: String, count: Int, batch: Int, apis: [String]) async throws -> Workload {
+    let bureaus = genesis.bureaus.map(\.bureauId).filter { bureau in genesis.duties.contains { $0.bureauId == bureau } }
+    guard bureaus.count >= 2 else { throw CLIError(code: "bench.no_bureaus", message: "the genesis has too few bureaus with duties") }
+    var starts: [String: UInt64] = [:]
+    let client = try APIClient(node: apis[0])
+    for bureau in bureaus { starts[bureau] = try await client.nextSequence(of: Devnet.operatorKey(bureau).publicKey) }
+    let perBureau = (count + bureaus.count - 1) / bureaus.count
+    let nowMs = UInt64(Date().timeIntervalSince1970 * 1_000)
+    let run = UInt32.random(in: 0...UInt32.max)
+    // Each bureau's transactions are signed on its own thread: all cores, no shared state.
+    nonisolated(unsafe) var signed = [[SignedTransaction]](repeating: [], count: bureaus.count)
+    let dutyOf = Dictionary(genesis.duties.map { ($0.bureauId, $0.dutyId) }, uniquingKeysWith: { first, _ in first })
+    let startsCopy = starts
+    DispatchQueue.concurrentPerform(iterations: bureaus.count) { index in
+      let bureau = bureaus[index]
+      let key = Devnet.operatorKey(bureau)
+      let grantee = bureaus[(index + 1) % bureaus.count]
+      var sequence = startsCopy[bureau] ?? 0
+      var list: [SignedTransaction] = []
+      list.reserveCapacity(perBureau)
+      func add(_ payload: Payload) {
+        guard list.count < perBureau else { return }
+        list.append(
+          SignedTransaction(
+            body: TransactionBody(chainId: chainId, signer: key.publicKey, sequence: sequence, payload: payload),
+            signedBy: [key]))
+        sequence += 1
+      }
+      var cycle = 0
+      while list.count < perBureau {
+        let directoryId = "B\(run % 100_000)-\(cycle)"
+        let grantId = "G\(run % 100_000)-\(cycle)"
+        let items = [DataItem(name: "统一社会信用代码", type: .text, description: ""), DataItem(name: "名称", type: .text, description: "")]
+        var directory = Directory(
+          bureauId: bureau, directoryId: directoryId, title: "压测目录 \(cycle)", description: "bench", dutyIds: [dutyOf[bureau]!],
+          items: items, shareType: .conditional, shareCondition: "依职责申请", openType: .notOpen, updateCycle: .daily)
+        add(.publishDirectory(directory))
+        directory.title += "（修订）"
+        add(.reviseDirectory(directory))
+        let dataHash = SHA256.hash(Array("\(run)/\(bureau)/\(cycle)".utf8))
+        add(.attestData(Attestation(bureauId: bureau, directoryId: directoryId, kind: .release, dataHash: dataHash, recordCount: 100, producedAtMs: nowMs)))
+        add(.grantAccess(Grant(grantorId: bureau, grantId: grantId, granteeId: grantee, scope: AccessScope(directoryId: directoryId, items: ["名称"], purpose: "压测", validFromMs: nowMs - 3_600_000, validUntilMs: nowMs + 86_400_000))))
+        add(.recordShare(ShareRecord(providerId: bureau, consumerId: grantee, directoryId: directoryId, grantId: grantId, dataHash: dataHash)))
+        add(.revokeGrant(Retirement(bureauId: bureau, recordId: grantId, reason: "压测")))
+        cycle += 1
+      }
+      signed[index] = list
+    }
+    // Interleave bureaus so every batch carries many signers, each in sequence order.
+    var ordered: [SignedTransaction] = []
+    ordered.reserveCapacity(perBureau * bureaus.count)
+    for position in 0..<perBureau {
+      for list in signed where position < list.count { ordered.append(list[position]) }
+    }
+    ordered = Array(ordered.prefix(count))
+    var bodies: [Data] = []
+    var ids: [[Hash256]] = []
+    for start in stride(from: 0, to: ordered.count, by: batch) {
+      let slice = ordered[start..<min(ordered.count, start + batch)]
+      ids.append(slice.map(\.id))
+      let hexes = slice.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
+      bodies.append(Data((batch == 1 ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8))
+    }
+    return Workload(
+      bodies: bodies, ids: ids,
+      mixDescription: "\(bureaus.count) bureaus × (publishDirectory, reviseDirectory, attestData, grantAccess, recordShare, revokeGrant), \(bodies.count) submissions")
+  }
+}
+
+/// When each transaction was submitted and when it was seen committed.
+final class CommitTracker: @unchecked Sendable {
+  private let lock = NSLock()
+  private var submittedAt: [Hash256: ContinuousClock.Instant] = [:]
+  private var commits: [(at: ContinuousClock.Instant, latencyNs: UInt64?)] = []
+  private var blockSizes: [(ContinuousClock.Instant, Int)] = []
+  private let batchIds: [[Hash256]]
+
+  init(submitted: [[Hash256]]) { batchIds = submitted }
+
+  var committedCount: Int { lock.withLock { commits.count } }
+
+  func markSubmitted(batch index: Int, at instant: ContinuousClock.Instant) {
+    lock.withLock { for id in batchIds[index] where submittedAt[id] == nil { submittedAt[id] = instant } }
+  }
+
+  /// Reads every new block from `api` (binary) and records its transactions.
+  func follow(api: String, from firstHeight: UInt64) async throws {
+    let client = try APIClient(node: api)
+    var next = firstHeight
+    while !Task.isCancelled {
+      let head = (try? await BenchCommand.Network.height(api)) ?? 0
+      while next <= head {
+        let bytes = try await client.getData("/v1/blocks/\(next)", query: ["format": "binary"])
+        let block = try Block(canonicalBytes: [UInt8](bytes))
+        let now = ContinuousClock.now
+        lock.withLock {
+          blockSizes.append((now, block.transactions.count))
+          for transaction in block.transactions {
+            let latency = submittedAt[transaction.id].map { UInt64(max(0, (now - $0).seconds) * 1e9) }
+            commits.append((now, latency))
+          }
+        }
+        next += 1
+      }
+      try? await Task.sleep(for: .milliseconds(20))
+    }
+  }
+
+  struct Summary {
+    let count: Int
+    let perSecond: Double
+    let latencyMs: [String: Double]
+    let meanBlockSize: Double
+    let blocks: Int
+  }
+
+  func summary(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> Summary {
+    lock.withLock {
+      let window = commits.filter { $0.at >= start && $0.at <= end }
+      let latencies = commits.compactMap(\.latencyNs).sorted()
+      let blocks = blockSizes.filter { $0.0 >= start && $0.0 <= end }
+      return Summary(
+        count: window.count, perSecond: Double(window.count) / max(1e-9, (end - start).seconds),
+        latencyMs: [
+          "p50": Double(percentile(latencies, 0.5)) / 1e6, "p90": Double(percentile(latencies, 0.9)) / 1e6,
+          "p99": Double(percentile(latencies, 0.99)) / 1e6, "max": Double(latencies.last ?? 0) / 1e6,
+        ],
+        meanBlockSize: blocks.isEmpty ? 0 : Double(blocks.reduce(0) { $0 + $1.1 }) / Double(blocks.count), blocks: blocks.count)
+    }
+  }
+}
+
+/// Posts the pre-built bodies in order over `connections` concurrent
+/// submitters, round-robin over the nodes, paced to `rate` when given; on 429
+/// it waits and retries the same body.
+struct Submitter {
+  let batches: [Data]
+  let apis: [String]
+  let connections: Int
+  let rate: Double?
+  let batchSize: Int
+
+  func run(until stop: ContinuousClock.Instant, tracker: CommitTracker) async throws -> Int {
+    let next = NextIndex()
+    let start = ContinuousClock.now
+    let interval = rate.map { Double(batchSize) / $0 }
+    let single = batchSize == 1
+    return try await withThrowingTaskGroup(of: Int.self) { group in
+      for lane in 0..<connections {
+        group.addTask {
+          var sent = 0
+          let api = apis[lane % apis.count]
+          let url = URL(string: api + (single ? "/v1/transactions" : "/v1/transactions/batch"))!
+          while ContinuousClock.now < stop, let index = next.take(below: batches.count) {
+            if let interval {
+              let due = start + .milliseconds(Int64(Double(index) * interval * 1_000))
+              if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+            }
+            var request = URLRequest(url: url)
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = batches[index]
+            while ContinuousClock.now < stop {
+              tracker.markSubmitted(batch: index, at: ContinuousClock.now)
+              let (_, response) = try await APIClient.session.data(for: request)
+              let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+              if status == 429 || status == 503 {
+                try await Task.sleep(for: .milliseconds(50))
+                continue
+              }
+              sent += batchSize
+              break
+            }
+          }
+          return sent
+        }
+      }
+      return try await group.reduce(0, +)
+    }
+  }
+}
+
+final class NextIndex: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value = 0
+  func take(below limit: Int) -> Int? {
+    lock.withLock {
+      guard value < limit else { return nil }
+      defer { value += 1 }
+      return value
+    }
+  }
+}
