@@ -11,7 +11,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config libcurl4
 CLI := .build/debug/ledger-cli
 
-.PHONY: all deps build test demo soak bench-micro format-vectors openapi clean
+.PHONY: all deps build test demo soak bench bench-micro format-vectors openapi clean
 
 all: build
 
@@ -57,6 +57,12 @@ bench-micro: deps
 format-vectors: deps
 	REWRITE_FORMAT_VECTORS=1 $(SWIFT) test --filter FormatDocument >/dev/null || true
 	$(SWIFT) test --filter FormatDocument
+
+# The whole-network benchmark on a release build (docs/BENCHMARKS.md);
+# BENCH_NET_ARGS passes options, e.g. --rate 3000 or --output json.
+bench: deps
+	$(SWIFT) build -c release --product ledger-cli
+	.build/release/ledger-cli bench --duration 60 $(BENCH_NET_ARGS)
 
 # Re-embeds docs/openapi.yaml into the node (served at /openapi.yaml).
 openapi:

@@ -204,7 +204,8 @@ let bundleBenchmarks: @Sendable () -> Void = {
     let tree = SparseMerkleTree(source: nodes)
     let target = RecordKey.duty("BJ-GAJ", "D-TARGET")
     let record = StateRecord(
-      value: .duty(Duty(bureauId: "BJ-GAJ", dutyId: "D-TARGET", title: "户籍管理", legalBasis: "《户口登记条例》", description: ""),
+      value: .duty(
+        Duty(bureauId: "BJ-GAJ", dutyId: "D-TARGET", title: "户籍管理", legalBasis: "《户口登记条例》", description: ""),
         citingDirectoryCount: 3),
       status: .active, version: 1, createdAtHeight: 1, updatedAtHeight: 1)
     var initial: [Hash256: Hash256?] = [target.treeKey: SHA256.hash(record.canonicalBytes)]

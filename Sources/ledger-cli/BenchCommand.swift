@@ -38,7 +38,9 @@ struct BenchCommand: AsyncParsableCommand {
         let page = try await client.get(list, query: ["limit": "1000"])
         keys += ((page["records"] as? [[String: Any]]) ?? []).compactMap { $0["key"] as? String }
       }
-      guard !keys.isEmpty else { throw CLIError(code: "bench.empty_chain", message: "the node has no records to prove") }
+      guard !keys.isEmpty else {
+        throw CLIError(code: "bench.empty_chain", message: "the node has no records to prove")
+      }
       let paths = keys.map {
         "/v1/proofs/record?key=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!)&format=\(format)"
       }

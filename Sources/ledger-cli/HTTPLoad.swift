@@ -43,8 +43,9 @@ enum HTTPLoad {
     var bytes = 0
     var started: NIODeadline = .now()
 
-    init(paths: [String], host: String, offset: Int, counter: Counter, deadline: NIODeadline, done: EventLoopPromise<Void>)
-    {
+    init(
+      paths: [String], host: String, offset: Int, counter: Counter, deadline: NIODeadline, done: EventLoopPromise<Void>
+    ) {
       self.paths = paths
       self.host = host
       self.counter = counter

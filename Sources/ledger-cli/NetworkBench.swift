@@ -46,9 +46,14 @@ extension BenchCommand {
       // 1. The ceiling, on this machine, now.
       let verifyMicroseconds = Self.measureVerify()
       let cores = ProcessInfo.processInfo.activeProcessorCount
-      let validatorCount = urls.isEmpty ? nodes : (try await APIClient(node: urls[0]).get("/v1/status")["validators"] as? [Any])?.count ?? nodes
+      let validatorCount =
+        urls.isEmpty
+        ? nodes : (try await APIClient(node: urls[0]).get("/v1/status")["validators"] as? [Any])?.count ?? nodes
       let ceiling = Double(cores) / (Double(validatorCount) * verifyMicroseconds * 1e-6)
-      log(String(format: "ceiling: %d cores / (%d validators × %.1f µs per verify) = %.0f tx/s", cores, validatorCount, verifyMicroseconds, ceiling))
+      log(
+        String(
+          format: "ceiling: %d cores / (%d validators × %.1f µs per verify) = %.0f tx/s", cores, validatorCount,
+          verifyMicroseconds, ceiling))
 
       // 2. The network.
       var network: LocalNetwork?
@@ -71,7 +76,9 @@ extension BenchCommand {
         apis = urls
         let status = try await APIClient(node: urls[0]).get("/v1/status")
         guard status["chainId"] as? String == Devnet.chainId else {
-          throw CLIError(code: "bench.not_devnet", message: "--node must be a devnet-style network (the load signs with devnet keys)")
+          throw CLIError(
+            code: "bench.not_devnet", message: "--node must be a devnet-style network (the load signs with devnet keys)"
+          )
         }
         genesis = Devnet.genesis(validatorCount: validatorCount)
       }
@@ -82,8 +89,10 @@ extension BenchCommand {
         rate.map { Int($0 * (duration + warmup) * 1.2) + batch } ?? (transactions ?? Int(8_000 * (duration + warmup)))
       log("pre-signing \(total) transactions …")
       let signStart = ContinuousClock.now
-      let workload = try await Workload.make(genesis: genesis, chainId: genesis.chainId, count: total, batch: batch, apis: apis)
-      log(String(format: "pre-signed in %.1f s: %@", (ContinuousClock.now - signStart).seconds, workload.mixDescription))
+      let workload = try await Workload.make(
+        genesis: genesis, chainId: genesis.chainId, count: total, batch: batch, apis: apis)
+      log(
+        String(format: "pre-signed in %.1f s: %@", (ContinuousClock.now - signStart).seconds, workload.mixDescription))
 
       let before = network.map { Self.processStats($0) } ?? [:]
       let diskBefore = network.map { Self.diskBytes($0) } ?? 0
@@ -94,8 +103,10 @@ extension BenchCommand {
       let watcher = Task { try await tracker.follow(api: apis[0], from: startHeight + 1) }
       let clock = ContinuousClock.now
       let stop = clock + .milliseconds(Int64((warmup + duration) * 1_000))
-      let submitted = try await Submitter(batches: workload.bodies, apis: apis, connections: connections, rate: rate, batchSize: batch)
-        .run(until: stop, tracker: tracker)
+      let submitted = try await Submitter(
+        batches: workload.bodies, apis: apis, connections: connections, rate: rate, batchSize: batch
+      )
+      .run(until: stop, tracker: tracker)
       try await Task.sleep(for: .seconds(2))  // let the last blocks land
       watcher.cancel()
       let windowStart = clock + .milliseconds(Int64(warmup * 1_000))
@@ -105,37 +116,49 @@ extension BenchCommand {
       let after = network.map { Self.processStats($0) } ?? [:]
       let diskAfter = network.map { Self.diskBytes($0) } ?? 0
       var views: [Int] = []
-      for api in apis { views.append(((try? await APIClient(node: api).get("/v1/status"))?["view"] as? NSNumber)?.intValue ?? -1) }
+      for api in apis {
+        views.append(((try? await APIClient(node: api).get("/v1/status"))?["view"] as? NSNumber)?.intValue ?? -1)
+      }
       let committedAll = max(1, tracker.committedCount)
-      let perNode = network?.validators.map { member -> NodeCost in
-        let cpu = (after[member.pid]?.cpuSeconds ?? 0) - (before[member.pid]?.cpuSeconds ?? 0)
-        return NodeCost(
-          id: member.id, cpuSecondsPerTransaction: cpu / Double(committedAll),
-          cpuMicrosecondsPerTransaction: cpu / Double(committedAll) * 1e6, peakRSSMegabytes: (after[member.pid]?.peakRSSKilobytes ?? 0) / 1_024)
-      } ?? []
+      let perNode =
+        network?.validators.map { member -> NodeCost in
+          let cpu = (after[member.pid]?.cpuSeconds ?? 0) - (before[member.pid]?.cpuSeconds ?? 0)
+          return NodeCost(
+            id: member.id, cpuSecondsPerTransaction: cpu / Double(committedAll),
+            cpuMicrosecondsPerTransaction: cpu / Double(committedAll) * 1e6,
+            peakRSSMegabytes: (after[member.pid]?.peakRSSKilobytes ?? 0) / 1_024)
+        } ?? []
 
       // 6. Proofs against one node.
       var proofs: [String: Double] = [:]
       if proofSeconds > 0, let url = URL(string: apis[0]), let host = url.host, let port = url.port {
-        let paths = ["bureau/BJ-GAJ", "directory/BJ-GAJ/BJ-GAJ-R01", "grant/BJ-GAJ/BJ-GAJ-G001", "duty/BJ-ZJW/BJ-ZJW-D1"].map {
+        let paths = [
+          "bureau/BJ-GAJ", "directory/BJ-GAJ/BJ-GAJ-R01", "grant/BJ-GAJ/BJ-GAJ-G001", "duty/BJ-ZJW/BJ-ZJW-D1",
+        ].map {
           "/v1/proofs/record?key=\($0)&format=binary"
         }
         let load = try await HTTPLoad.run(host: host, port: port, paths: paths, connections: 8, seconds: proofSeconds)
         proofs["recordProofsPerSecond"] = load.perSecond
-        let bytes = try await APIClient(node: apis[0]).getData("/v1/proofs/record", query: ["key": "grant/BJ-GAJ/BJ-GAJ-G001", "format": "binary"])
+        let bytes = try await APIClient(node: apis[0]).getData(
+          "/v1/proofs/record", query: ["key": "grant/BJ-GAJ/BJ-GAJ-G001", "format": "binary"])
         let bundle = try ProofBundle(canonicalBytes: [UInt8](bytes))
         let verifier = ProofVerifier(genesis: genesis)
-        proofs["recordVerifyMicroseconds"] = try BenchCommand.Proofs.medianMicroseconds(of: 500) { verifier.verify(bundle) }
+        proofs["recordVerifyMicroseconds"] = try BenchCommand.Proofs.medianMicroseconds(of: 500) {
+          verifier.verify(bundle)
+        }
         proofs["recordBundleBytes"] = Double(bytes.count)
       }
 
       let report = NetworkReport(
-        validators: validatorCount, cores: cores, verifyMicroseconds: verifyMicroseconds, ceilingTransactionsPerSecond: ceiling,
+        validators: validatorCount, cores: cores, verifyMicroseconds: verifyMicroseconds,
+        ceilingTransactionsPerSecond: ceiling,
         offeredRate: rate, batch: batch, connections: connections, warmupSeconds: warmup, durationSeconds: duration,
         submitted: submitted, committedInWindow: summary.count, committedTransactionsPerSecond: summary.perSecond,
-        fractionOfCeiling: summary.perSecond / ceiling, latencyMs: summary.latencyMs, meanBlockTransactions: summary.meanBlockSize,
+        fractionOfCeiling: summary.perSecond / ceiling, latencyMs: summary.latencyMs,
+        meanBlockTransactions: summary.meanBlockSize,
         blocks: summary.blocks, views: views, nodes: perNode,
-        diskBytesPerTransaction: network == nil ? nil : Double(diskAfter - diskBefore) / Double(committedAll), proofs: proofs)
+        diskBytesPerTransaction: network == nil ? nil : Double(diskAfter - diskBefore) / Double(committedAll),
+        proofs: proofs)
       if output == .json {
         print(try JSONOutput.string(report))
       } else {
@@ -150,7 +173,9 @@ extension BenchCommand {
       let publicKey = key.publicKey
       let start = ContinuousClock.now
       var valid = 0
-      for round in 0..<10_000 where publicKey.verify(signatures[round % 100], digest: digests[round % 100]) { valid += 1 }
+      for round in 0..<10_000 where publicKey.verify(signatures[round % 100], digest: digests[round % 100]) {
+        valid += 1
+      }
       precondition(valid == 10_000)
       return (ContinuousClock.now - start).seconds * 1e6 / 10_000
     }
@@ -159,7 +184,10 @@ extension BenchCommand {
       (try await APIClient(node: api).get("/v1/status")["height"] as? NSNumber)?.uint64Value ?? 0
     }
 
-    struct ProcessStat { let cpuSeconds: Double; let peakRSSKilobytes: Double }
+    struct ProcessStat {
+      let cpuSeconds: Double
+      let peakRSSKilobytes: Double
+    }
 
     static func processStats(_ network: LocalNetwork) -> [Int32: ProcessStat] {
       var stats: [Int32: ProcessStat] = [:]
@@ -171,7 +199,8 @@ extension BenchCommand {
         // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
         let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
         let cpu = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?.split(separator: " ").dropFirst().first
+        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?.split(separator: " ").dropFirst()
+          .first
         stats[member.pid] = ProcessStat(cpuSeconds: cpu / ticks, peakRSSKilobytes: Double(hwm ?? "0") ?? 0)
       }
       return stats
@@ -181,9 +210,10 @@ extension BenchCommand {
       network.validators.reduce(0) { total, member in
         let path = member.home + "/data/ledger"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        return total + names.reduce(0) { sum, name in
-          sum + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.size] as? Int) ?? 0)
-        }
+        return total
+          + names.reduce(0) { sum, name in
+            sum + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.size] as? Int) ?? 0)
+          }
       } / max(1, network.validators.count)
     }
   }
@@ -219,18 +249,40 @@ extension BenchCommand {
 
     func printTable() {
       say("")
-      say(String(format: "committed           %.0f tx/s sustained over %.0f s after %.0f s warm-up (%d transactions, %d blocks)", committedTransactionsPerSecond, durationSeconds, warmupSeconds, committedInWindow, blocks))
-      say(String(format: "of the ceiling      %.1f%% of %.0f tx/s (%d validators, %.1f µs per verify, %d cores)", fractionOfCeiling * 100, ceilingTransactionsPerSecond, validators, verifyMicroseconds, cores))
-      say("offered             " + (offeredRate.map { String(format: "%.0f tx/s", $0) } ?? "open loop") + " in batches of \(batch) on \(connections) connections; \(submitted) submitted")
-      say(String(format: "commit latency ms   p50 %.0f  p90 %.0f  p99 %.0f  max %.0f", latencyMs["p50"] ?? 0, latencyMs["p90"] ?? 0, latencyMs["p99"] ?? 0, latencyMs["max"] ?? 0))
+      say(
+        String(
+          format:
+            "committed           %.0f tx/s sustained over %.0f s after %.0f s warm-up (%d transactions, %d blocks)",
+          committedTransactionsPerSecond, durationSeconds, warmupSeconds, committedInWindow, blocks))
+      say(
+        String(
+          format: "of the ceiling      %.1f%% of %.0f tx/s (%d validators, %.1f µs per verify, %d cores)",
+          fractionOfCeiling * 100, ceilingTransactionsPerSecond, validators, verifyMicroseconds, cores))
+      say(
+        "offered             " + (offeredRate.map { String(format: "%.0f tx/s", $0) } ?? "open loop")
+          + " in batches of \(batch) on \(connections) connections; \(submitted) submitted")
+      say(
+        String(
+          format: "commit latency ms   p50 %.0f  p90 %.0f  p99 %.0f  max %.0f", latencyMs["p50"] ?? 0,
+          latencyMs["p90"] ?? 0, latencyMs["p99"] ?? 0, latencyMs["max"] ?? 0))
       say(String(format: "block size          %.0f transactions on average", meanBlockTransactions))
       say("views at the end    \(views.map(String.init).joined(separator: " ")) (0 = no view change)")
       for node in nodes {
-        say(String(format: "node %-14@ %.0f µs CPU per committed tx, peak RSS %.0f MB", node.id, node.cpuMicrosecondsPerTransaction, node.peakRSSMegabytes))
+        say(
+          String(
+            format: "node %-14@ %.0f µs CPU per committed tx, peak RSS %.0f MB", node.id,
+            node.cpuMicrosecondsPerTransaction, node.peakRSSMegabytes))
       }
-      if let diskBytesPerTransaction { say(String(format: "disk                %.0f bytes per committed transaction per node", diskBytesPerTransaction)) }
+      if let diskBytesPerTransaction {
+        say(
+          String(format: "disk                %.0f bytes per committed transaction per node", diskBytesPerTransaction))
+      }
       if let rate = proofs["recordProofsPerSecond"] {
-        say(String(format: "proofs              %.0f record proofs/s from one node; bundle %.0f B, verified offline in %.0f µs", rate, proofs["recordBundleBytes"] ?? 0, proofs["recordVerifyMicroseconds"] ?? 0))
+        say(
+          String(
+            format:
+              "proofs              %.0f record proofs/s from one node; bundle %.0f B, verified offline in %.0f µs",
+            rate, proofs["recordBundleBytes"] ?? 0, proofs["recordVerifyMicroseconds"] ?? 0))
       }
     }
   }
@@ -245,7 +297,9 @@ struct Workload {
 
   static func make(genesis: Genesis, chainId: String, count: Int, batch: Int, apis: [String]) async throws -> Workload {
     let bureaus = genesis.bureaus.map(\.bureauId).filter { bureau in genesis.duties.contains { $0.bureauId == bureau } }
-    guard bureaus.count >= 2 else { throw CLIError(code: "bench.no_bureaus", message: "the genesis has too few bureaus with duties") }
+    guard bureaus.count >= 2 else {
+      throw CLIError(code: "bench.no_bureaus", message: "the genesis has too few bureaus with duties")
+    }
     var starts: [String: UInt64] = [:]
     let client = try APIClient(node: apis[0])
     for bureau in bureaus { starts[bureau] = try await client.nextSequence(of: Devnet.operatorKey(bureau).publicKey) }
@@ -275,17 +329,33 @@ struct Workload {
       while list.count < perBureau {
         let directoryId = "B\(run % 100_000)-\(cycle)"
         let grantId = "G\(run % 100_000)-\(cycle)"
-        let items = [DataItem(name: "统一社会信用代码", type: .text, description: ""), DataItem(name: "名称", type: .text, description: "")]
+        let items = [
+          DataItem(name: "统一社会信用代码", type: .text, description: ""), DataItem(name: "名称", type: .text, description: ""),
+        ]
         var directory = Directory(
-          bureauId: bureau, directoryId: directoryId, title: "压测目录 \(cycle)", description: "bench", dutyIds: [dutyOf[bureau]!],
+          bureauId: bureau, directoryId: directoryId, title: "压测目录 \(cycle)", description: "bench",
+          dutyIds: [dutyOf[bureau]!],
           items: items, shareType: .conditional, shareCondition: "依职责申请", openType: .notOpen, updateCycle: .daily)
         add(.publishDirectory(directory))
         directory.title += "（修订）"
         add(.reviseDirectory(directory))
         let dataHash = SHA256.hash(Array("\(run)/\(bureau)/\(cycle)".utf8))
-        add(.attestData(Attestation(bureauId: bureau, directoryId: directoryId, kind: .release, dataHash: dataHash, recordCount: 100, producedAtMs: nowMs)))
-        add(.grantAccess(Grant(grantorId: bureau, grantId: grantId, granteeId: grantee, scope: AccessScope(directoryId: directoryId, items: ["名称"], purpose: "压测", validFromMs: nowMs - 3_600_000, validUntilMs: nowMs + 86_400_000))))
-        add(.recordShare(ShareRecord(providerId: bureau, consumerId: grantee, directoryId: directoryId, grantId: grantId, dataHash: dataHash)))
+        add(
+          .attestData(
+            Attestation(
+              bureauId: bureau, directoryId: directoryId, kind: .release, dataHash: dataHash, recordCount: 100,
+              producedAtMs: nowMs)))
+        add(
+          .grantAccess(
+            Grant(
+              grantorId: bureau, grantId: grantId, granteeId: grantee,
+              scope: AccessScope(
+                directoryId: directoryId, items: ["名称"], purpose: "压测", validFromMs: nowMs - 3_600_000,
+                validUntilMs: nowMs + 86_400_000))))
+        add(
+          .recordShare(
+            ShareRecord(
+              providerId: bureau, consumerId: grantee, directoryId: directoryId, grantId: grantId, dataHash: dataHash)))
         add(.revokeGrant(Retirement(bureauId: bureau, recordId: grantId, reason: "压测")))
         cycle += 1
       }
@@ -308,7 +378,9 @@ struct Workload {
     }
     return Workload(
       bodies: bodies, ids: ids,
-      mixDescription: "\(bureaus.count) bureaus × (publishDirectory, reviseDirectory, attestData, grantAccess, recordShare, revokeGrant), \(bodies.count) submissions")
+      mixDescription:
+        "\(bureaus.count) bureaus × (publishDirectory, reviseDirectory, attestData, grantAccess, recordShare, revokeGrant), \(bodies.count) submissions"
+    )
   }
 }
 
@@ -370,7 +442,8 @@ final class CommitTracker: @unchecked Sendable {
           "p50": Double(percentile(latencies, 0.5)) / 1e6, "p90": Double(percentile(latencies, 0.9)) / 1e6,
           "p99": Double(percentile(latencies, 0.99)) / 1e6, "max": Double(latencies.last ?? 0) / 1e6,
         ],
-        meanBlockSize: blocks.isEmpty ? 0 : Double(blocks.reduce(0) { $0 + $1.1 }) / Double(blocks.count), blocks: blocks.count)
+        meanBlockSize: blocks.isEmpty ? 0 : Double(blocks.reduce(0) { $0 + $1.1 }) / Double(blocks.count),
+        blocks: blocks.count)
     }
   }
 }

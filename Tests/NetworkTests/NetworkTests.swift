@@ -383,3 +383,25 @@ func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
   process.waitUntilExit()
   return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// The benchmark is not a test, but CI keeps it working with a few seconds of load.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct BenchSmokeTests {
+  @Test func benchRunsEndToEndAndReportsJSON() throws {
+    let directory = NSTemporaryDirectory() + "dirledger-bench-smoke-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let run = try runCLI([
+      "bench", "--duration", "3", "--warmup", "1", "--transactions", "3000", "--batch", "250", "--proof-seconds", "1",
+      "--dir", directory, "--output", "json",
+    ])
+    #expect(run.status == 0, "\(run.output)")
+    let start = try #require(run.output.firstIndex(of: "{"))
+    let report = try #require(
+      try JSONSerialization.jsonObject(with: Data(run.output[start...].utf8)) as? [String: Any])
+    #expect(((report["committedInWindow"] as? NSNumber)?.intValue ?? 0) > 0, "\(run.output)")
+    #expect(((report["ceilingTransactionsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
+    #expect((report["nodes"] as? [Any])?.count == 4)
+    #expect((((report["proofs"] as? [String: Any])?["recordProofsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
+    #expect((report["views"] as? [NSNumber])?.allSatisfy { $0.intValue >= 0 } == true, "every node answered")
+  }
+}

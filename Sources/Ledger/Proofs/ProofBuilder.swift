@@ -17,7 +17,8 @@ extension LedgerStore {
         "proof.genesis_anchor",
         "proofs are anchored at a certified block (height ≥ 1); the chain has only its genesis block so far")
     }
-    guard height <= head.height, let header = try header(at: height), let certificate = try certificate(at: height) else {
+    guard height <= head.height, let header = try header(at: height), let certificate = try certificate(at: height)
+    else {
       throw ProofError("proof.height_unknown", "height \(height) is above this node's head \(head.height)")
     }
     return CertifiedHeader(header: header, certificate: certificate)

@@ -1,5 +1,5 @@
-import Foundation
 internal import CLevelDB
+import Foundation
 
 /// The embedded key-value store, through LevelDB's C API.
 ///
