@@ -120,9 +120,9 @@ public actor NodeEngine {
           throw MempoolRejection(
             "tx.wrong_chain", "transaction is for chain \"\(transaction.body.chainId)\", this is \"\(chainId)\"")
         }
-        if let location = try? store.transaction(transaction.id) {
+        if let location = try? store.transactionLocation(transaction.id) {
           throw MempoolRejection(
-            "tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.1.height)")
+            "tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.height)")
         }
         if let rejection = StateMachine(chainId: chainId).admissionRejection(
           of: transaction, height: store.head.height + 1, timeMs: store.head.timeMs, state: store)

@@ -101,37 +101,37 @@ extension Payload: CanonicalCodable {
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
     let kind = try reader.read(enum: "kind", as: Kind.self)
-    self = try Payload.decodeBody(kind) { (type) throws(FormatError) in
-      try reader.read(type, kind.fieldName)
-    }
+    var bodyDecoder = CanonicalBodyDecoder(reader: reader, field: kind.fieldName)
+    self = try Payload.decodeBody(kind, &bodyDecoder)
+    reader = bodyDecoder.reader
   }
 
-  /// Maps a kind to its case, decoding the body with `decode`; shared by the
+  /// Maps a kind to its case, decoding the body with `decoder`; shared by the
   /// binary and JSON decoders so the two can never disagree on a kind's shape.
-  static func decodeBody<Failure: Error>(
-    _ kind: Kind, _ decode: (any (CanonicalDecodable & Decodable).Type) throws(Failure) -> Any
-  ) throws(Failure) -> Payload {
-    // Each `as!` is on the value just decoded as that very type.
+  /// Generic rather than existential: no casts on the hot path.
+  static func decodeBody<Decoder: PayloadBodyDecoder>(_ kind: Kind, _ decoder: inout Decoder)
+    throws(Decoder.Failure) -> Payload
+  {
     switch kind {
-    case .registerBureau: .registerBureau(try decode(BureauRegistration.self) as! BureauRegistration)
-    case .suspendBureau: .suspendBureau(try decode(BureauStatusChange.self) as! BureauStatusChange)
-    case .reinstateBureau: .reinstateBureau(try decode(BureauStatusChange.self) as! BureauStatusChange)
-    case .removeBureau: .removeBureau(try decode(BureauStatusChange.self) as! BureauStatusChange)
-    case .rotateBureauKeys: .rotateBureauKeys(try decode(BureauKeyRotation.self) as! BureauKeyRotation)
-    case .changeValidators: .changeValidators(try decode(ValidatorSetChange.self) as! ValidatorSetChange)
-    case .declareDuty: .declareDuty(try decode(Duty.self) as! Duty)
-    case .amendDuty: .amendDuty(try decode(Duty.self) as! Duty)
-    case .retireDuty: .retireDuty(try decode(Retirement.self) as! Retirement)
-    case .publishDirectory: .publishDirectory(try decode(Directory.self) as! Directory)
-    case .reviseDirectory: .reviseDirectory(try decode(Directory.self) as! Directory)
-    case .retireDirectory: .retireDirectory(try decode(Retirement.self) as! Retirement)
-    case .requestAccess: .requestAccess(try decode(AccessRequest.self) as! AccessRequest)
-    case .approveRequest: .approveRequest(try decode(RequestApproval.self) as! RequestApproval)
-    case .denyRequest: .denyRequest(try decode(RequestDenial.self) as! RequestDenial)
-    case .grantAccess: .grantAccess(try decode(Grant.self) as! Grant)
-    case .revokeGrant: .revokeGrant(try decode(Retirement.self) as! Retirement)
-    case .attestData: .attestData(try decode(Attestation.self) as! Attestation)
-    case .recordShare: .recordShare(try decode(ShareRecord.self) as! ShareRecord)
+    case .registerBureau: .registerBureau(try decoder.decode(BureauRegistration.self))
+    case .suspendBureau: .suspendBureau(try decoder.decode(BureauStatusChange.self))
+    case .reinstateBureau: .reinstateBureau(try decoder.decode(BureauStatusChange.self))
+    case .removeBureau: .removeBureau(try decoder.decode(BureauStatusChange.self))
+    case .rotateBureauKeys: .rotateBureauKeys(try decoder.decode(BureauKeyRotation.self))
+    case .changeValidators: .changeValidators(try decoder.decode(ValidatorSetChange.self))
+    case .declareDuty: .declareDuty(try decoder.decode(Duty.self))
+    case .amendDuty: .amendDuty(try decoder.decode(Duty.self))
+    case .retireDuty: .retireDuty(try decoder.decode(Retirement.self))
+    case .publishDirectory: .publishDirectory(try decoder.decode(Directory.self))
+    case .reviseDirectory: .reviseDirectory(try decoder.decode(Directory.self))
+    case .retireDirectory: .retireDirectory(try decoder.decode(Retirement.self))
+    case .requestAccess: .requestAccess(try decoder.decode(AccessRequest.self))
+    case .approveRequest: .approveRequest(try decoder.decode(RequestApproval.self))
+    case .denyRequest: .denyRequest(try decoder.decode(RequestDenial.self))
+    case .grantAccess: .grantAccess(try decoder.decode(Grant.self))
+    case .revokeGrant: .revokeGrant(try decoder.decode(Retirement.self))
+    case .attestData: .attestData(try decoder.decode(Attestation.self))
+    case .recordShare: .recordShare(try decoder.decode(ShareRecord.self))
     }
   }
 }
@@ -152,7 +152,8 @@ extension Payload: Codable {
       throw DecodingError.dataCorruptedError(
         forKey: .type, in: container, debugDescription: "unknown transaction type \"\(name)\"")
     }
-    self = try Payload.decodeBody(kind) { type in try type.init(from: decoder) }
+    var bodyDecoder = JSONBodyDecoder(decoder: decoder)
+    self = try Payload.decodeBody(kind, &bodyDecoder)
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -278,5 +279,28 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
   /// Who must sign (the signer, governance quorum) is a state rule, checked on execution.
   public var signaturesAreValid: Bool {
     signatures.allSatisfy { $0.publicKey.verify($0.signature, digest: id) }
+  }
+}
+
+/// Decodes one payload body of a statically known type.
+protocol PayloadBodyDecoder {
+  associatedtype Failure: Error
+  mutating func decode<Body: CanonicalDecodable & Decodable>(_ type: Body.Type) throws(Failure) -> Body
+}
+
+struct CanonicalBodyDecoder: PayloadBodyDecoder {
+  var reader: CanonicalReader
+  let field: String
+
+  mutating func decode<Body: CanonicalDecodable & Decodable>(_ type: Body.Type) throws(FormatError) -> Body {
+    try reader.read(type, field)
+  }
+}
+
+struct JSONBodyDecoder: PayloadBodyDecoder {
+  let decoder: any Decoder
+
+  mutating func decode<Body: CanonicalDecodable & Decodable>(_ type: Body.Type) throws -> Body {
+    try Body(from: decoder)
   }
 }

@@ -73,7 +73,7 @@ extension LedgerStore {
     return try bundle(anchorHeight: nil) { anchor in
       let leaves = block.transactions.map(\.canonicalBytes)
       let resultLeaves = try block.transactions.map { transaction in
-        guard let result = try self.transaction(transaction.id)?.1.result else {
+        guard let result = try self.transactionLocation(transaction.id)?.result else {
           throw ProofError("store.corrupt", "result of \(transaction.id.hex) is missing")
         }
         return result.digest.withUnsafeBytes { MerkleTree.leafHash($0) }

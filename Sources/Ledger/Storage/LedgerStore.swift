@@ -304,6 +304,13 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     }
   }
 
+  /// Where a committed transaction is, without reading its block.
+  public func transactionLocation(_ id: Hash256) throws -> TransactionLocation? {
+    guard let bytes = try database.get(StoreKey.transaction(id)) else { return nil }
+    let stored = try StoredTransaction(canonicalBytes: bytes, transactionId: id)
+    return TransactionLocation(height: stored.height, index: stored.index, result: stored.result)
+  }
+
   public func transaction(_ id: Hash256) throws -> (SignedTransaction, TransactionLocation)? {
     guard let bytes = try database.get(StoreKey.transaction(id)) else { return nil }
     let stored = try StoredTransaction(canonicalBytes: bytes, transactionId: id)
