@@ -180,6 +180,27 @@ final class LocalNetwork: @unchecked Sendable {
 
   var validators: [Member] { members.filter { $0.role == "validator" } }
 
+  func isRunning(_ index: Int) -> Bool { processes[members[index].id]?.isRunning ?? false }
+
+  /// Sends `signal` to one node (SIGKILL, SIGSTOP, SIGCONT, SIGTERM).
+  func signalNode(_ index: Int, _ signal: Int32) {
+    guard let process = processes[members[index].id], process.isRunning else { return }
+    kill(process.processIdentifier, signal)
+  }
+
+  /// Waits for one node's process to end (after SIGTERM or SIGKILL); false on timeout.
+  func waitForExit(_ index: Int, timeoutSeconds: Double = 15) -> Bool {
+    guard let process = processes[members[index].id] else { return true }
+    let deadline = Date().addingTimeInterval(timeoutSeconds)
+    while process.isRunning, Date() < deadline { usleep(20_000) }
+    return !process.isRunning
+  }
+
+  func exitStatus(_ index: Int) -> Int32? {
+    guard let process = processes[members[index].id], !process.isRunning else { return nil }
+    return process.terminationStatus
+  }
+
   func printSummary() {
     say("Local network in \(directory) (nodes.json lists them):")
     for member in members {
