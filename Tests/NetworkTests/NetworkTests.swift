@@ -405,3 +405,30 @@ struct BenchSmokeTests {
     #expect((report["views"] as? [NSNumber])?.allSatisfy { $0.intValue >= 0 } == true, "every node answered")
   }
 }
+
+/// A bounded run of the fault harness (docs/RELIABILITY.md has the long runs).
+@Suite(.serialized, .timeLimit(.minutes(6)))
+struct FaultHarnessTests {
+  @Test func faultsLoseNothingAndNeverFork() throws {
+    var scenarios = ["kill-primary", "freeze", "old-copy"]
+    // disk-full mounts a tmpfs: only where the tests run as root (CI on this machine does).
+    if getuid() == 0 { scenarios.append("disk-full") }
+    let directory = NSTemporaryDirectory() + "dirledger-faults-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let run = try runCLI([
+      "dev", "faults", "--scenarios", scenarios.joined(separator: ","), "--load-seconds", "2", "--dir", directory,
+      "--output", "json",
+    ])
+    #expect(run.status == 0, "\(run.output)")
+    let start = try #require(run.output.firstIndex(of: "{"), "\(run.output)")
+    let report = try #require(try JSONSerialization.jsonObject(with: Data(run.output[start...].utf8)) as? [String: Any])
+    let rows = try #require(report["summary"] as? [[String: Any]])
+    #expect(rows.map { $0["scenario"] as? String } == scenarios)
+    for row in rows {
+      #expect((row["lost"] as? NSNumber)?.intValue == 0, "\(row)")
+      #expect((row["divergences"] as? NSNumber)?.intValue == 0, "\(row)")
+      #expect(((row["committed"] as? NSNumber)?.intValue ?? 0) > 0, "\(row)")
+      #expect(((row["faults"] as? NSNumber)?.intValue ?? 0) == 1, "\(row)")
+    }
+  }
+}
