@@ -1,6 +1,6 @@
 import Foundation
 public import Hummingbird
-import Ledger
+public import Ledger
 import NIOCore
 
 /// An API error: a stable `code`, a message for people, and the HTTP status.
@@ -431,12 +431,38 @@ public enum HTTPAPI {
     } catch is NIOTooManyBytesError {
       throw APIError(.contentTooLarge, "request.too_large", "the body exceeds \(limit) bytes")
     }
-    guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
+    return try parseJSONObject(Array(buffer.readableBytesView), keys: keys)
+  }
+
+  static func parseJSONObject(_ bytes: [UInt8], keys: Set<String>) throws -> [String: Any] {
+    guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
     else { throw APIError.badRequest("request.malformed_json", "the body is not a JSON object") }
     if let unknown = Set(object.keys).subtracting(keys).sorted().first {
       throw APIError.badRequest("request.unknown_field", "\(unknown): not a field of this request")
     }
     return object
+  }
+
+  /// The whole input side of `POST /v1/transactions` without the network:
+  /// the decoded transaction, or the error code the API would answer with.
+  /// (What `ledger-cli dev fuzz` exercises.)
+  public static func parseSubmission(_ body: [UInt8]) -> Result<SignedTransaction, SubmissionRefused> {
+    do {
+      let object = try parseJSONObject(body, keys: ["transaction"])
+      guard let hex = object["transaction"] as? String else {
+        throw APIError.badRequest("request.invalid_field", "transaction: a hex string is required")
+      }
+      return .success(try decodeTransaction(hex, field: "transaction").0)
+    } catch let error as APIError {
+      return .failure(SubmissionRefused(code: error.code, status: Int(error.status.code)))
+    } catch {
+      return .failure(SubmissionRefused(code: "internal", status: 500))
+    }
+  }
+
+  public struct SubmissionRefused: Error, Sendable {
+    public let code: String
+    public let status: Int
   }
 
   static func decodeTransaction(_ hex: String, field: String) throws -> (SignedTransaction, Int) {

@@ -6,7 +6,9 @@ import Node
 struct Dev: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Tools for developers of clients and verifiers.",
-    subcommands: [Examples.self, DevnetKey.self, FillStore.self, CheckStore.self, Simulate.self, Faults.self])
+    subcommands: [
+      Examples.self, DevnetKey.self, FillStore.self, CheckStore.self, Simulate.self, Faults.self, Fuzz.self,
+    ])
 
   struct DevnetKey: ParsableCommand {
     static let configuration = CommandConfiguration(

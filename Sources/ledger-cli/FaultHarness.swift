@@ -111,7 +111,10 @@ struct FaultTable: Encodable {
     say("| scenario | runs | faults | committed | lost | divergences | recovery median / max |")
     say("|---|---|---|---|---|---|---|")
     for row in rows {
-      say(String(format: "| %@ | %d | %d | %d | %d | %d | %.2f s / %.2f s |", row.scenario, row.runs, row.faults, row.committed, row.lost, row.divergences, row.recoveryMedianSeconds, row.recoveryMaxSeconds))
+      say(
+        String(
+          format: "| %@ | %d | %d | %d | %d | %d | %.2f s / %.2f s |", row.scenario, row.runs, row.faults,
+          row.committed, row.lost, row.divergences, row.recoveryMedianSeconds, row.recoveryMaxSeconds))
     }
     for result in results where !result.passed { say("FAILED \(result.scenario): \(result.notes)") }
   }
@@ -150,7 +153,8 @@ struct FaultRun {
     }
     try await network.start()
     let apis = network.validators.map(\.api)
-    let load = LoadClient(apis: apis, lanes: lanes, bureaus: Array(sample.bureaus.map(\.bureauId).prefix(lanes + 8).suffix(lanes)))
+    let load = LoadClient(
+      apis: apis, lanes: lanes, bureaus: Array(sample.bureaus.map(\.bureauId).prefix(lanes + 8).suffix(lanes)))
     let loadTask = Task { await load.run() }
     try await Task.sleep(for: .seconds(loadSeconds))
 
@@ -256,7 +260,8 @@ struct FaultRun {
     for entry in told {
       for api in all {
         let status = try? await APIClient(node: api).get("/v1/transactions/\(entry.id.hex)")
-        if status?["status"] as? String != "committed" || (status?["height"] as? NSNumber)?.uint64Value != entry.height {
+        if status?["status"] as? String != "committed" || (status?["height"] as? NSNumber)?.uint64Value != entry.height
+        {
           lost += 1
           break
         }
@@ -272,10 +277,14 @@ struct FaultRun {
       let account = try await APIClient(node: all[0]).get("/v1/accounts/\(signer.hex)")
       if account["committedSequence"] as? String != "\(count)" {
         divergences += 1
-        notes += "signer \(signer.hex.prefix(8)) committed \(account["committedSequence"] ?? "?"), client saw \(count). "
+        notes +=
+          "signer \(signer.hex.prefix(8)) committed \(account["committedSequence"] ?? "?"), client saw \(count). "
       }
     }
-    log(String(format: "committed %d told, %d lost, %d divergences, recovered in %.2f s, head %llu", told.count, lost, divergences, recovery, head))
+    log(
+      String(
+        format: "committed %d told, %d lost, %d divergences, recovered in %.2f s, head %llu", told.count, lost,
+        divergences, recovery, head))
     return FaultResult(
       scenario: scenario, faults: faults, committed: told.count, lost: lost, divergences: divergences,
       recoverySeconds: recovery, recovered: recovery < recoveryBound, notes: notes)
@@ -427,7 +436,9 @@ actor LoadClient {
         continue
       }
       let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-      let code = ((try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any])?["code"] as? String
+      let code =
+        ((try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any])?["code"]
+        as? String
       guard status == 202 || code == "mempool.duplicate" || code == "tx.already_committed" else {
         try? await Task.sleep(for: .milliseconds(100))
         continue

@@ -432,3 +432,15 @@ struct FaultHarnessTests {
     }
   }
 }
+
+/// A bounded fuzzing pass over every decoder that takes outside input.
+@Test(.timeLimit(.minutes(2))) func fuzzedDecodersNeverCrashOrMisencode() throws {
+  let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fuzz/corpus")
+    .standardized.path
+  let run = try runCLI(["dev", "fuzz", "--seconds", "3", "--corpus", corpus])
+  #expect(run.status == 0, "\(run.output)")
+  for target in ["frame", "transaction", "bundle", "submission"] {
+    #expect(run.output.contains("\(target): "), "\(run.output)")
+  }
+  #expect(!run.output.contains("VIOLATION"))
+}
