@@ -8,10 +8,11 @@
 
 SWIFT ?= swift
 # libcurl4: Foundation's URLSession, which ledger-cli uses to talk to nodes.
-DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config libcurl4
+# python3-venv: the API fuzzer (schemathesis, from PyPI) runs in its own venv.
+DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config libcurl4 python3-venv
 CLI := .build/debug/ledger-cli
 
-.PHONY: all deps build test demo soak bench bench-micro format-vectors openapi clean
+.PHONY: all deps build test demo soak bench bench-micro api-fuzz format-vectors openapi clean
 
 all: build
 
@@ -33,6 +34,13 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	scripts/api-fuzz.sh $(CLI) 25
+
+# API fuzzing of docs/openapi.yaml with schemathesis against a live node
+# (make test runs 25 examples per operation; API_FUZZ_EXAMPLES for more).
+API_FUZZ_EXAMPLES ?= 200
+api-fuzz: build
+	scripts/api-fuzz.sh $(CLI) $(API_FUZZ_EXAMPLES)
 
 # A local 4-validator network (plus one observer) with the sample city on
 # embedded LevelDB, a data-sharing scenario played on it, then the network

@@ -132,6 +132,13 @@ public enum HTTPAPI {
       if all.allSatisfy({ $0.error?.code == "mempool.full" }) {
         throw APIError(.tooManyRequests, "mempool.full", "the mempool is full; retry later", retryAfterSeconds: 1)
       }
+      // Nothing admitted: the request as a whole failed; say why with the first refusal.
+      if !all.contains(where: { $0.id != nil }), let first = all.first(where: { $0.error != nil }),
+        let error = first.error
+      {
+        throw APIError(
+          .badRequest, error.code, "none of the \(all.count) transactions was admitted; transactions[\(first.index)]: \(error.message)")
+      }
       return json(BatchResponse(accepted: all.count { $0.id != nil }, results: all), status: .accepted)
     }
 
