@@ -137,7 +137,8 @@ public enum HTTPAPI {
         let error = first.error
       {
         throw APIError(
-          .badRequest, error.code, "none of the \(all.count) transactions was admitted; transactions[\(first.index)]: \(error.message)")
+          .badRequest, error.code,
+          "none of the \(all.count) transactions was admitted; transactions[\(first.index)]: \(error.message)")
       }
       return json(BatchResponse(accepted: all.count { $0.id != nil }, results: all), status: .accepted)
     }
@@ -589,16 +590,20 @@ public enum HTTPAPI {
       var scanned = 0
       var last = after
       while records.count < limit, scanned < scanMax {
-        let batch = try store.records(pathPrefix: prefix, after: last, limit: min(1_000, scanMax - scanned))
+        let requested = min(1_000, scanMax - scanned)
+        let batch = try store.records(pathPrefix: prefix, after: last, limit: requested)
+        var consumed = 0
         for (key, record) in batch {
           scanned += 1
+          consumed += 1
           last = key
           if filter(record) {
             records.append(RecordView(key: key.path, record: record))
             if records.count == limit { break }
           }
         }
-        if batch.count < min(1_000, scanMax - scanned + batch.count) { return PageView(records: records, next: nil) }
+        // The prefix is exhausted only if the store had fewer than asked and all of them were looked at.
+        if batch.count < requested, consumed == batch.count { return PageView(records: records, next: nil) }
       }
       return PageView(records: records, next: last.map { Hex.encode(Array($0.path.utf8)) })
     }
@@ -617,12 +622,17 @@ public enum HTTPAPI {
       var scanned = 0
       while records.count < limit, scanned < scanMax {
         let batch = try store.query(query, after: position, limit: 1_000)
-        scanned += batch.records.count
-        for entry in batch.records where filter(entry.record) {
-          records.append(RecordView(key: entry.key.path, record: entry.record))
+        var consumed = 0
+        for (entry, entryPosition) in zip(batch.records, batch.positions) {
+          scanned += 1
+          consumed += 1
+          position = entryPosition
+          if filter(entry.record) {
+            records.append(RecordView(key: entry.key.path, record: entry.record))
+            if records.count == limit { break }
+          }
         }
-        guard let next = batch.next else { return PageView(records: records, next: nil) }
-        position = next
+        if batch.next == nil, consumed == batch.records.count { return PageView(records: records, next: nil) }
       }
       return PageView(records: records, next: position.map(Hex.encode))
     }

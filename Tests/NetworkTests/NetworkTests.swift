@@ -135,6 +135,23 @@ struct NetworkTests {
         withAllowedCharacters: .alphanumerics)!)
     #expect((search.json["records"] as? [Any])?.count == 1)
 
+    // Paging: one record per page, every record exactly once, by scan and by index.
+    for path in ["/v1/directories?bureau=BJ-GAJ", "/v1/grants?grantor=BJ-GAJ&status=all", "/v1/duties?bureau=BJ-GAJ"] {
+      var seen: [String] = []
+      var after: String?
+      repeat {
+        let page = try await HTTP.get(network.observer.api + path + "&limit=1" + (after.map { "&after=\($0)" } ?? ""))
+        let records = (page.json["records"] as? [[String: Any]]) ?? []
+        #expect(records.count <= 1)
+        seen += records.compactMap { $0["key"] as? String }
+        after = page.json["next"] as? String
+      } while after != nil && seen.count < 50
+      let all = try await HTTP.get(network.observer.api + path)
+      let expected = ((all.json["records"] as? [[String: Any]]) ?? []).compactMap { $0["key"] as? String }
+      #expect(seen == expected, "\(path): paged \(seen), whole \(expected)")
+      #expect(expected.count >= 2, "\(path)")
+    }
+
     // Bad input: a 4xx JSON error with a code, and nothing changes.
     let before = try await status(entry)
     let valid = submitter.transaction(

@@ -79,6 +79,8 @@ public enum RecordQuery: Hashable, Sendable {
 /// One page of query results; pass `next` back as `after` for the following page.
 public struct RecordPage: Sendable {
   public let records: [(key: RecordKey, record: StateRecord)]
+  /// The index entry of each record, so a caller can resume after any of them.
+  public let positions: [[UInt8]]
   public let next: [UInt8]?
 }
 
@@ -98,6 +100,7 @@ extension LedgerStore {
       }
       return (key: key, record: record)
     }
-    return RecordPage(records: records, next: entries.count == pageSize ? entries.last?.key : nil)
+    return RecordPage(
+      records: records, positions: entries.map(\.key), next: entries.count == pageSize ? entries.last?.key : nil)
   }
 }
