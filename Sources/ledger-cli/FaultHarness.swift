@@ -16,7 +16,9 @@ extension Dev {
         primary, restart it), freeze (SIGSTOP a validator for 5 s, then SIGCONT), disk-full (a
         validator's data directory on a 2 MiB tmpfs fills up: it must halt, not fork; then it
         gets room and catches up; needs root), old-copy (a validator restarts from a copy of its
-        data directory taken earlier, WAL included, and must catch up). After each run: every
+        data directory taken earlier, WAL included, and must catch up), partition (every node in
+        its own network namespace on one bridge; a validator's link goes down for 5 s and comes
+        back; needs root and iproute2). After each run: every
         node agrees on every block hash and the state root, every transaction the client was told
         is committed is on every node at the same place, and the network resumed within
         --recovery-bound seconds. Exit status 1 if any run lost a transaction, diverged or did
@@ -32,7 +34,7 @@ extension Dev {
     @Option(help: "text or json.") var output: OutputFormat = .text
 
     func run() async throws {
-      let known = ["kill", "kill-primary", "freeze", "disk-full", "old-copy"]
+      let known = ["kill", "kill-primary", "freeze", "disk-full", "old-copy", "partition"]
       let chosen = scenarios.split(separator: ",").map(String.init)
       if let unknown = chosen.first(where: { !known.contains($0) }) {
         throw CLIError(code: "input.unknown_scenario", message: "\(unknown); one of \(known.joined(separator: ", "))")
@@ -135,7 +137,8 @@ struct FaultRun {
       validatorCount: 4, bureaus: sample.bureaus, duties: sample.duties, directories: sample.directories,
       grants: sample.grants)
     let network = try LocalNetwork.create(
-      directory: directory, genesis: genesis, genesisJSON: [UInt8](try genesis.jsonData()), observers: 1)
+      directory: directory, genesis: genesis, genesisJSON: [UInt8](try genesis.jsonData()), observers: 1,
+      namespaces: scenario == "partition")
     let validatorIndexes = network.members.indices.filter { network.members[$0].role == "validator" }
     var victim = validatorIndexes.randomElement()!
     var mounted: String?
@@ -189,6 +192,14 @@ struct FaultRun {
       recovery = try await Self.recoveryTime(apis: others([victim]), bound: recoveryBound)
       try await Task.sleep(for: .seconds(5))
       network.signalNode(victim, SIGCONT)
+    case "partition":
+      log("cut \(network.members[victim].id) off the network for 5 s")
+      network.setConnected(victim, false)
+      faults += 1
+      recovery = try await Self.recoveryTime(apis: others([victim]), bound: recoveryBound)
+      try await Task.sleep(for: .seconds(5))
+      log("heal")
+      network.setConnected(victim, true)
     case "disk-full":
       log("waiting for \(network.members[victim].id)'s 2 MiB data directory to fill")
       let deadline = Date().addingTimeInterval(180)

@@ -21,10 +21,13 @@ final class LocalNetwork: @unchecked Sendable {
   let directory: String
   private(set) var members: [Member]
   private var processes: [String: Process] = [:]
+  /// With network namespaces: each node in its own namespace, joined by veth pairs to one bridge.
+  let namespaces: NamespaceLayout?
 
-  private init(directory: String, members: [Member]) {
+  private init(directory: String, members: [Member], namespaces: NamespaceLayout? = nil) {
     self.directory = directory
     self.members = members
+    self.namespaces = namespaces
   }
 
   /// Node keys of a devnet-style genesis: each validator's key derived from its bureau id.
@@ -46,7 +49,9 @@ final class LocalNetwork: @unchecked Sendable {
 
   /// Creates homes for every validator of `genesis` plus `observers` observers
   /// in `directory` (which must not hold a network yet), on free loopback ports.
-  static func create(directory: String, genesis: Genesis, genesisJSON: [UInt8], observers: Int) throws -> LocalNetwork {
+  static func create(
+    directory: String, genesis: Genesis, genesisJSON: [UInt8], observers: Int, namespaces: Bool = false
+  ) throws -> LocalNetwork {
     let files = FileManager.default
     guard !files.fileExists(atPath: directory + "/nodes.json") else {
       throw CLIError(
@@ -55,20 +60,27 @@ final class LocalNetwork: @unchecked Sendable {
     try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let validators = try validatorKeys(of: genesis)
     let observerKeys = (1...max(1, observers)).prefix(observers).map { observerKey($0) }
-    let ports = try freePorts(2 * (validators.count + observers))
+    let count = validators.count + observers
+    let layout = namespaces ? try NamespaceLayout.create(nodes: count) : nil
+    let ports = layout == nil ? try freePorts(2 * count) : []
+    func addresses(_ index: Int) -> (api: String, p2p: String) {
+      if let layout { return ("http://\(layout.address(index)):8080", "\(layout.address(index)):26600") }
+      return ("http://127.0.0.1:\(ports[2 * index])", "127.0.0.1:\(ports[2 * index + 1])")
+    }
     var members: [Member] = []
     var nodes: [(Member, SecretKey, PeerRole)] = []
     for (index, validator) in validators.enumerated() {
+      let (api, p2p) = addresses(index)
       let member = Member(
-        id: validator.bureauId, role: "validator", pid: 0, api: "http://127.0.0.1:\(ports[2 * index])",
-        p2p: "127.0.0.1:\(ports[2 * index + 1])", home: directory + "/" + validator.bureauId)
+        id: validator.bureauId, role: "validator", pid: 0, api: api, p2p: p2p,
+        home: directory + "/" + validator.bureauId)
       nodes.append((member, validator.key, .validator))
     }
     for (offset, key) in observerKeys.enumerated() {
-      let index = validators.count + offset
+      let (api, p2p) = addresses(validators.count + offset)
       let member = Member(
-        id: "observer-\(offset + 1)", role: "observer", pid: 0, api: "http://127.0.0.1:\(ports[2 * index])",
-        p2p: "127.0.0.1:\(ports[2 * index + 1])", home: directory + "/observer-\(offset + 1)")
+        id: "observer-\(offset + 1)", role: "observer", pid: 0, api: api, p2p: p2p,
+        home: directory + "/observer-\(offset + 1)")
       nodes.append((member, key, .observer))
     }
     let validatorAddresses = nodes.filter { $0.2 == .validator }.map(\.0.p2p)
@@ -82,7 +94,7 @@ final class LocalNetwork: @unchecked Sendable {
       try NodeHome(path: member.home).initialize(config: config, key: key, genesisJSON: genesisJSON)
       members.append(member)
     }
-    let network = LocalNetwork(directory: directory, members: members)
+    let network = LocalNetwork(directory: directory, members: members, namespaces: layout)
     try network.writeDescription()
     return network
   }
@@ -132,9 +144,16 @@ final class LocalNetwork: @unchecked Sendable {
   func launch(_ index: Int) throws {
     let member = members[index]
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: Self.executablePath)
     // Nodes of a local network end with the process that started them, even if it is killed.
-    process.arguments = ["node", "start", "--home", member.home, "--exit-with-parent", "\(getpid())"]
+    let arguments = ["node", "start", "--home", member.home, "--exit-with-parent", "\(getpid())"]
+    if let namespaces {
+      // `ip netns exec` execs the node in place, so its parent is still this process.
+      process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+      process.arguments = ["netns", "exec", namespaces.namespace(index), Self.executablePath] + arguments
+    } else {
+      process.executableURL = URL(fileURLWithPath: Self.executablePath)
+      process.arguments = arguments
+    }
     let logPath = member.home + "/node.log"
     if !FileManager.default.fileExists(atPath: logPath) {
       FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -176,6 +195,12 @@ final class LocalNetwork: @unchecked Sendable {
       if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
     processes.removeAll()
+    namespaces?.remove()
+  }
+
+  /// Cuts one node off the network (its link to the bridge goes down), or reconnects it.
+  func setConnected(_ index: Int, _ connected: Bool) {
+    namespaces?.setLink(index, up: connected)
   }
 
   var validators: [Member] { members.filter { $0.role == "validator" } }
@@ -241,4 +266,69 @@ func shippedGenesis(_ name: String) throws -> String {
       code: "devnet.unknown_sample", message: "no genesis/\(name).json next to the working directory or the binary")
   }
   return found
+}
+
+/// Network namespaces for a local network: node i lives in namespace
+/// `dl<k>n<i>` with address 10.88.<k>.<i+1>, linked by a veth pair to the
+/// bridge `dl<k>br` (10.88.<k>.254) in the host namespace, from which the
+/// harness reaches every node. Only these private addresses are used.
+struct NamespaceLayout: Sendable {
+  let subnet: Int
+  let count: Int
+
+  func namespace(_ index: Int) -> String { "dl\(subnet)n\(index)" }
+  func address(_ index: Int) -> String { "10.88.\(subnet).\(index + 1)" }
+  var bridge: String { "dl\(subnet)br" }
+  func hostLink(_ index: Int) -> String { "dl\(subnet)h\(index)" }
+  func nodeLink(_ index: Int) -> String { "dl\(subnet)p\(index)" }
+
+  static func create(nodes count: Int) throws -> NamespaceLayout {
+    let layout = NamespaceLayout(subnet: 20 + Int(getpid() % 200), count: count)
+    layout.remove()
+    var commands: [[String]] = [
+      ["link", "add", layout.bridge, "type", "bridge"],
+      ["addr", "add", "10.88.\(layout.subnet).254/24", "dev", layout.bridge],
+      ["link", "set", layout.bridge, "up"],
+    ]
+    for index in 0..<count {
+      let namespace = layout.namespace(index)
+      commands += [
+        ["netns", "add", namespace],
+        ["link", "add", layout.hostLink(index), "type", "veth", "peer", "name", layout.nodeLink(index)],
+        ["link", "set", layout.nodeLink(index), "netns", namespace],
+        ["link", "set", layout.hostLink(index), "master", layout.bridge, "up"],
+        [
+          "netns", "exec", namespace, "ip", "addr", "add", "\(layout.address(index))/24", "dev", layout.nodeLink(index),
+        ],
+        ["netns", "exec", namespace, "ip", "link", "set", layout.nodeLink(index), "up"],
+        ["netns", "exec", namespace, "ip", "link", "set", "lo", "up"],
+      ]
+    }
+    for command in commands where ip(command) != 0 {
+      layout.remove()
+      throw CLIError(
+        code: "devnet.namespaces",
+        message: "`ip \(command.joined(separator: " "))` failed; network namespaces need root and iproute2")
+    }
+    return layout
+  }
+
+  func setLink(_ index: Int, up: Bool) { _ = Self.ip(["link", "set", hostLink(index), up ? "up" : "down"]) }
+
+  func remove() {
+    for index in 0..<count { _ = Self.ip(["netns", "delete", namespace(index)]) }
+    _ = Self.ip(["link", "delete", bridge])
+  }
+
+  @discardableResult
+  static func ip(_ arguments: [String]) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+  }
 }

@@ -428,8 +428,9 @@ struct BenchSmokeTests {
 struct FaultHarnessTests {
   @Test func faultsLoseNothingAndNeverFork() throws {
     var scenarios = ["kill-primary", "freeze", "old-copy"]
-    // disk-full mounts a tmpfs: only where the tests run as root (CI on this machine does).
-    if getuid() == 0 { scenarios.append("disk-full") }
+    // disk-full mounts a tmpfs and partition makes network namespaces: only
+    // where the tests run as root (CI on this machine does).
+    if getuid() == 0 { scenarios += ["disk-full", "partition"] }
     let directory = NSTemporaryDirectory() + "dirledger-faults-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let run = try runCLI([
