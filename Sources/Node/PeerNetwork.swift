@@ -202,7 +202,7 @@ public final class PeerNetwork: @unchecked Sendable {
     }
   }
 
-  static func split(_ address: String) -> (String, Int)? {
+  public static func split(_ address: String) -> (String, Int)? {
     guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
       (1...65_535).contains(port)
     else { return nil }

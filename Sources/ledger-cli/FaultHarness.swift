@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Node
 
 #if canImport(FoundationNetworking)
   import FoundationNetworking
@@ -18,7 +19,8 @@ extension Dev {
         gets room and catches up; needs root), old-copy (a validator restarts from a copy of its
         data directory taken earlier, WAL included, and must catch up), partition (every node in
         its own network namespace on one bridge; a validator's link goes down for 5 s and comes
-        back; needs root and iproute2). After each run: every
+        back; needs root and iproute2), degraded (every peer link goes through a relay adding
+        40 ± 15 ms and, for 2 % of chunks, a 200 ms retransmission delay, for the whole run). After each run: every
         node agrees on every block hash and the state root, every transaction the client was told
         is committed is on every node at the same place, and the network resumed within
         --recovery-bound seconds. Exit status 1 if any run lost a transaction, diverged or did
@@ -34,7 +36,7 @@ extension Dev {
     @Option(help: "text or json.") var output: OutputFormat = .text
 
     func run() async throws {
-      let known = ["kill", "kill-primary", "freeze", "disk-full", "old-copy", "partition"]
+      let known = ["kill", "kill-primary", "freeze", "disk-full", "old-copy", "partition", "degraded"]
       let chosen = scenarios.split(separator: ",").map(String.init)
       if let unknown = chosen.first(where: { !known.contains($0) }) {
         throw CLIError(code: "input.unknown_scenario", message: "\(unknown); one of \(known.joined(separator: ", "))")
@@ -150,8 +152,27 @@ struct FaultRun {
       }
       mounted = data
     }
+    var shapers: [LinkShaper] = []
+    if scenario == "degraded" {
+      // Every node dials every validator through its own shaped relay.
+      let conditions = LinkShaper.Conditions(latencyMs: 40, jitterMs: 15, loss: 0.02)
+      for (index, member) in network.members.enumerated() {
+        var peers: [String] = []
+        for (other, validator) in network.members.enumerated() where other != index && validator.role == "validator" {
+          guard let (host, port) = PeerNetwork.split(validator.p2p) else { continue }
+          let shaper = LinkShaper(target: (host, port), conditions: conditions)
+          peers.append(try await shaper.start())
+          shapers.append(shaper)
+        }
+        let home = NodeHome(path: member.home)
+        var config = try NodeConfig.load(path: home.configPath)
+        config.p2p.peers = peers
+        try config.toml.write(toFile: home.configPath, atomically: true, encoding: .utf8)
+      }
+    }
     defer {
       network.stop()
+      for shaper in shapers { shaper.stop() }
       if let mounted { _ = Self.shell("umount", "-l", mounted) }
     }
     try await network.start()
@@ -192,6 +213,10 @@ struct FaultRun {
       recovery = try await Self.recoveryTime(apis: others([victim]), bound: recoveryBound)
       try await Task.sleep(for: .seconds(5))
       network.signalNode(victim, SIGCONT)
+    case "degraded":
+      log("\(shapers.count) peer links at 40 ± 15 ms, 2 % of chunks +200 ms")
+      faults += shapers.count
+      recovery = try await Self.recoveryTime(apis: others([]), bound: recoveryBound)
     case "partition":
       log("cut \(network.members[victim].id) off the network for 5 s")
       network.setConnected(victim, false)

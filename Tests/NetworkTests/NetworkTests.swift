@@ -427,7 +427,7 @@ struct BenchSmokeTests {
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct FaultHarnessTests {
   @Test func faultsLoseNothingAndNeverFork() throws {
-    var scenarios = ["kill-primary", "freeze", "old-copy"]
+    var scenarios = ["kill-primary", "freeze", "old-copy", "degraded"]
     // disk-full mounts a tmpfs and partition makes network namespaces: only
     // where the tests run as root (CI on this machine does).
     if getuid() == 0 { scenarios += ["disk-full", "partition"] }
@@ -446,7 +446,7 @@ struct FaultHarnessTests {
       #expect((row["lost"] as? NSNumber)?.intValue == 0, "\(row)")
       #expect((row["divergences"] as? NSNumber)?.intValue == 0, "\(row)")
       #expect(((row["committed"] as? NSNumber)?.intValue ?? 0) > 0, "\(row)")
-      #expect(((row["faults"] as? NSNumber)?.intValue ?? 0) == 1, "\(row)")
+      #expect(((row["faults"] as? NSNumber)?.intValue ?? 0) >= 1, "\(row)")
     }
   }
 }
