@@ -34,7 +34,7 @@ struct ByzantineTests {
     let attacker = PeerNetwork(
       identity: PeerIdentity(key: key, role: .validator, chainId: genesis.chainId, genesisHash: genesis.hash),
       admitted: Set(genesis.validators.map(\.nodeKey)), group: MultiThreadedEventLoopGroup.singleton,
-      logger: Logger(label: "byzantine"),
+      logger: quietLogger,
       onFrame: { frame, _ in if case .consensus(let message) = frame { captured.add(message) } }, onEvent: { _ in })
     attacker.dial(honest.map(\.p2p))
     defer { Task { await attacker.stop() } }

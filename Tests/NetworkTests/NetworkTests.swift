@@ -298,7 +298,7 @@ struct NetworkTests {
       identity: PeerIdentity(
         key: key, role: .observer, chainId: genesis.chainId, genesisHash: genesisHash ?? genesis.hash),
       admitted: Set(genesis.validators.map(\.nodeKey)), group: MultiThreadedEventLoopGroup.singleton,
-      logger: Logger(label: "test"), onFrame: { _, _ in },
+      logger: quietLogger, onFrame: { _, _ in },
       onEvent: { event in
         if case .refused(let code, _) = event { refused.set(code) }
         if case .connected = event { refused.set("admitted") }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Ledger
 import Testing
 
@@ -180,3 +181,10 @@ func waitForAgreement(_ nodes: [TestNetwork.Member], height: UInt64, timeoutSeco
     try await Task.sleep(for: .milliseconds(100))
   }
 }
+
+/// The test's own peers log only what would be a bug.
+let quietLogger: Logger = {
+  var logger = Logger(label: "test-peer")
+  logger.logLevel = .critical
+  return logger
+}()

@@ -304,3 +304,22 @@ struct JSONBodyDecoder: PayloadBodyDecoder {
     try Body(from: decoder)
   }
 }
+
+extension Payload {
+  /// The bureau whose operator key must sign a bureau transaction (each rule
+  /// calls `requireOperator` with exactly this); nil for governance transactions.
+  public var actingBureauId: String? {
+    switch self {
+    case .registerBureau, .suspendBureau, .reinstateBureau, .removeBureau, .rotateBureauKeys, .changeValidators: nil
+    case .declareDuty(let duty), .amendDuty(let duty): duty.bureauId
+    case .retireDuty(let retirement), .retireDirectory(let retirement), .revokeGrant(let retirement): retirement.bureauId
+    case .publishDirectory(let directory), .reviseDirectory(let directory): directory.bureauId
+    case .requestAccess(let request): request.requesterId
+    case .approveRequest(let approval): approval.providerId
+    case .denyRequest(let denial): denial.providerId
+    case .grantAccess(let grant): grant.grantorId
+    case .attestData(let attestation): attestation.bureauId
+    case .recordShare(let share): share.providerId
+    }
+  }
+}

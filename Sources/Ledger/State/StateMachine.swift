@@ -110,9 +110,9 @@ public struct StateMachine: Sendable {
   ) -> Rejection? {
     let execution = TransactionExecution(
       transaction: transaction, chainId: chainId, height: height, timeMs: timeMs,
-      signatureCheck: .alreadyVerified, state: WorkingState(base: state), checksSequence: false)
+      signatureCheck: .alreadyVerified, state: WorkingState(base: state))
     do {
-      try execution.run()
+      try execution.authorize()
     } catch let rejection as Rejection {
       return Self.admissionCodes.contains(rejection.code) ? rejection : nil
     } catch {
@@ -206,14 +206,11 @@ struct TransactionExecution {
   let timeMs: UInt64
   let signatureCheck: StateMachine.SignatureCheck
   let state: WorkingState
-  /// Off only for admission checks: the mempool orders sequences itself.
-  let checksSequence: Bool
 
   init(
     transaction: SignedTransaction, chainId: String, height: UInt64, timeMs: UInt64,
-    signatureCheck: StateMachine.SignatureCheck, state: WorkingState, checksSequence: Bool = true
+    signatureCheck: StateMachine.SignatureCheck, state: WorkingState
   ) {
-    self.checksSequence = checksSequence
     self.transaction = transaction
     self.chainId = chainId
     self.height = height
@@ -226,19 +223,14 @@ struct TransactionExecution {
   var signer: PublicKey { transaction.body.signer }
 
   func run() throws {
-    guard body.chainId == chainId else {
-      throw Rejection("tx.wrong_chain", "transaction is for chain \"\(body.chainId)\", this is \"\(chainId)\"")
-    }
-    guard transaction.signatures.contains(where: { $0.publicKey == signer }) else {
-      throw Rejection("tx.signer_did_not_sign", "the signer \(signer.rawValue.hex) has no signature on the transaction")
-    }
+    try checkEnvelope()
     if signatureCheck == .verify && !transaction.signaturesAreValid {
       throw Rejection("tx.bad_signature", "a signature does not verify over the transaction id")
     }
     let account = try state.read(.account(signer))
     let expectedSequence: UInt64
     if case .account(let next)? = account?.value { expectedSequence = next } else { expectedSequence = 0 }
-    guard body.sequence == expectedSequence || !checksSequence else {
+    guard body.sequence == expectedSequence else {
       throw Rejection(
         "tx.bad_sequence",
         "sequence \(body.sequence) for signer \(signer.rawValue.hex); the next accepted is \(expectedSequence)")
@@ -250,6 +242,27 @@ struct TransactionExecution {
       account?.changed(value: .account(nextSequence: expectedSequence + 1), at: height)
       ?? .created(.account(nextSequence: 1), at: height)
     state.write(.account(signer), nextAccount)
+  }
+
+  /// The transaction is for this chain and its signer signed it.
+  private func checkEnvelope() throws {
+    guard body.chainId == chainId else {
+      throw Rejection("tx.wrong_chain", "transaction is for chain \"\(body.chainId)\", this is \"\(chainId)\"")
+    }
+    guard transaction.signatures.contains(where: { $0.publicKey == signer }) else {
+      throw Rejection("tx.signer_did_not_sign", "the signer \(signer.rawValue.hex) has no signature on the transaction")
+    }
+  }
+
+  /// Who may sign this, decided the way the payload's rule decides it, and
+  /// nothing else: what admission checks before the mempool (two reads).
+  func authorize() throws {
+    try checkEnvelope()
+    if let bureauId = body.payload.actingBureauId {
+      try requireOperator(of: bureauId)
+    } else {
+      try requireGovernance()
+    }
   }
 
   private func applyPayload() throws {

@@ -26,6 +26,11 @@ public final class LevelDB: @unchecked Sendable {
     defer { leveldb_options_destroy(options) }
     leveldb_options_set_create_if_missing(options, 1)
     leveldb_options_set_paranoid_checks(options, 1)
+    // Most of what a block writes is hashes (tree nodes, ids), which do not
+    // compress: Snappy cost CPU for nothing (docs/BENCHMARKS.md, profile).
+    leveldb_options_set_compression(options, Int32(leveldb_no_compression))
+    // A block's batch is several MB; a larger memtable means fewer flushes and compactions.
+    leveldb_options_set_write_buffer_size(options, 32 << 20)
     let cache = leveldb_cache_create_lru(cacheBytes)!
     leveldb_options_set_cache(options, cache)
     var error: UnsafeMutablePointer<CChar>?
