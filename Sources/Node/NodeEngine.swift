@@ -24,6 +24,7 @@ public actor NodeEngine {
   var droppedReported: [DropReason: Int] = [:]
   var ticks = 0
   var lastPending = false
+  var lastReportedView: UInt64 = 0
   /// Set when the node stopped itself (say, its disk failed): it takes no further part.
   public private(set) var haltReason: String?
   let onHalt: @Sendable (String) -> Void
@@ -70,6 +71,8 @@ public actor NodeEngine {
       let wal = try WriteAheadLog(path: walPath)
       self.wal = wal
       replica = try Self.makeReplica(config: config, key: key, store: store, executor: executor, wal: wal.records)
+      // Views moved past before a restart were counted by the process that moved past them.
+      lastReportedView = replica?.view ?? 0
     } else {
       wal = nil
     }
@@ -330,15 +333,17 @@ public actor NodeEngine {
 
   private func reportReplicaState() {
     guard let replica else { return }
-    let view = Int64(replica.view)
-    metrics.view.record(view)
+    metrics.view.record(Int64(replica.view))
+    // Counted when the view moves, committed or not: a stalled network shows its view changes.
+    if replica.view > lastReportedView {
+      metrics.viewChanges.increment(by: Int(replica.view - lastReportedView))
+      lastReportedView = replica.view
+    }
     for (reason, count) in replica.dropped where count > droppedReported[reason, default: 0] {
       metrics.consensusDropped(reason, count: count - droppedReported[reason, default: 0])
       droppedReported[reason] = count
     }
   }
-
-  private var lastReportedView: UInt64 = 0
 
   /// Applies and stores a certified block in one atomic write. False when the
   /// node had to stop (a block that does not apply or a failed disk).
@@ -374,10 +379,6 @@ public actor NodeEngine {
     metrics.mempoolTransactions.record(Int64(mempool.count))
     commitTimes.append((now, block.transactions.count))
     commitTimes.removeAll { now - $0.0 > .seconds(10) }
-    if let replica, replica.view != lastReportedView {
-      metrics.viewChanges.increment(by: Int(replica.view - lastReportedView))
-      lastReportedView = replica.view
-    }
     logger.info(
       "committed block",
       metadata: [

@@ -1,6 +1,6 @@
 import Foundation
-import Logging
 import Ledger
+import Logging
 import Testing
 
 #if canImport(FoundationNetworking)

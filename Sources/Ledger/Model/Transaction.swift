@@ -312,7 +312,8 @@ extension Payload {
     switch self {
     case .registerBureau, .suspendBureau, .reinstateBureau, .removeBureau, .rotateBureauKeys, .changeValidators: nil
     case .declareDuty(let duty), .amendDuty(let duty): duty.bureauId
-    case .retireDuty(let retirement), .retireDirectory(let retirement), .revokeGrant(let retirement): retirement.bureauId
+    case .retireDuty(let retirement), .retireDirectory(let retirement), .revokeGrant(let retirement):
+      retirement.bureauId
     case .publishDirectory(let directory), .reviseDirectory(let directory): directory.bureauId
     case .requestAccess(let request): request.requesterId
     case .approveRequest(let approval): approval.providerId
