@@ -78,7 +78,10 @@ public enum HTTPAPI {
         throw APIError.badRequest("request.invalid_field", "transaction: a hex string is required")
       }
       let (transaction, size) = try decodeTransaction(hex, field: "transaction")
-      guard transaction.signaturesAreValid else {
+      guard await engine.hasRoom(for: 1) else { throw mempoolFull }
+      let signaturesValid = transaction.signaturesAreValid
+      await engine.noteVerified([(transaction.id, signaturesValid)])
+      guard signaturesValid else {
         throw APIError.badRequest(
           "tx.bad_signature", "transaction: a signature does not verify over the transaction id")
       }
@@ -107,7 +110,9 @@ public enum HTTPAPI {
           outcomes[index] = BatchOutcome(index: index, error: error)
         }
       }
+      guard await engine.hasRoom(for: 1) else { throw mempoolFull }
       let valid = LedgerExecutor.verifySignatures(decoded.map(\.transaction))
+      await engine.noteVerified(Array(zip(decoded.map(\.transaction.id), valid)))
       var admissible: [(SignedTransaction, size: Int)] = []
       var admissibleIndexes: [Int] = []
       for (position, entry) in decoded.enumerated() {
@@ -130,7 +135,7 @@ public enum HTTPAPI {
       }
       let all = outcomes.compactMap { $0 }
       if all.allSatisfy({ $0.error?.code == "mempool.full" }) {
-        throw APIError(.tooManyRequests, "mempool.full", "the mempool is full; retry later", retryAfterSeconds: 1)
+        throw mempoolFull
       }
       // Nothing admitted: the request as a whole failed; say why with the first refusal.
       if !all.contains(where: { $0.id != nil }), let first = all.first(where: { $0.error != nil }),
@@ -395,6 +400,9 @@ public enum HTTPAPI {
     }
     return router
   }
+
+  static let mempoolFull = APIError(
+    .tooManyRequests, "mempool.full", "the mempool is full; retry later", retryAfterSeconds: 1)
 
   // MARK: Proof responses
 

@@ -13,8 +13,13 @@ import Logging
 final class LedgerExecutor: BlockExecutor {
   let store: LedgerStore
   let logger: Logger
-  /// Transaction ids whose signatures this node already verified (its mempool).
-  var isVerified: (Hash256) -> Bool = { _ in false }
+  struct Hooks {
+    /// Transaction ids whose signatures this node already verified (its mempool, recent checks).
+    var isVerified: (Hash256) -> Bool = { _ in false }
+    /// Told about every transaction whose signatures were checked here, and whether they held.
+    var onVerified: ([(Hash256, Bool)]) -> Void = { _ in }
+  }
+  var hooks = Hooks()
   /// Executions of validated, not yet committed blocks, by block hash.
   private(set) var executions: [Hash256: BlockExecution] = [:]
   /// How long the last build or validation took (for the commit log line).
@@ -40,8 +45,8 @@ final class LedgerExecutor: BlockExecutor {
     guard parent.hash == store.head.blockHash, height == store.head.height + 1 else { return nil }
     let timeMs = max(Self.nowMs(), store.head.timeMs)
     do {
-      let unverified = transactions.filter { !isVerified($0.id) }
-      guard Self.allSignaturesValid(unverified) else { return nil }
+      let unverified = transactions.filter { !hooks.isVerified($0.id) }
+      guard verify(unverified) else { return nil }
       let started = ContinuousClock.now
       let execution = try store.execute(transactions, timeMs: timeMs, signatureCheck: .alreadyVerified)
       lastExecutionMs = Self.milliseconds(since: started)
@@ -67,8 +72,8 @@ final class LedgerExecutor: BlockExecutor {
     // A transaction with a bad signature stays in the block as rejected (the
     // state machine says so in its result); verify here only what the mempool did not.
     let started = ContinuousClock.now
-    let unverified = block.transactions.filter { !isVerified($0.id) }
-    let check: StateMachine.SignatureCheck = Self.allSignaturesValid(unverified) ? .alreadyVerified : .verify
+    let unverified = block.transactions.filter { !hooks.isVerified($0.id) }
+    let check: StateMachine.SignatureCheck = verify(unverified) ? .alreadyVerified : .verify
     do {
       executions[header.hash] = try store.validate(block, signatureCheck: check)
       lastExecutionMs = Self.milliseconds(since: started)
@@ -88,9 +93,12 @@ final class LedgerExecutor: BlockExecutor {
     return executions[blockHash]
   }
 
-  /// Checks every signature, spread over all cores when there are many.
-  static func allSignaturesValid(_ transactions: [SignedTransaction]) -> Bool {
-    verifySignatures(transactions).allSatisfy { $0 }
+  /// Checks every signature (all cores when there are many) and reports each outcome.
+  private func verify(_ transactions: [SignedTransaction]) -> Bool {
+    guard !transactions.isEmpty else { return true }
+    let valid = Self.verifySignatures(transactions)
+    hooks.onVerified(Array(zip(transactions.map(\.id), valid)))
+    return valid.allSatisfy { $0 }
   }
 
   static func verifySignatures(_ transactions: [SignedTransaction]) -> [Bool] {

@@ -106,6 +106,14 @@ public struct Mempool: Sendable {
     return batch
   }
 
+  /// Whether some signer's next transaction is here, so a block could be
+  /// proposed. Transactions waiting behind a gap in their signer's sequence
+  /// are not work a primary can do: counting them would let any client force
+  /// view changes by sending a future sequence number.
+  public func hasProposable(committedSequence: (PublicKey) -> UInt64) -> Bool {
+    pendingBySigner.contains { signer, sequences in sequences[committedSequence(signer)] != nil }
+  }
+
   /// Drops what a committed block included, and what its signers' new
   /// sequence numbers made stale.
   public mutating func removeCommitted(_ transactions: [SignedTransaction], committedSequence: (PublicKey) -> UInt64) {

@@ -25,6 +25,9 @@ public actor NodeEngine {
   var ticks = 0
   var lastPending = false
   var lastReportedView: UInt64 = 0
+  /// Ids whose signatures were checked here and held, kept for a while so a
+  /// transaction seen twice (in a proposal, then forwarded) is checked once.
+  var recentlyVerified = RecentSet(capacity: 400_000)
   /// Set when the node stopped itself (say, its disk failed): it takes no further part.
   public private(set) var haltReason: String?
   let onHalt: @Sendable (String) -> Void
@@ -76,7 +79,12 @@ public actor NodeEngine {
     } else {
       wal = nil
     }
-    executor.isVerified = { [unowned self] id in self.assumeIsolated { $0.mempool.contains(id) } }
+    // The executor runs only inside this actor's steps, hence assumeIsolated.
+    executor.hooks = LedgerExecutor.Hooks(
+      isVerified: { [unowned self] id in
+        self.assumeIsolated { $0.mempool.contains(id) || $0.recentlyVerified.contains(id) }
+      },
+      onVerified: { [unowned self] outcomes in self.assumeIsolated { $0.noteVerified(outcomes) } })
     metrics.committedHeight.record(Int64(store.head.height))
   }
 
@@ -157,6 +165,28 @@ public actor NodeEngine {
     return results
   }
 
+  /// Records signature checks made elsewhere (HTTP handlers, the frame consumer, the executor).
+  public func noteVerified(_ outcomes: [(Hash256, Bool)]) {
+    metrics.signatureChecks.increment(by: outcomes.count)
+    for (id, valid) in outcomes where valid { recentlyVerified.insert(id) }
+  }
+
+  /// Whether `count` more transactions could enter the mempool now: checked
+  /// before any signature is, so an overloaded node refuses work cheaply
+  /// instead of verifying what it must then drop.
+  public func hasRoom(for count: Int) -> Bool { mempool.count + count <= mempool.countMax }
+
+  /// Of forwarded transactions, those whose signatures still need checking:
+  /// not pending, not checked recently, not committed — none when the mempool is full.
+  public func needingVerification(_ transactions: [SignedTransaction]) -> [SignedTransaction] {
+    guard hasRoom(for: 1) else { return [] }
+    return transactions.filter { transaction in
+      let id = transaction.id
+      return !mempool.contains(id) && !recentlyVerified.contains(id)
+        && (try? store.transactionLocation(id)) == nil
+    }
+  }
+
   func committedSequence(of signer: PublicKey) -> UInt64 {
     if case .account(let next)? = (try? store.record(.account(signer)))??.value { return next }
     return 0
@@ -180,7 +210,7 @@ public actor NodeEngine {
   }
 
   private func updatePending() {
-    let pending = !mempool.isEmpty
+    let pending = mempool.hasProposable(committedSequence: committedSequence(of:))
     guard pending != lastPending || pending else { return }
     lastPending = pending
     step(.transactionsPending(pending))
@@ -388,8 +418,8 @@ public actor NodeEngine {
         "executeMs": "\(execution == nil ? "-" : String(format: "%.1f", executor.lastExecutionMs))",
         "storeMs": "\(String(format: "%.1f", LedgerExecutor.milliseconds(since: commitStarted)))",
       ])
-    lastPending = !mempool.isEmpty
-    if replica != nil, mempool.isEmpty { _ = replica!.step(.transactionsPending(false)) }
+    lastPending = mempool.hasProposable(committedSequence: committedSequence(of:))
+    if replica != nil, !lastPending { _ = replica!.step(.transactionsPending(false)) }
     return true
   }
 
@@ -477,4 +507,23 @@ final class LockedAnchor: @unchecked Sendable {
   private var anchor: ProofAnchor?
   func get() -> ProofAnchor? { lock.withLock { anchor } }
   func set(_ new: ProofAnchor?) { lock.withLock { anchor = new } }
+}
+
+/// A bounded set of ids: two generations, the older dropped when the newer fills.
+struct RecentSet {
+  private var young = Set<Hash256>()
+  private var old = Set<Hash256>()
+  let generationMax: Int
+
+  init(capacity: Int) { generationMax = max(1, capacity / 2) }
+
+  func contains(_ id: Hash256) -> Bool { young.contains(id) || old.contains(id) }
+
+  mutating func insert(_ id: Hash256) {
+    if young.count >= generationMax {
+      old = young
+      young = []
+    }
+    young.insert(id)
+  }
 }

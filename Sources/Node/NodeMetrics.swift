@@ -20,6 +20,8 @@ public final class NodeMetrics: Sendable {
   let peers: Metrics.Gauge
   let storeBytes: Metrics.Gauge
   let walBytes: Metrics.Gauge
+  /// BIP-340 transaction signatures checked here; the ceiling assumes one per transaction per node.
+  let signatureChecks: Metrics.Counter
 
   public init() {
     var factory = PrometheusMetricsFactory(registry: registry)
@@ -40,6 +42,7 @@ public final class NodeMetrics: Sendable {
     peers = Metrics.Gauge(label: "ledger_peers", factory: factory)
     storeBytes = Metrics.Gauge(label: "ledger_leveldb_bytes", factory: factory)
     walBytes = Metrics.Gauge(label: "ledger_wal_bytes", factory: factory)
+    signatureChecks = Metrics.Counter(label: "ledger_signature_checks_total", factory: factory)
   }
 
   /// Consensus messages the replica dropped, by reason.

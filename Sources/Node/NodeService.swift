@@ -142,8 +142,12 @@ struct NodeService: Service {
           for await (frame, key, role) in consensusFrames { await engine.receive(frame, from: key, role: role) }
         }
         group.addTask {
-          for await transactions in transactionFrames {
+          for await forwarded in transactionFrames {
+            // Transactions already seen (in a proposal, or forwarded twice) are not checked again.
+            let transactions = await engine.needingVerification(forwarded)
+            guard !transactions.isEmpty else { continue }
             let valid = LedgerExecutor.verifySignatures(transactions)
+            await engine.noteVerified(Array(zip(transactions.map(\.id), valid)))
             let admissible = zip(transactions, valid).filter(\.1).map { ($0.0, size: $0.0.canonicalBytes.count) }
             if admissible.count < transactions.count { metrics.peerRejected("forwarded_bad_signature") }
             _ = await engine.admit(admissible, forward: false)

@@ -120,14 +120,24 @@ extension BenchCommand {
         views.append(((try? await APIClient(node: api).get("/v1/status"))?["view"] as? NSNumber)?.intValue ?? -1)
       }
       let committedAll = max(1, tracker.committedCount)
-      let perNode =
-        network?.validators.map { member -> NodeCost in
-          let cpu = (after[member.pid]?.cpuSeconds ?? 0) - (before[member.pid]?.cpuSeconds ?? 0)
-          return NodeCost(
+      var perNode: [NodeCost] = []
+      for member in network?.validators ?? [] {
+        let cpu = (after[member.pid]?.cpuSeconds ?? 0) - (before[member.pid]?.cpuSeconds ?? 0)
+        let metrics =
+          (try? await APIClient(node: member.api).getData("/metrics")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        func value(_ name: String) -> Double {
+          metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
+            Double($0.split(separator: " ").last ?? "")
+          } ?? 0
+        }
+        perNode.append(
+          NodeCost(
             id: member.id, cpuSecondsPerTransaction: cpu / Double(committedAll),
             cpuMicrosecondsPerTransaction: cpu / Double(committedAll) * 1e6,
-            peakRSSMegabytes: (after[member.pid]?.peakRSSKilobytes ?? 0) / 1_024)
-        } ?? []
+            peakRSSMegabytes: (after[member.pid]?.peakRSSKilobytes ?? 0) / 1_024,
+            signatureChecksPerCommittedTransaction: value("ledger_signature_checks_total")
+              / max(1, value("ledger_committed_transactions_total"))))
+      }
 
       // 6. Proofs against one node.
       var proofs: [String: Double] = [:]
@@ -223,6 +233,8 @@ extension BenchCommand {
     let cpuSecondsPerTransaction: Double
     let cpuMicrosecondsPerTransaction: Double
     let peakRSSMegabytes: Double
+    /// Over the node's whole life, so it includes what was checked but not yet committed.
+    let signatureChecksPerCommittedTransaction: Double
   }
 
   struct NetworkReport: Encodable {
@@ -270,8 +282,9 @@ extension BenchCommand {
       for node in nodes {
         say(
           String(
-            format: "node %-14@ %.0f µs CPU per committed tx, peak RSS %.0f MB", node.id,
-            node.cpuMicrosecondsPerTransaction, node.peakRSSMegabytes))
+            format: "node %-14@ %.0f µs CPU per committed tx, peak RSS %.0f MB, %.2f signature checks per committed tx",
+            node.id, node.cpuMicrosecondsPerTransaction, node.peakRSSMegabytes,
+            node.signatureChecksPerCommittedTransaction))
       }
       if let diskBytesPerTransaction {
         say(

@@ -213,6 +213,19 @@ struct NetworkTests {
     #expect(after["stateRoot"] as? String == before["stateRoot"] as? String)
     #expect(after["mempoolSize"] as? NSNumber == 0)
 
+    // A transaction far ahead of its signer's sequence waits in the mempool,
+    // and is not work a primary could do: nobody changes view over it.
+    let viewsBefore = try await network.validators.asyncMap { try await status($0.api)["view"] as? NSNumber }
+    let future = SignedTransaction(
+      body: TransactionBody(
+        chainId: Devnet.chainId, signer: Self.op("BJ-RSJ").publicKey, sequence: 7,
+        payload: .declareDuty(Duty(bureauId: "BJ-RSJ", dutyId: "LATER", title: "x", legalBasis: "x", description: ""))),
+      signedBy: [Self.op("BJ-RSJ")])
+    #expect(try await submitter.submit(future).status == 202)
+    try await Task.sleep(for: .seconds(5))
+    let viewsAfter = try await network.validators.asyncMap { try await status($0.api)["view"] as? NSNumber }
+    #expect(viewsAfter == viewsBefore, "a gap in a signer's sequence must not trigger view changes")
+
     // A peer with a key nobody named is refused at the handshake.
     let refusal = try await handshake(with: network.validators[0].p2p, key: SecretKey())
     #expect(refusal == "peer.unknown_key")
@@ -461,4 +474,12 @@ struct FaultHarnessTests {
     #expect(run.output.contains("\(target): "), "\(run.output)")
   }
   #expect(!run.output.contains("VIOLATION"))
+}
+
+extension Array {
+  func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+    var results: [T] = []
+    for element in self { results.append(try await transform(element)) }
+    return results
+  }
 }

@@ -46,6 +46,15 @@ struct MempoolTests {
     }
   }
 
+  @Test func onlyTransactionsWithoutAGapCountAsWorkForAPrimary() throws {
+    var mempool = Mempool(countMax: 100, bytesMax: 1 << 20)
+    try mempool.add(transaction(signer, sequence: 5), size: 10, committedSequence: 3)
+    #expect(!mempool.hasProposable { _ in 3 }, "sequence 5 waits for 3 and 4: nothing to propose")
+    #expect(mempool.batch(countMax: 10, bytesMax: 1 << 20) { _ in 3 }.isEmpty)
+    try mempool.add(transaction(signer, sequence: 3), size: 10, committedSequence: 3)
+    #expect(mempool.hasProposable { _ in 3 })
+  }
+
   @Test func batchesOnlyUnbrokenSequencesAndForgetsCommitted() throws {
     var mempool = Mempool(countMax: 100, bytesMax: 1 << 20)
     // Arrives out of order: 1 before 0, and a gap at 3.
