@@ -47,6 +47,8 @@ extension Dev {
         return
       }
       let seed = seed ?? UInt64.random(in: 0...UInt64.max)
+      // First, so a run that hangs or crashes can be replayed with --seed.
+      print("seed \(seed)")
       var failures = 0
       for target in targets {
         let seeds = try FuzzCorpus.load(corpus + "/" + target.rawValue)

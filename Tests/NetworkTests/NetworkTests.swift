@@ -237,14 +237,14 @@ struct NetworkTests {
     // The operator CLI against the same network.
     let keyPath = network.directory + "/gaj-operator.key"
     try KeyFile.write(Self.op("BJ-GAJ"), to: keyPath)
-    let sent = try runCLI([
+    let sent = try await runCLI([
       "tx", "declare-duty", "--payload",
       #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"命令行职责","legalBasis":"测试","description":""}"#,
       "--key", keyPath, "--node", entry, "--output", "json",
     ])
     #expect(sent.status == 0, "\(sent.output)")
     #expect(sent.output.contains("\"code\" : \"ok\""))
-    let again = try runCLI([
+    let again = try await runCLI([
       "tx", "declare-duty", "--payload",
       #"{"bureauId":"BJ-GAJ","dutyId":"CLI-D1","title":"重复","legalBasis":"测试","description":""}"#,
       "--key", keyPath, "--node", entry,
@@ -252,39 +252,39 @@ struct NetworkTests {
     #expect(
       again.status == 1 && again.output.contains("REJECTED declareDuty")
         && again.output.contains("duty.already_declared"), "\(again.output)")
-    let cliStatus = try runCLI(["status", "--node", network.observer.api, "--output", "json"])
+    let cliStatus = try await runCLI(["status", "--node", network.observer.api, "--output", "json"])
     #expect(cliStatus.status == 0 && cliStatus.output.contains("\"role\" : \"observer\""), "\(cliStatus.output)")
-    let cliQuery = try runCLI(["query", "grants", "--grantee", "BJ-ZJW", "--node", entry])
+    let cliQuery = try await runCLI(["query", "grants", "--grantee", "BJ-ZJW", "--node", entry])
     #expect(cliQuery.status == 0 && cliQuery.output.contains("grant/BJ-GAJ/G1"), "\(cliQuery.output)")
 
     // Proofs from the observer, verified offline by the CLI against the genesis file.
     let genesisPath = network.observer.home + "/genesis.json"
     let bundlePath = network.directory + "/grant.bundle"
-    let fetched = try runCLI([
+    let fetched = try await runCLI([
       "proof", "get", "record", "--key", "grant/BJ-GAJ/G1", "--node", network.observer.api, "--out", bundlePath,
     ])
     #expect(fetched.status == 0, "\(fetched.output)")
-    let verified = try runCLI(["proof", "verify", bundlePath, "--genesis", genesisPath])
+    let verified = try await runCLI(["proof", "verify", bundlePath, "--genesis", genesisPath])
     #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(verified.output)")
     #expect(verified.output.contains("grant/BJ-GAJ/G1 is a grant record, status active"))
     var tampered = try Data(contentsOf: URL(fileURLWithPath: bundlePath))
     let statusRange = tampered.range(of: Data("\"active\"".utf8))!
     tampered.replaceSubrange(statusRange, with: Data("\"revoked\"".utf8))
     try tampered.write(to: URL(fileURLWithPath: bundlePath))
-    let caught = try runCLI(["proof", "verify", bundlePath, "--genesis", genesisPath])
+    let caught = try await runCLI(["proof", "verify", bundlePath, "--genesis", genesisPath])
     #expect(caught.status == 1 && caught.output.hasPrefix("INVALID"), "\(caught.output)")
     let garbage = network.directory + "/garbage.bundle"
     try Data([1, 2, 3]).write(to: URL(fileURLWithPath: garbage))
-    #expect(try runCLI(["proof", "verify", garbage, "--genesis", genesisPath]).status == 2)
+    #expect(try await runCLI(["proof", "verify", garbage, "--genesis", genesisPath]).status == 2)
 
     let releasePath = network.directory + "/release.bin"
     try Data("release".utf8).write(to: URL(fileURLWithPath: releasePath))
-    let allowed = try runCLI([
+    let allowed = try await runCLI([
       "provenance", "check", "--data", releasePath, "--consumer", "BJ-ZJW", "--node", network.validators[2].api,
       "--genesis", genesisPath,
     ])
     #expect(allowed.status == 0 && allowed.output.contains("BJ-ZJW MAY hold it"), "\(allowed.output)")
-    let refused = try runCLI([
+    let refused = try await runCLI([
       "provenance", "check", "--data", releasePath, "--consumer", "BJ-RSJ", "--node", network.validators[2].api,
       "--genesis", genesisPath,
     ])
@@ -400,27 +400,38 @@ final class RefusalBox: @unchecked Sendable {
   func set(_ code: String) { lock.withLock { if stored == nil { stored = code } } }
 }
 
-/// Runs ledger-cli to completion; output is stdout and stderr together.
-func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
-  let process = Process()
-  process.executableURL = TestNetwork.binary
-  process.arguments = arguments
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+/// Runs ledger-cli to completion; output is stdout and stderr together. The
+/// waiting happens on a thread of its own, so long CLI runs in parallel tests
+/// never occupy Swift concurrency's small thread pool.
+func runCLI(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+  try await withCheckedThrowingContinuation { continuation in
+    Thread.detachNewThread {
+      let process = Process()
+      process.executableURL = TestNetwork.binary
+      process.arguments = arguments
+      let pipe = Pipe()
+      process.standardOutput = pipe
+      process.standardError = pipe
+      do {
+        try process.run()
+      } catch {
+        continuation.resume(throwing: error)
+        return
+      }
+      let data = pipe.fileHandleForReading.readDataToEndOfFile()
+      process.waitUntilExit()
+      continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+    }
+  }
 }
 
 /// The benchmark is not a test, but CI keeps it working with a few seconds of load.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct BenchSmokeTests {
-  @Test func benchRunsEndToEndAndReportsJSON() throws {
+  @Test func benchRunsEndToEndAndReportsJSON() async throws {
     let directory = NSTemporaryDirectory() + "dirledger-bench-smoke-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let run = try runCLI([
+    let run = try await runCLI([
       "bench", "--duration", "3", "--warmup", "1", "--transactions", "3000", "--batch", "250", "--proof-seconds", "1",
       "--dir", directory, "--output", "json",
     ])
@@ -439,14 +450,14 @@ struct BenchSmokeTests {
 /// A bounded run of the fault harness (docs/RELIABILITY.md has the long runs).
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct FaultHarnessTests {
-  @Test func faultsLoseNothingAndNeverFork() throws {
+  @Test func faultsLoseNothingAndNeverFork() async throws {
     var scenarios = ["kill-primary", "freeze", "old-copy", "degraded"]
     // disk-full mounts a tmpfs and partition makes network namespaces: only
     // where the tests run as root (CI on this machine does).
     if getuid() == 0 { scenarios += ["disk-full", "partition"] }
     let directory = NSTemporaryDirectory() + "dirledger-faults-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let run = try runCLI([
+    let run = try await runCLI([
       "dev", "faults", "--scenarios", scenarios.joined(separator: ","), "--load-seconds", "2", "--dir", directory,
       "--output", "json",
     ])
@@ -465,10 +476,10 @@ struct FaultHarnessTests {
 }
 
 /// A bounded fuzzing pass over every decoder that takes outside input.
-@Test(.timeLimit(.minutes(2))) func fuzzedDecodersNeverCrashOrMisencode() throws {
+@Test(.timeLimit(.minutes(2))) func fuzzedDecodersNeverCrashOrMisencode() async throws {
   let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fuzz/corpus")
     .standardized.path
-  let run = try runCLI(["dev", "fuzz", "--seconds", "3", "--corpus", corpus])
+  let run = try await runCLI(["dev", "fuzz", "--seconds", "3", "--corpus", corpus])
   #expect(run.status == 0, "\(run.output)")
   for target in ["frame", "transaction", "bundle", "submission"] {
     #expect(run.output.contains("\(target): "), "\(run.output)")
