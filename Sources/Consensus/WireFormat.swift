@@ -129,30 +129,28 @@ extension ConsensusMessage: CanonicalCodable {
 }
 
 extension WALRecord: CanonicalCodable {
-  enum Tag: UInt8 {
-    case prePrepare = 1
-    case vote, viewChange
-  }
-
-  public func encode(to writer: inout CanonicalWriter) {
+  /// The consensus message carrying the same signed value: a WAL record is
+  /// encoded exactly as that message (same tags), so the two cannot drift.
+  var message: ConsensusMessage {
     switch self {
-    case .prePrepare(let prePrepare):
-      writer.write(u8: Tag.prePrepare.rawValue)
-      writer.write(prePrepare)
-    case .vote(let vote):
-      writer.write(u8: Tag.vote.rawValue)
-      writer.write(vote)
-    case .viewChange(let viewChange):
-      writer.write(u8: Tag.viewChange.rawValue)
-      writer.write(viewChange)
+    case .prePrepare(let prePrepare): .prePrepare(prePrepare)
+    case .vote(let vote): .vote(vote)
+    case .viewChange(let viewChange): .viewChange(viewChange)
     }
   }
 
+  public func encode(to writer: inout CanonicalWriter) { message.encode(to: &writer) }
+
   public init(from reader: inout CanonicalReader) throws(FormatError) {
-    switch try reader.read(enum: "type", as: Tag.self) {
-    case .prePrepare: self = .prePrepare(try reader.read(PrePrepare.self, "prePrepare"))
-    case .vote: self = .vote(try reader.read(Vote.self, "vote"))
-    case .viewChange: self = .viewChange(try reader.read(ViewChange.self, "viewChange"))
+    switch try ConsensusMessage(from: &reader) {
+    case .prePrepare(let prePrepare): self = .prePrepare(prePrepare)
+    case .vote(let vote): self = .vote(vote)
+    case .viewChange(let viewChange): self = .viewChange(viewChange)
+    case .newView: throw FormatError(field: "type", reason: .unknownTag(UInt64(ConsensusMessage.Tag.newView.rawValue)))
+    case .blockRequest:
+      throw FormatError(field: "type", reason: .unknownTag(UInt64(ConsensusMessage.Tag.blockRequest.rawValue)))
+    case .blockResponse:
+      throw FormatError(field: "type", reason: .unknownTag(UInt64(ConsensusMessage.Tag.blockResponse.rawValue)))
     }
   }
 
