@@ -160,7 +160,9 @@ public enum HTTPAPI {
               id: id.hex, status: "committed", height: location.height, index: location.index,
               result: ResultView(code: location.result.code, message: location.result.message),
               transaction: transaction))
-        case .pending where ContinuousClock.now < deadline, .unknown where ContinuousClock.now < deadline:
+        // Only a transaction pending here is waited for: an id this node has
+        // never seen answers at once, so guessed ids cannot hold requests open.
+        case .pending where ContinuousClock.now < deadline:
           try await Task.sleep(for: .milliseconds(50))
         case .pending:
           return json(TransactionView(id: id.hex, status: "pending"))

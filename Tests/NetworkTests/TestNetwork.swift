@@ -155,6 +155,8 @@ final class Submitter: @unchecked Sendable {
         let result = reply.json["result"] as? [String: Any]
         return ((result?["code"] as? String) ?? "?", (reply.json["height"] as? NSNumber)?.uint64Value ?? 0)
       }
+      // Not seen yet at this node (404 answers at once): ask again shortly.
+      if reply.status == 404 { try await Task.sleep(for: .milliseconds(50)) }
     }
     throw TestFailure("transaction \(id.hex) not committed within \(timeoutSeconds) s")
   }
