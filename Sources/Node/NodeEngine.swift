@@ -316,7 +316,7 @@ public actor NodeEngine {
         } catch {
           halt("the WAL cannot be compacted: \(error)")
         }
-        metrics.walBytes.record(Int64(wal.records.count))
+        metrics.walRecords.record(Int64(wal.records.count))
       }
     }
   }

@@ -19,7 +19,7 @@ public final class NodeMetrics: Sendable {
   let viewChanges: Metrics.Counter
   let peers: Metrics.Gauge
   let storeBytes: Metrics.Gauge
-  let walBytes: Metrics.Gauge
+  let walRecords: Metrics.Gauge
   /// BIP-340 transaction signatures checked here; the ceiling assumes one per transaction per node.
   let signatureChecks: Metrics.Counter
 
@@ -41,7 +41,7 @@ public final class NodeMetrics: Sendable {
     viewChanges = Metrics.Counter(label: "ledger_consensus_view_changes_total", factory: factory)
     peers = Metrics.Gauge(label: "ledger_peers", factory: factory)
     storeBytes = Metrics.Gauge(label: "ledger_leveldb_bytes", factory: factory)
-    walBytes = Metrics.Gauge(label: "ledger_wal_bytes", factory: factory)
+    walRecords = Metrics.Gauge(label: "ledger_wal_records", factory: factory)
     signatureChecks = Metrics.Counter(label: "ledger_signature_checks_total", factory: factory)
   }
 
