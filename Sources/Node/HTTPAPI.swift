@@ -78,7 +78,7 @@ public enum HTTPAPI {
         throw APIError.badRequest("request.invalid_field", "transaction: a hex string is required")
       }
       let (transaction, size) = try decodeTransaction(hex, field: "transaction")
-      guard await engine.hasRoom(for: 1) else { throw mempoolFull }
+      guard await engine.hasRoomForClient(1) else { throw mempoolFull }
       let signaturesValid = transaction.signaturesAreValid
       await engine.noteVerified([(transaction.id, signaturesValid)])
       guard signaturesValid else {
@@ -110,7 +110,7 @@ public enum HTTPAPI {
           outcomes[index] = BatchOutcome(index: index, error: error)
         }
       }
-      guard await engine.hasRoom(for: 1) else { throw mempoolFull }
+      guard await engine.hasRoomForClient(decoded.count) else { throw mempoolFull }
       let valid = LedgerExecutor.verifySignatures(decoded.map(\.transaction))
       await engine.noteVerified(Array(zip(decoded.map(\.transaction.id), valid)))
       var admissible: [(SignedTransaction, size: Int)] = []

@@ -75,6 +75,12 @@ public struct NodeConfig: Codable, Sendable, Equatable {
 
   public struct MempoolSettings: Codable, Sendable, Equatable {
     public var transactionsMax = 100_000
+    /// Clients are refused once this many transactions are pending, while
+    /// peers' forwarded ones are admitted up to `transactionsMax`: intake then
+    /// follows what the network commits, and every validator still gets what
+    /// another one accepted (a transaction missing on one node would leave a
+    /// gap in its signer's sequence there).
+    public var clientTransactionsMax = 20_000
     public var bytesMax = 256 * 1_024 * 1_024
     public init() {}
     public init(from decoder: any Decoder) throws {
@@ -82,10 +88,14 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       self.init()
       transactionsMax =
         try container.decodeIfPresent(type(of: transactionsMax), forKey: .transactionsMax) ?? transactionsMax
+      clientTransactionsMax =
+        try container.decodeIfPresent(type(of: clientTransactionsMax), forKey: .clientTransactionsMax)
+        ?? clientTransactionsMax
       bytesMax = try container.decodeIfPresent(type(of: bytesMax), forKey: .bytesMax) ?? bytesMax
     }
     enum CodingKeys: String, CodingKey {
       case transactionsMax = "transactions_max"
+      case clientTransactionsMax = "client_transactions_max"
       case bytesMax = "bytes_max"
     }
   }
@@ -229,6 +239,9 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     try require((0...300).contains(api.waitSecondsMax), "api.wait_seconds_max", "0 to 300")
     try require((1...100_000_000).contains(mempool.transactionsMax), "mempool.transactions_max", "1 to 100,000,000")
     try require(
+      (1...mempool.transactionsMax).contains(mempool.clientTransactionsMax), "mempool.client_transactions_max",
+      "1 to transactions_max")
+    try require(
       mempool.bytesMax >= Limits.transactionBytesMax, "mempool.bytes_max", "at least one transaction (64 KiB)")
     try require((10...10_000).contains(consensus.tickMs), "consensus.tick_ms", "10 to 10,000")
     try require(
@@ -280,6 +293,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
 
       [mempool]
       transactions_max = \(mempool.transactionsMax)
+      # Clients get 429 above this many pending; peers' transactions still enter up to transactions_max.
+      client_transactions_max = \(mempool.clientTransactionsMax)
       bytes_max = \(mempool.bytesMax)
 
       [consensus]

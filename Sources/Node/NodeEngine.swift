@@ -174,7 +174,15 @@ public actor NodeEngine {
   /// Whether `count` more transactions could enter the mempool now: checked
   /// before any signature is, so an overloaded node refuses work cheaply
   /// instead of verifying what it must then drop.
-  public func hasRoom(for count: Int) -> Bool { mempool.count + count <= mempool.countMax }
+  func hasRoom(for count: Int) -> Bool { mempool.count + count <= mempool.countMax }
+
+  /// Whether a client's `count` transactions may enter now. Decided for the
+  /// whole request before any signature is checked, so a batch is taken or
+  /// refused as one and leaves no gap in its signers' sequences.
+  /// An empty mempool takes any request, so a bound below the batch size cannot refuse forever.
+  public func hasRoomForClient(_ count: Int) -> Bool {
+    mempool.isEmpty || mempool.count + count <= config.mempool.clientTransactionsMax
+  }
 
   /// Of forwarded transactions, those whose signatures still need checking:
   /// not pending, not checked recently, not committed — none when the mempool is full.

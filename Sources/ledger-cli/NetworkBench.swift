@@ -31,7 +31,7 @@ extension BenchCommand {
     @Option(help: "Seconds of warm-up, not counted.") var warmup: Double = 5
     @Option(help: "Offered tx/s; absent: open loop (as fast as accepted).") var rate: Double?
     @Option(help: "Transactions per submission (1 = single transactions).") var batch: Int = 500
-    @Option(help: "Concurrent submitters.") var connections: Int = 4
+    @Option(help: "Concurrent submitters; each owns a share of the bureaus and sends their transactions in order.") var connections: Int = 4
     @Option(help: "Transactions to pre-sign in open loop (default: enough for 8,000 tx/s).") var transactions: Int?
     @Option(help: "Directory for the network (default: a new temporary directory).") var dir: String?
     @Option(help: "Seconds of the proof-lookup measurement afterwards (0: skip).") var proofSeconds: Double = 5
@@ -90,7 +90,7 @@ extension BenchCommand {
       log("pre-signing \(total) transactions …")
       let signStart = ContinuousClock.now
       let workload = try await Workload.make(
-        genesis: genesis, chainId: genesis.chainId, count: total, batch: batch, apis: apis)
+        genesis: genesis, chainId: genesis.chainId, count: total, batch: batch, connections: connections, apis: apis)
       log(
         String(format: "pre-signed in %.1f s: %@", (ContinuousClock.now - signStart).seconds, workload.mixDescription))
 
@@ -104,7 +104,7 @@ extension BenchCommand {
       let clock = ContinuousClock.now
       let stop = clock + .milliseconds(Int64((warmup + duration) * 1_000))
       let submitted = try await Submitter(
-        batches: workload.bodies, apis: apis, connections: connections, rate: rate, batchSize: batch
+        batches: workload.bodies, lanes: workload.lanes, apis: apis, rate: rate, batchSize: batch
       )
       .run(until: stop, tracker: tracker)
       try await Task.sleep(for: .seconds(2))  // let the last blocks land
@@ -306,9 +306,13 @@ extension BenchCommand {
 struct Workload {
   let bodies: [Data]
   let ids: [[Hash256]]
+  /// Per connection, the indexes of the bodies it sends, in order.
+  let lanes: [[Int]]
   let mixDescription: String
 
-  static func make(genesis: Genesis, chainId: String, count: Int, batch: Int, apis: [String]) async throws -> Workload {
+  static func make(
+    genesis: Genesis, chainId: String, count: Int, batch: Int, connections: Int, apis: [String]
+  ) async throws -> Workload {
     let bureaus = genesis.bureaus.map(\.bureauId).filter { bureau in genesis.duties.contains { $0.bureauId == bureau } }
     guard bureaus.count >= 2 else {
       throw CLIError(code: "bench.no_bureaus", message: "the genesis has too few bureaus with duties")
@@ -374,23 +378,32 @@ struct Workload {
       }
       signed[index] = list
     }
-    // Interleave bureaus so every batch carries many signers, each in sequence order.
-    var ordered: [SignedTransaction] = []
-    ordered.reserveCapacity(perBureau * bureaus.count)
-    for position in 0..<perBureau {
-      for list in signed where position < list.count { ordered.append(list[position]) }
-    }
-    ordered = Array(ordered.prefix(count))
+    // Each lane (one connection) owns a share of the bureaus and sends only
+    // their transactions, interleaved, each signer in sequence order: like a
+    // bureau submitting its own work through its own node, and no lane's
+    // refused batch can leave a gap in another lane's signers.
     var bodies: [Data] = []
     var ids: [[Hash256]] = []
-    for start in stride(from: 0, to: ordered.count, by: batch) {
-      let slice = ordered[start..<min(ordered.count, start + batch)]
-      ids.append(slice.map(\.id))
-      let hexes = slice.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
-      bodies.append(Data((batch == 1 ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8))
+    var lanes = [[Int]](repeating: [], count: connections)
+    let share = Double(count) / Double(signed.reduce(0) { $0 + $1.count })
+    for lane in 0..<connections {
+      let own = stride(from: lane, to: signed.count, by: connections).map { signed[$0] }
+      let length = own.map(\.count).max() ?? 0
+      var ordered: [SignedTransaction] = []
+      for position in 0..<length {
+        for list in own where position < list.count { ordered.append(list[position]) }
+      }
+      ordered = Array(ordered.prefix(Int((Double(ordered.count) * share).rounded(.up))))
+      for start in stride(from: 0, to: ordered.count, by: batch) {
+        let slice = ordered[start..<min(ordered.count, start + batch)]
+        lanes[lane].append(bodies.count)
+        ids.append(slice.map(\.id))
+        let hexes = slice.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
+        bodies.append(Data((batch == 1 ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8))
+      }
     }
     return Workload(
-      bodies: bodies, ids: ids,
+      bodies: bodies, ids: ids, lanes: lanes,
       mixDescription:
         "\(bureaus.count) bureaus × (publishDirectory, reviseDirectory, attestData, grantAccess, recordShare, revokeGrant), \(bodies.count) submissions"
     )
@@ -461,30 +474,30 @@ final class CommitTracker: @unchecked Sendable {
   }
 }
 
-/// Posts the pre-built bodies in order over `connections` concurrent
-/// submitters, round-robin over the nodes, paced to `rate` when given; on 429
-/// it waits and retries the same body.
+/// Posts the pre-built bodies, one connection per lane, each lane in order
+/// and round-robin over the nodes, paced to `rate` (shared by the lanes) when
+/// given; on 429 or 503 a lane waits and retries the same body before its next.
 struct Submitter {
   let batches: [Data]
+  let lanes: [[Int]]
   let apis: [String]
-  let connections: Int
   let rate: Double?
   let batchSize: Int
 
   func run(until stop: ContinuousClock.Instant, tracker: CommitTracker) async throws -> Int {
-    let next = NextIndex()
     let start = ContinuousClock.now
-    let interval = rate.map { Double(batchSize) / $0 }
+    let interval = rate.map { Double(batchSize * lanes.count) / $0 }
     let single = batchSize == 1
     return try await withThrowingTaskGroup(of: Int.self) { group in
-      for lane in 0..<connections {
+      for (lane, indexes) in lanes.enumerated() {
         group.addTask {
           var sent = 0
           let api = apis[lane % apis.count]
           let url = URL(string: api + (single ? "/v1/transactions" : "/v1/transactions/batch"))!
-          while ContinuousClock.now < stop, let index = next.take(below: batches.count) {
+          for (position, index) in indexes.enumerated() {
+            guard ContinuousClock.now < stop else { break }
             if let interval {
-              let due = start + .milliseconds(Int64(Double(index) * interval * 1_000))
+              let due = start + .milliseconds(Int64(Double(position) * interval * 1_000))
               if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
             }
             var request = URLRequest(url: url)
@@ -507,18 +520,6 @@ struct Submitter {
         }
       }
       return try await group.reduce(0, +)
-    }
-  }
-}
-
-final class NextIndex: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value = 0
-  func take(below limit: Int) -> Int? {
-    lock.withLock {
-      guard value < limit else { return nil }
-      defer { value += 1 }
-      return value
     }
   }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import Ledger
+import Logging
+import Testing
+
+@testable import Node
+
+/// Intake from clients stops at `mempool.client_transactions_max`, while
+/// transactions forwarded by peers still enter up to `transactions_max`.
+struct AdmissionTests {
+  let operatorKey = Devnet.operatorKey("BJ-GAJ")
+
+  func duty(_ sequence: UInt64) -> (SignedTransaction, size: Int) {
+    let transaction = SignedTransaction(
+      body: TransactionBody(
+        chainId: Devnet.chainId, signer: operatorKey.publicKey, sequence: sequence,
+        payload: .declareDuty(
+          Duty(bureauId: "BJ-GAJ", dutyId: "D\(sequence)", title: "t", legalBasis: "l", description: ""))),
+      signedBy: [operatorKey])
+    return (transaction, transaction.canonicalBytes.count)
+  }
+
+  func engine(clientTransactionsMax: Int, transactionsMax: Int) throws -> NodeEngine {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("admission-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let store = try LedgerStore(path: directory.appendingPathComponent("store").path, genesis: Devnet.genesis())
+    var config = NodeConfig(id: "test")
+    config.role = .observer
+    config.mempool.transactionsMax = transactionsMax
+    config.mempool.clientTransactionsMax = clientTransactionsMax
+    return try NodeEngine(
+      config: config, key: Devnet.nodeKey("BJ-GAJ"), store: store, walPath: directory.appendingPathComponent("wal").path,
+      dataPath: directory.path, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+      metrics: NodeMetrics(), onHalt: { _ in })
+  }
+
+  @Test func clientsAreRefusedAtTheirBoundWhilePeersFillUpToTheHardOne() async throws {
+    let engine = try engine(clientTransactionsMax: 3, transactionsMax: 5)
+    #expect(await engine.hasRoomForClient(500), "an empty mempool takes a batch larger than the bound")
+    let fromClient = await engine.admit((0..<3).map(duty), forward: true)
+    #expect(fromClient.allSatisfy { (try? $0.get()) != nil })
+    #expect(await !engine.hasRoomForClient(1), "3 pending of a client bound of 3")
+
+    let fromPeers = await engine.admit((3..<6).map(duty), forward: false)
+    #expect(fromPeers.prefix(2).allSatisfy { (try? $0.get()) != nil }, "peers fill up to transactions_max")
+    guard case .failure(let full) = fromPeers[2] else {
+      Issue.record("a sixth transaction entered a mempool bounded at 5")
+      return
+    }
+    #expect(full.code == "mempool.full")
+  }
+}
