@@ -34,13 +34,17 @@ let package = Package(
       name: "CSecp256k1", pkgConfig: "libsecp256k1",
       providers: [.apt(["libsecp256k1-dev"])]),
     .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+    // LevelDB's environment with table reads through pread instead of mmap (memory bound).
+    .target(name: "CLevelDBFiles", dependencies: ["CLevelDB"], linkerSettings: [.linkedLibrary("leveldb")]),
+    // glibc's mallopt, to bound a long-running node's heap.
+    .target(name: "CMalloc"),
     .systemLibrary(
       name: "COpenSSL", pkgConfig: "libcrypto",
       providers: [.apt(["libssl-dev"])]),
 
     .target(
       name: "Ledger",
-      dependencies: ["CSecp256k1", "COpenSSL", "CLevelDB"],
+      dependencies: ["CSecp256k1", "COpenSSL", "CLevelDB", "CLevelDBFiles"],
       swiftSettings: strictSettings),
     .target(
       name: "Consensus",
@@ -49,7 +53,7 @@ let package = Package(
     .target(
       name: "Node",
       dependencies: [
-        "Ledger", "Consensus",
+        "Ledger", "Consensus", "CMalloc",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Hummingbird", package: "hummingbird"),

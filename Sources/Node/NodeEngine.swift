@@ -27,7 +27,7 @@ public actor NodeEngine {
   var lastReportedView: UInt64 = 0
   /// Ids whose signatures were checked here and held, kept for a while so a
   /// transaction seen twice (in a proposal, then forwarded) is checked once.
-  var recentlyVerified = RecentSet(capacity: 400_000)
+  var recentlyVerified = RecentSet(capacity: 100_000)
   /// Set when the node stopped itself (say, its disk failed): it takes no further part.
   public private(set) var haltReason: String?
   let onHalt: @Sendable (String) -> Void

@@ -1,5 +1,6 @@
 import Consensus
 import Foundation
+internal import CMalloc
 import Hummingbird
 public import Ledger
 public import Logging
@@ -16,9 +17,21 @@ public enum NodeRunner {
     public var description: String { "\(code): \(message)" }
   }
 
+  /// glibc's defaults let a long-running node's heap grow without bound: one
+  /// arena per busy thread, and after the first large block (a block's
+  /// execution, a cache generation) is freed, large blocks stop being mapped
+  /// and fragment the heap instead. Measured under load: private memory kept
+  /// climbing (180 → 400 MB in 60 s) with the defaults and stayed near 210 MB
+  /// with these (docs/BENCHMARKS.md).
+  static func boundHeapGrowth() {
+    _ = mallopt(M_ARENA_MAX, 2)
+    _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
+  }
+
   /// With `parentProcess`, the node shuts down cleanly when that process is
   /// gone (local networks: nodes never outlive the command that started them).
   public static func run(home: NodeHome, logLevel: String? = nil, parentProcess: Int32? = nil) async throws {
+    boundHeapGrowth()
     var config = try NodeConfig.load(path: home.configPath)
     if let logLevel { config.logLevel = logLevel }
     try config.validate()

@@ -68,7 +68,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   public private(set) var validatorSet: ValidatorSet
   let tree: SparseMerkleTree<LevelDBSparseMerkleNodes>
   /// Current records by key, written through at each commit (absent records are not cached).
-  let recordCache = TwoGenerationCache<RecordKey, StateRecord>(capacity: 1 << 18)
+  let recordCache = TwoGenerationCache<RecordKey, StateRecord>(capacity: 1 << 16)
 
   /// Opens the store in `path`, creating it from `genesis` when empty. A store
   /// made from a different genesis file refuses to open.

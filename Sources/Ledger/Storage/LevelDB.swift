@@ -1,4 +1,5 @@
 internal import CLevelDB
+internal import CLevelDBFiles
 import Foundation
 
 /// The embedded key-value store, through LevelDB's C API.
@@ -19,6 +20,10 @@ public final class LevelDB: @unchecked Sendable {
     public var description: String { "LevelDB \(operation) failed: \(message)" }
   }
 
+  /// Table files LevelDB keeps open (each holds its index in memory); the
+  /// systemd unit's file limit leaves room for these plus peers and clients.
+  static let openTableFilesMax: Int32 = 1_000
+
   /// Opens (creating if needed) the database in directory `path`.
   /// LevelDB's lock file makes a second opener fail instead of corrupting it.
   public init(path: String, cacheBytes: Int = 32 << 20) throws(Failure) {
@@ -33,6 +38,10 @@ public final class LevelDB: @unchecked Sendable {
     leveldb_options_set_write_buffer_size(options, 32 << 20)
     let cache = leveldb_cache_create_lru(cacheBytes)!
     leveldb_options_set_cache(options, cache)
+    // Table files are read into that cache rather than mapped: mapped tables
+    // count as resident memory and grow with the store (docs/BENCHMARKS.md).
+    leveldb_options_set_env(options, dirledger_leveldb_pread_env())
+    leveldb_options_set_max_open_files(options, Self.openTableFilesMax)
     var error: UnsafeMutablePointer<CChar>?
     let opened = leveldb_open(options, path, &error)
     if error != nil { leveldb_cache_destroy(cache) }
@@ -162,7 +171,7 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   public let database: LevelDB
   let cache: TwoGenerationCache<Hash256, SparseMerkleNode>
 
-  public init(database: LevelDB, cachedNodesMax: Int = 1 << 20) {
+  public init(database: LevelDB, cachedNodesMax: Int = 1 << 18) {
     self.database = database
     cache = TwoGenerationCache(capacity: cachedNodesMax)
   }
