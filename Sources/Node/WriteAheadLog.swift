@@ -14,6 +14,7 @@ public final class WriteAheadLog {
   private var descriptor: Int32
   public private(set) var records: [WALRecord]
   private var appendsSinceCompaction = 0
+  private var bytesSinceCompaction = 0
   static let recordBytesMax = 64 * 1_024 * 1_024
 
   public struct Failure: Error, CustomStringConvertible {
@@ -65,12 +66,14 @@ public final class WriteAheadLog {
 
   /// Appends and fsyncs; returns only once the record is durable.
   public func append(_ record: WALRecord) throws {
-    try writeAll(Self.entry(record), to: descriptor)
+    let entry = Self.entry(record)
+    try writeAll(entry, to: descriptor)
     guard fsync(descriptor) == 0 else {
       throw Failure(description: "WAL fsync failed: \(String(cString: strerror(errno)))")
     }
     records.append(record)
     appendsSinceCompaction += 1
+    bytesSinceCompaction += entry.count
   }
 
   private func writeAll(_ bytes: [UInt8], to descriptor: Int32) throws {
@@ -85,9 +88,12 @@ public final class WriteAheadLog {
 
   /// Drops records at or below the committed height (they can never matter
   /// again), keeping the latest view change, by writing a new file and renaming
-  /// it over the old one. Runs only every `interval` appends.
-  public func compact(committedHeight: UInt64, interval: Int = 512) throws {
-    guard appendsSinceCompaction >= interval else { return }
+  /// it over the old one. Runs only every `interval` appends or `bytesInterval`
+  /// bytes, whichever comes first: a primary's records are whole proposals
+  /// (megabytes each), and they stay in memory as well as on disk until
+  /// compacted.
+  public func compact(committedHeight: UInt64, interval: Int = 512, bytesInterval: Int = 8 << 20) throws {
+    guard appendsSinceCompaction >= interval || bytesSinceCompaction >= bytesInterval else { return }
     var latestViewChange: WALRecord?
     var kept: [WALRecord] = []
     for record in records {
@@ -117,6 +123,7 @@ public final class WriteAheadLog {
     syncDirectory(of: path)
     records = kept
     appendsSinceCompaction = 0
+    bytesSinceCompaction = 0
   }
 
   private func syncDirectory(of path: String) {

@@ -14,13 +14,13 @@ extension BenchCommand {
       commandName: "network",
       abstract: "Throughput and latency of a local (or given) network under pre-signed load.",
       discussion: """
-        Measures the signature-verification ceiling first (10,000 BIP-340 verifies), starts N
-        validators with the sample city on loopback (or uses --node URLs), pre-signs a mix of
-        directory publications and revisions, grants and revocations, attestations and share
-        records across the sample city's bureaus, then submits them through the public API in
-        batches (--batch 1: single transactions) at --rate tx/s or as fast as accepted. Reports
-        committed tx/s after warm-up, commit latency (submission → seen committed), block size,
-        view changes, CPU seconds per committed transaction and peak RSS per node, bytes on
+        Measures the signature-verification ceiling first (10,000 BIP-340 verifies), starts N \
+        validators with the sample city on loopback (or uses --node URLs), pre-signs a mix of \
+        directory publications and revisions, grants and revocations, attestations and share \
+        records across the sample city's bureaus, then submits them through the public API in \
+        batches (--batch 1: single transactions) at --rate tx/s or as fast as accepted. Reports \
+        committed tx/s after warm-up, commit latency (submission → seen committed), block size, \
+        view changes, CPU seconds per committed transaction and peak RSS per node, bytes on \
         disk per transaction, and the throughput as a fraction of the ceiling. See docs/BENCHMARKS.md.
         """)
 

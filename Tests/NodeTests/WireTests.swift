@@ -124,6 +124,16 @@ struct WireTests {
     #expect(try WriteAheadLog(path: path).records.count == 3)
     try reopened.compact(committedHeight: vote.statement.height, interval: 0)
     #expect(try WriteAheadLog(path: path).records.isEmpty)
+
+    // Large records (a primary's proposals) are compacted by size, long before the count.
+    let entryBytes = WriteAheadLog.entry(.vote(vote)).count
+    try reopened.append(.vote(vote))
+    try reopened.compact(committedHeight: vote.statement.height, interval: 1_000, bytesInterval: 2 * entryBytes)
+    #expect(reopened.records.count == 1, "one record's bytes are below the size interval")
+    try reopened.append(.vote(vote))
+    try reopened.compact(committedHeight: vote.statement.height, interval: 1_000, bytesInterval: 2 * entryBytes)
+    #expect(reopened.records.isEmpty)
+    #expect(try WriteAheadLog(path: path).records.isEmpty)
   }
 
   @Test func configRejectsUnknownKeysAndBadValuesNamingTheField() throws {

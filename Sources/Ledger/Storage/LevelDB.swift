@@ -35,7 +35,7 @@ public final class LevelDB: @unchecked Sendable {
     // compress: Snappy cost CPU for nothing (docs/BENCHMARKS.md, profile).
     leveldb_options_set_compression(options, Int32(leveldb_no_compression))
     // A block's batch is several MB; a larger memtable means fewer flushes and compactions.
-    leveldb_options_set_write_buffer_size(options, 32 << 20)
+    leveldb_options_set_write_buffer_size(options, 16 << 20)
     let cache = leveldb_cache_create_lru(cacheBytes)!
     leveldb_options_set_cache(options, cache)
     // Table files are read into that cache rather than mapped: mapped tables
@@ -171,7 +171,7 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   public let database: LevelDB
   let cache: TwoGenerationCache<Hash256, SparseMerkleNode>
 
-  public init(database: LevelDB, cachedNodesMax: Int = 1 << 18) {
+  public init(database: LevelDB, cachedNodesMax: Int = 1 << 17) {
     self.database = database
     cache = TwoGenerationCache(capacity: cachedNodesMax)
   }
