@@ -1,6 +1,6 @@
+internal import CMalloc
 import Consensus
 import Foundation
-internal import CMalloc
 import Hummingbird
 public import Ledger
 public import Logging

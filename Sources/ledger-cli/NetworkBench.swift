@@ -31,7 +31,8 @@ extension BenchCommand {
     @Option(help: "Seconds of warm-up, not counted.") var warmup: Double = 5
     @Option(help: "Offered tx/s; absent: open loop (as fast as accepted).") var rate: Double?
     @Option(help: "Transactions per submission (1 = single transactions).") var batch: Int = 500
-    @Option(help: "Concurrent submitters; each owns a share of the bureaus and sends their transactions in order.") var connections: Int = 4
+    @Option(help: "Concurrent submitters; each owns a share of the bureaus and sends their transactions in order.")
+    var connections: Int = 4
     @Option(help: "Transactions to pre-sign in open loop (default: enough for 8,000 tx/s).") var transactions: Int?
     @Option(help: "Directory for the network (default: a new temporary directory).") var dir: String?
     @Option(help: "Seconds of the proof-lookup measurement afterwards (0: skip).") var proofSeconds: Double = 5

@@ -29,7 +29,8 @@ struct AdmissionTests {
     config.mempool.transactionsMax = transactionsMax
     config.mempool.clientTransactionsMax = clientTransactionsMax
     return try NodeEngine(
-      config: config, key: Devnet.nodeKey("BJ-GAJ"), store: store, walPath: directory.appendingPathComponent("wal").path,
+      config: config, key: Devnet.nodeKey("BJ-GAJ"), store: store,
+      walPath: directory.appendingPathComponent("wal").path,
       dataPath: directory.path, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
       metrics: NodeMetrics(), onHalt: { _ in })
   }

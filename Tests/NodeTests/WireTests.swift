@@ -147,7 +147,10 @@ struct WireTests {
       ("id = \"x\"\nrole = \"voter\"\n", "role"),
       ("id = \"x\"\n[p2p]\npeers = [\"nohost\"]\n", "p2p.peers[0]"),
       ("id = \"x\"\n[mempool]\ntransactions_max = 0\n", "mempool.transactions_max"),
-      ("id = \"x\"\n[mempool]\ntransactions_max = 10\nclient_transactions_max = 11\n", "mempool.client_transactions_max"),
+      (
+        "id = \"x\"\n[mempool]\ntransactions_max = 10\nclient_transactions_max = 11\n",
+        "mempool.client_transactions_max"
+      ),
       ("id = \"x\"\ncolour = \"red\"\n", path),
       ("role = \"observer\"\n", "id"),
     ]
