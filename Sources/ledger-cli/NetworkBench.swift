@@ -476,8 +476,8 @@ final class CommitTracker: @unchecked Sendable {
 }
 
 /// Posts the pre-built bodies, one connection per lane, each lane in order
-/// and round-robin over the nodes, paced to `rate` (shared by the lanes) when
-/// given; on 429 or 503 a lane waits and retries the same body before its next.
+/// and round-robin over the nodes, paced to `rate` (shared by the lanes,
+/// which take turns) when given; on 429 or 503 a lane waits and retries the same body before its next.
 struct Submitter {
   let batches: [Data]
   let lanes: [[Int]]
@@ -487,7 +487,9 @@ struct Submitter {
 
   func run(until stop: ContinuousClock.Instant, tracker: CommitTracker) async throws -> Int {
     let start = ContinuousClock.now
-    let interval = rate.map { Double(batchSize * lanes.count) / $0 }
+    // Lanes take turns: lane L sends its k-th batch at slot k × lanes + L, so
+    // the offered load is evenly spaced rather than four batches at once.
+    let interval = rate.map { Double(batchSize) / $0 }
     let single = batchSize == 1
     return try await withThrowingTaskGroup(of: Int.self) { group in
       for (lane, indexes) in lanes.enumerated() {
@@ -498,7 +500,8 @@ struct Submitter {
           for (position, index) in indexes.enumerated() {
             guard ContinuousClock.now < stop else { break }
             if let interval {
-              let due = start + .milliseconds(Int64(Double(position) * interval * 1_000))
+              let slot = Double(position * lanes.count + lane)
+              let due = start + .milliseconds(Int64(slot * interval * 1_000))
               if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
             }
             var request = URLRequest(url: url)
