@@ -32,6 +32,7 @@ public actor NodeEngine {
   public private(set) var haltReason: String?
   let onHalt: @Sendable (String) -> Void
   var commitTimes: [(ContinuousClock.Instant, Int)] = []
+  var proposalSizer = ProposalSizer()
   /// The head's proof anchor, refreshed at each commit, so record proofs at the
   /// head need neither the actor nor a header read (see `recordBundleAtHead`).
   nonisolated let headAnchor = LockedAnchor()
@@ -355,9 +356,11 @@ public actor NodeEngine {
       case .broadcast(let message):
         network?.broadcast(.consensus(message), role: .validator)
       case .requestProposal(let height):
+        let timeoutMs = Double(config.consensus.viewChangeTimeoutTicks * config.consensus.tickMs)
+        let countMax = proposalSizer.countMax(
+          limit: config.consensus.blockTransactionsMax, budgetMilliseconds: timeoutMs / 2)
         let batch = mempool.batch(
-          countMax: config.consensus.blockTransactionsMax, bytesMax: config.consensus.blockBytesMax,
-          committedSequence: committedSequence(of:))
+          countMax: countMax, bytesMax: config.consensus.blockBytesMax, committedSequence: committedSequence(of:))
         perform(replica!.step(.proposal(height: height, transactions: batch)))
       case .deliver(let committed):
         guard commit(committed, execution: executor.takeExecution(for: committed.block.header.hash)) else { return }
@@ -417,6 +420,10 @@ public actor NodeEngine {
     metrics.mempoolTransactions.record(Int64(mempool.count))
     commitTimes.append((now, block.transactions.count))
     commitTimes.removeAll { now - $0.0 > .seconds(10) }
+    let storeMs = LedgerExecutor.milliseconds(since: commitStarted)
+    if execution != nil {
+      proposalSizer.record(transactions: block.transactions.count, milliseconds: executor.lastExecutionMs + storeMs)
+    }
     logger.info(
       "committed block",
       metadata: [
@@ -424,7 +431,7 @@ public actor NodeEngine {
         "transactions": "\(block.transactions.count)", "rejected": "\(rejected)",
         "view": "\(replica?.view ?? committed.certificate.view)", "mempool": "\(mempool.count)",
         "executeMs": "\(execution == nil ? "-" : String(format: "%.1f", executor.lastExecutionMs))",
-        "storeMs": "\(String(format: "%.1f", LedgerExecutor.milliseconds(since: commitStarted)))",
+        "storeMs": "\(String(format: "%.1f", storeMs))",
       ])
     lastPending = mempool.hasProposable(committedSequence: committedSequence(of:))
     if replica != nil, !lastPending { _ = replica!.step(.transactionsPending(false)) }
