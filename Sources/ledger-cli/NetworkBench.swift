@@ -60,11 +60,14 @@ extension BenchCommand {
       var network: LocalNetwork?
       let apis: [String]
       let genesis: Genesis
-      if urls.isEmpty {
-        let sample = try Genesis.load(path: try shippedGenesis("sample-city"))
-        let benchGenesis = Devnet.genesis(
-          validatorCount: nodes, bureaus: sample.bureaus, duties: sample.duties, directories: sample.directories,
+      let sample = try Genesis.load(path: try shippedGenesis("sample-city"))
+      let sampleCity = { (validators: Int) in
+        Devnet.genesis(
+          validatorCount: validators, bureaus: sample.bureaus, duties: sample.duties, directories: sample.directories,
           grants: sample.grants)
+      }
+      if urls.isEmpty {
+        let benchGenesis = sampleCity(nodes)
         let directory = dir ?? NSTemporaryDirectory() + "dirledger-bench-\(getpid())"
         log("starting \(nodes) validators with the sample city in \(directory) …")
         let started = try LocalNetwork.create(
@@ -81,7 +84,11 @@ extension BenchCommand {
             code: "bench.not_devnet", message: "--node must be a devnet-style network (the load signs with devnet keys)"
           )
         }
-        genesis = Devnet.genesis(validatorCount: validatorCount)
+        // A network an earlier bench started (its nodes restarted by hand) has the sample city.
+        let candidate = sampleCity(validatorCount)
+        genesis =
+          status["genesisHash"] as? String == candidate.hash.hex
+          ? candidate : Devnet.genesis(validatorCount: validatorCount)
       }
       defer { network?.stop() }
 
