@@ -33,6 +33,11 @@ public actor NodeEngine {
   let onHalt: @Sendable (String) -> Void
   var commitTimes: [(ContinuousClock.Instant, Int)] = []
   var proposalSizer = ProposalSizer()
+  /// Client transactions admitted here and not yet passed on to the validators (see `passOnToValidators`).
+  var forwardBuffer: [SignedTransaction] = []
+  /// A batch this large goes out at once; smaller ones wait `forwardDelay` for company.
+  static let forwardFrameTransactions = 256
+  static let forwardDelay = Duration.milliseconds(5)
   /// The head's proof anchor, refreshed at each commit, so record proofs at the
   /// head need neither the actor nor a header read (see `recordBundleAtHead`).
   nonisolated let headAnchor = LockedAnchor()
@@ -152,18 +157,40 @@ public actor NodeEngine {
     }
     metrics.mempoolTransactions.record(Int64(mempool.count))
     if !admitted.isEmpty {
-      if forward {
-        // Every validator gets every transaction: whoever is primary can
-        // propose it, and a primary that ignores it is replaced (a backup
-        // with pending work starts a view change).
-        for start in stride(from: 0, to: admitted.count, by: PeerFrame.transactionsPerFrameMax) {
-          let slice = Array(admitted[start..<min(admitted.count, start + PeerFrame.transactionsPerFrameMax)])
-          network?.broadcast(.transactions(slice), role: .validator)
-        }
-      }
+      if forward { passOnToValidators(admitted) }
       updatePending()
     }
     return results
+  }
+
+  /// Every validator gets every transaction a client gave this node: whoever
+  /// is primary can propose it, and a primary that ignores it is replaced (a
+  /// backup with pending work starts a view change). Transactions are
+  /// gathered for a few milliseconds and sent as one frame, so a stream of
+  /// single submissions does not become a stream of one-transaction frames
+  /// for every peer to queue, verify and admit one at a time.
+  private func passOnToValidators(_ transactions: [SignedTransaction]) {
+    let wasEmpty = forwardBuffer.isEmpty
+    forwardBuffer += transactions
+    if forwardBuffer.count >= Self.forwardFrameTransactions {
+      flushForwards()
+    } else if wasEmpty {
+      Task { [weak self] in
+        try? await Task.sleep(for: Self.forwardDelay)
+        await self?.flushForwards()
+      }
+    }
+  }
+
+  /// Sends what `passOnToValidators` gathered, in frames of at most `PeerFrame.transactionsPerFrameMax`.
+  func flushForwards() {
+    guard !forwardBuffer.isEmpty else { return }
+    let buffered = forwardBuffer
+    forwardBuffer.removeAll(keepingCapacity: true)
+    for start in stride(from: 0, to: buffered.count, by: PeerFrame.transactionsPerFrameMax) {
+      let slice = Array(buffered[start..<min(buffered.count, start + PeerFrame.transactionsPerFrameMax)])
+      network?.broadcast(.transactions(slice), role: .validator)
+    }
   }
 
   /// Records signature checks made elsewhere (HTTP handlers, the frame consumer, the executor).

@@ -111,12 +111,17 @@ struct NodeService: Service {
 
   /// Frames waiting for the engine; beyond this, new ones are dropped (consensus retransmits).
   static let inboundFramesMax = 10_000
+  /// Forwarded transactions waiting to be checked and admitted; beyond this,
+  /// further frames are dropped (and counted as `inbound_queue_full`).
+  static let inboundTransactionsMax = 50_000
 
   func run() async throws {
     let (consensusFrames, consensusInput) = AsyncStream.makeStream(
       of: (PeerFrame, PublicKey, PeerRole).self, bufferingPolicy: .bufferingOldest(Self.inboundFramesMax))
+    // Bounded by transactions, not frames: a frame holds one to 10,000.
     let (transactionFrames, transactionInput) = AsyncStream.makeStream(
-      of: [SignedTransaction].self, bufferingPolicy: .bufferingOldest(64))
+      of: [SignedTransaction].self, bufferingPolicy: .unbounded)
+    let inboundTransactions = CountingBound(limit: Self.inboundTransactionsMax)
     var settings = PeerNetwork.Settings()
     settings.frameBytesMax = config.p2p.frameBytesMax
     settings.sendQueueMax = config.p2p.sendQueueMax
@@ -129,7 +134,11 @@ struct NodeService: Service {
       logger: logger,
       onFrame: { frame, connection in
         if case .transactions(let transactions) = frame {
-          if case .dropped = transactionInput.yield(transactions) { metrics.peerRejected("inbound_queue_full") }
+          if inboundTransactions.take(transactions.count) {
+            transactionInput.yield(transactions)
+          } else {
+            metrics.peerRejected("inbound_queue_full")
+          }
         } else if case .dropped = consensusInput.yield((frame, connection.key, connection.role)) {
           metrics.peerRejected("inbound_queue_full")
         }
@@ -156,6 +165,7 @@ struct NodeService: Service {
         }
         group.addTask {
           for await forwarded in transactionFrames {
+            defer { inboundTransactions.give(forwarded.count) }
             // Transactions already seen (in a proposal, or forwarded twice) are not checked again.
             let transactions = await engine.needingVerification(forwarded)
             guard !transactions.isEmpty else { continue }
@@ -191,4 +201,25 @@ struct NodeService: Service {
     }
     await network.stop()
   }
+}
+
+/// A count that may not exceed `limit`, shared between the threads that add
+/// to a queue and the task that drains it.
+final class CountingBound: @unchecked Sendable {
+  private let lock = NSLock()
+  private var count = 0
+  let limit: Int
+
+  init(limit: Int) { self.limit = limit }
+
+  /// Reserves `amount`; false (and nothing reserved) when it would exceed the limit.
+  func take(_ amount: Int) -> Bool {
+    lock.withLock {
+      guard count + amount <= limit else { return false }
+      count += amount
+      return true
+    }
+  }
+
+  func give(_ amount: Int) { lock.withLock { count -= amount } }
 }

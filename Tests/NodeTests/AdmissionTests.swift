@@ -51,3 +51,14 @@ struct AdmissionTests {
     #expect(full.code == "mempool.full")
   }
 }
+
+/// The inbound queue of forwarded transactions is bounded by transactions, not frames.
+@Test func countingBoundRefusesWhatWouldExceedItAndFreesWhatIsGivenBack() {
+  let bound = CountingBound(limit: 10)
+  #expect(bound.take(6))
+  #expect(!bound.take(5), "6 + 5 exceeds 10: refused whole")
+  #expect(bound.take(4))
+  #expect(!bound.take(1))
+  bound.give(6)
+  #expect(bound.take(6))
+}
