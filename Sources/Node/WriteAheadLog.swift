@@ -92,7 +92,7 @@ public final class WriteAheadLog {
   /// bytes, whichever comes first: a primary's records are whole proposals
   /// (megabytes each), and they stay in memory as well as on disk until
   /// compacted.
-  public func compact(committedHeight: UInt64, interval: Int = 512, bytesInterval: Int = 8 << 20) throws {
+  public func compact(committedHeight: UInt64, interval: Int = 512, bytesInterval: Int = 1 << 20) throws {
     guard appendsSinceCompaction >= interval || bytesSinceCompaction >= bytesInterval else { return }
     var latestViewChange: WALRecord?
     var kept: [WALRecord] = []

@@ -104,11 +104,14 @@ extension BenchCommand {
 
       let before = network.map { Self.processStats($0) } ?? [:]
       let diskBefore = network.map { Self.diskBytes($0) } ?? 0
-      let startHeight = try await Self.height(apis[0])
+      // The watcher follows the last node, so its reads do not land on the
+      // first primary (validator 0) and inflate its memory and CPU.
+      let watched = apis[apis.count - 1]
+      let startHeight = try await Self.height(watched)
 
       // 4. Submit and watch commits.
       let tracker = CommitTracker(submitted: workload.ids)
-      let watcher = Task { try await tracker.follow(api: apis[0], from: startHeight + 1) }
+      let watcher = Task { try await tracker.follow(api: watched, from: startHeight + 1) }
       let clock = ContinuousClock.now
       let stop = clock + .milliseconds(Int64((warmup + duration) * 1_000))
       let submitted = try await Submitter(
