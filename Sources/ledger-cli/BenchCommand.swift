@@ -12,9 +12,9 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Record proofs served by one node over HTTP keep-alive, and offline bundle verification.",
       discussion: """
-        Lists record keys from the node, then requests /v1/proofs/record for them round-robin on
-        CONNECTIONS keep-alive connections (one request in flight each) for DURATION seconds.
-        Then verifies one record bundle, and one provenance bundle if the chain has an attestation,
+        Lists record keys from the node, then requests /v1/proofs/record for them round-robin on \
+        CONNECTIONS keep-alive connections (one request in flight each) for DURATION seconds. \
+        Then verifies one record bundle, and one provenance bundle if the chain has an attestation, \
         repeatedly against the genesis file and reports the median time.
         """)
 

@@ -9,10 +9,10 @@ struct DemoCommand: AsyncParsableCommand {
     commandName: "demo",
     abstract: "Start a local 4-validator network with the sample city and play a data-sharing scenario.",
     discussion: """
-      A bureau publishes a directory under its duty, another requests access, the owner
-      approves (a grant), data is attested and shared, an approval service checks the
-      provenance at another node, the grant is revoked and the check then fails. Without
-      --once the network stays up with its URLs until Ctrl-C; with --once the command exits
+      A bureau publishes a directory under its duty, another requests access, the owner \
+      approves (a grant), data is attested and shared, an approval service checks the \
+      provenance at another node, the grant is revoked and the check then fails. Without \
+      --once the network stays up with its URLs until Ctrl-C; with --once the command exits \
       after the scenario, status 0 only if every step came out as expected.
       """)
 

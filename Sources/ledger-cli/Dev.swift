@@ -15,7 +15,7 @@ struct Dev: ParsableCommand {
       commandName: "devnet-key",
       abstract: "Write a LOCAL DEVNET key (derived from a public label) to a key file.",
       discussion: """
-        Labels: operator/<bureauId>, node/<bureauId>, governance-1 … governance-3 (docs/OPERATIONS.md).
+        Labels: operator/<bureauId>, node/<bureauId>, governance-1 … governance-3 (docs/OPERATIONS.md). \
         Anyone can derive these keys: they sign for devnet.json and sample-city.json only.
         """)
 

@@ -13,8 +13,8 @@ struct DevnetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Start N validators (and M observers) as local processes until Ctrl-C.",
       discussion: """
-        Each node gets a home in DIR/<id> (config.toml, node.key, genesis.json, data/, node.log)
-        and free loopback ports. DIR/nodes.json lists them as [{id, role, pid, api, p2p, home}].
+        Each node gets a home in DIR/<id> (config.toml, node.key, genesis.json, data/, node.log) \
+        and free loopback ports. DIR/nodes.json lists them as [{id, role, pid, api, p2p, home}]. \
         Without --sample or --genesis the genesis is a fresh devnet with N validators.
         """)
 

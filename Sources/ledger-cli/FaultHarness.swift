@@ -13,17 +13,17 @@ extension Dev {
     static let configuration = CommandConfiguration(
       abstract: "Run a 4-validator + 1-observer network under load and inject process-level faults.",
       discussion: """
-        Scenarios: kill (kill -9 a random validator, restart it), kill-primary (kill -9 the
-        primary, restart it), freeze (SIGSTOP a validator for 5 s, then SIGCONT), disk-full (a
-        validator's data directory on a 2 MiB tmpfs fills up: it must halt, not fork; then it
-        gets room and catches up; needs root), old-copy (a validator restarts from a copy of its
-        data directory taken earlier, WAL included, and must catch up), partition (every node in
-        its own network namespace on one bridge; a validator's link goes down for 5 s and comes
-        back; needs root and iproute2), degraded (every peer link goes through a relay adding
-        40 ± 15 ms and, for 2 % of chunks, a 200 ms retransmission delay, for the whole run). After each run: every
-        node agrees on every block hash and the state root, every transaction the client was told
-        is committed is on every node at the same place, and the network resumed within
-        --recovery-bound seconds. Exit status 1 if any run lost a transaction, diverged or did
+        Scenarios: kill (kill -9 a random validator, restart it), kill-primary (kill -9 the \
+        primary, restart it), freeze (SIGSTOP a validator for 5 s, then SIGCONT), disk-full (a \
+        validator's data directory on a 2 MiB tmpfs fills up: it must halt, not fork; then it \
+        gets room and catches up; needs root), old-copy (a validator restarts from a copy of its \
+        data directory taken earlier, WAL included, and must catch up), partition (every node in \
+        its own network namespace on one bridge; a validator's link goes down for 5 s and comes \
+        back; needs root and iproute2), degraded (every peer link goes through a relay adding \
+        40 ± 15 ms and, for 2 % of chunks, a 200 ms retransmission delay, for the whole run). After each run: every \
+        node agrees on every block hash and the state root, every transaction the client was told \
+        is committed is on every node at the same place, and the network resumed within \
+        --recovery-bound seconds. Exit status 1 if any run lost a transaction, diverged or did \
         not recover.
         """)
 

@@ -11,13 +11,13 @@ extension Dev {
     static let configuration = CommandConfiguration(
       abstract: "Fuzz the decoders with mutations of a corpus, for a bounded time.",
       discussion: """
-        Targets: frame (peer frames, consensus messages included), transaction (canonical
-        SignedTransaction), bundle (proof bundles, binary and JSON), submission (the JSON body of
-        POST /v1/transactions). Each input is a corpus file mutated by bit flips, byte changes,
-        insertions, deletions, truncations, splices with another corpus file and length-field
-        bumps. Invariants: nothing crashes; whatever decodes re-encodes to the same bytes (binary
-        targets); whatever the submission parser accepts is a transaction that re-encodes to the
-        hex it came from. Failing inputs are written to --crashes. --write-corpus regenerates the
+        Targets: frame (peer frames, consensus messages included), transaction (canonical \
+        SignedTransaction), bundle (proof bundles, binary and JSON), submission (the JSON body of \
+        POST /v1/transactions). Each input is a corpus file mutated by bit flips, byte changes, \
+        insertions, deletions, truncations, splices with another corpus file and length-field \
+        bumps. Invariants: nothing crashes; whatever decodes re-encodes to the same bytes (binary \
+        targets); whatever the submission parser accepts is a transaction that re-encodes to the \
+        hex it came from. Failing inputs are written to --crashes. --write-corpus regenerates the \
         seed corpus from the worked examples.
         """)
 

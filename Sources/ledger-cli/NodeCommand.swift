@@ -13,8 +13,8 @@ struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Create a node home: config.toml, the node key (0600) and the genesis file.",
       discussion: """
-        The home must not hold a config yet. Without --key a new node key is generated;
-        its public key (printed) is what governance puts in the validator set or what
+        The home must not hold a config yet. Without --key a new node key is generated; \
+        its public key (printed) is what governance puts in the validator set or what \
         validators list as an observer. Every setting is documented in docs/OPERATIONS.md.
         """)
 

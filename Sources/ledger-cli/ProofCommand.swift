@@ -12,8 +12,8 @@ struct ProofCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Fetch a proof bundle and save it.",
       discussion: """
-        KIND is record (--key, optional --height), tx (--id), consistency (--from, optional --to)
-        or provenance (--data-hash or --data FILE, --consumer, optional --height).
+        KIND is record (--key, optional --height), tx (--id), consistency (--from, optional --to) \
+        or provenance (--data-hash or --data FILE, --consumer, optional --height). \
         The bundle is saved to --out as JSON, or as canonical bytes with --format binary.
         """)
 
@@ -71,8 +71,8 @@ struct ProofCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Verify a proof bundle against the genesis file, offline.",
       discussion: """
-        Prints VALID and what the bundle proves, in plain words, or INVALID and the first
-        step that failed. Exit status: 0 VALID, 1 INVALID, 2 unusable input (unreadable
+        Prints VALID and what the bundle proves, in plain words, or INVALID and the first \
+        step that failed. Exit status: 0 VALID, 1 INVALID, 2 unusable input (unreadable \
         file, not a bundle, bad genesis). No node and no network are involved.
         """)
 
@@ -100,10 +100,10 @@ struct ProvenanceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Ask one node for a provenance bundle and verify it offline against the genesis file.",
       discussion: """
-        Hashes FILE (SHA-256), fetches the provenance bundle for it and CONSUMER, verifies it
-        without trusting the node, and prints who attested the data, under which directory and
-        duties, and whether CONSUMER may hold it. Exit status 0 only when the bundle is VALID and
-        the consumer is authorised; 1 when it is not authorised or the bundle is INVALID; 2 when
+        Hashes FILE (SHA-256), fetches the provenance bundle for it and CONSUMER, verifies it \
+        without trusting the node, and prints who attested the data, under which directory and \
+        duties, and whether CONSUMER may hold it. Exit status 0 only when the bundle is VALID and \
+        the consumer is authorised; 1 when it is not authorised or the bundle is INVALID; 2 when \
         the input is unusable.
         """)
 

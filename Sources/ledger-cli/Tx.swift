@@ -11,8 +11,8 @@ struct Tx: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Decode a signed transaction (canonical bytes as hex) and print it as JSON.",
       discussion: """
-        Reads hex from FILE, or from standard input when FILE is absent or "-". Whitespace
-        is ignored. Prints the transaction id, whether every signature verifies, and the
+        Reads hex from FILE, or from standard input when FILE is absent or "-". Whitespace \
+        is ignored. Prints the transaction id, whether every signature verifies, and the \
         transaction. Malformed input exits with status 1 and one line naming the field.
         """)
 
