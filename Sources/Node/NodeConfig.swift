@@ -28,6 +28,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var observers: [String] = []
     public var frameBytesMax = 32 * 1_024 * 1_024
     public var sendQueueMax = 1_024
+    public var sendQueueBytesMax = 64 * 1_024 * 1_024
     public init() {}
     public init(from decoder: any Decoder) throws {
       let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -37,11 +38,14 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       observers = try container.decodeIfPresent(type(of: observers), forKey: .observers) ?? observers
       frameBytesMax = try container.decodeIfPresent(type(of: frameBytesMax), forKey: .frameBytesMax) ?? frameBytesMax
       sendQueueMax = try container.decodeIfPresent(type(of: sendQueueMax), forKey: .sendQueueMax) ?? sendQueueMax
+      sendQueueBytesMax =
+        try container.decodeIfPresent(type(of: sendQueueBytesMax), forKey: .sendQueueBytesMax) ?? sendQueueBytesMax
     }
     enum CodingKeys: String, CodingKey {
       case listen, peers, observers
       case frameBytesMax = "frame_bytes_max"
       case sendQueueMax = "send_queue_max"
+      case sendQueueBytesMax = "send_queue_bytes_max"
     }
   }
 
@@ -233,6 +237,9 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     try require(
       (64 * 1_024...256 * 1_024 * 1_024).contains(p2p.frameBytesMax), "p2p.frame_bytes_max", "64 KiB to 256 MiB")
     try require((16...1_000_000).contains(p2p.sendQueueMax), "p2p.send_queue_max", "16 to 1,000,000")
+    try require(
+      (1_024 * 1_024...4 * 1_024 * 1_024 * 1_024).contains(p2p.sendQueueBytesMax), "p2p.send_queue_bytes_max",
+      "1 MiB to 4 GiB")
     try require((1_024...1_024 * 1_024 * 1_024).contains(api.bodyBytesMax), "api.body_bytes_max", "1 KiB to 1 GiB")
     try require((1...api.pageSizeMax).contains(api.pageSizeDefault), "api.page_size_default", "1 to page_size_max")
     try require((1...1_000).contains(api.pageSizeMax), "api.page_size_max", "1 to 1,000")
@@ -283,6 +290,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       observers = \(list(p2p.observers))
       frame_bytes_max = \(p2p.frameBytesMax)
       send_queue_max = \(p2p.sendQueueMax)
+      send_queue_bytes_max = \(p2p.sendQueueBytesMax)
 
       [api]
       listen = \(quoted(api.listen))

@@ -125,6 +125,7 @@ struct NodeService: Service {
     var settings = PeerNetwork.Settings()
     settings.frameBytesMax = config.p2p.frameBytesMax
     settings.sendQueueMax = config.p2p.sendQueueMax
+    settings.sendQueueBytesMax = config.p2p.sendQueueBytesMax
     let metrics = self.metrics
     let engine = self.engine
     let network = PeerNetwork(

@@ -49,32 +49,31 @@ public final class PeerConnection: @unchecked Sendable {
   /// The node that dialled: decides which of two simultaneous connections survives.
   let initiator: PublicKey
   let channel: any Channel
-  let sendQueueMax: Int
   // Touched only on `channel.eventLoop`.
-  private var queued = 0
+  private var queue: SendQueueBound
   private let onDrop: @Sendable () -> Void
 
   init(
     key: PublicKey, role: PeerRole, remoteAddress: String, initiator: PublicKey, channel: any Channel,
-    sendQueueMax: Int, onDrop: @escaping @Sendable () -> Void
+    sendQueueMax: Int, sendQueueBytesMax: Int, onDrop: @escaping @Sendable () -> Void
   ) {
     self.key = key
     self.role = role
     self.remoteAddress = remoteAddress
     self.initiator = initiator
     self.channel = channel
-    self.sendQueueMax = sendQueueMax
+    queue = SendQueueBound(framesMax: sendQueueMax, bytesMax: sendQueueBytesMax)
     self.onDrop = onDrop
   }
 
   func send(_ framed: ByteBuffer) {
     channel.eventLoop.execute { [self] in
-      guard queued < sendQueueMax else {
+      let size = framed.readableBytes
+      guard queue.take(size) else {
         onDrop()
         return
       }
-      queued += 1
-      channel.writeAndFlush(framed).whenComplete { [self] _ in queued -= 1 }
+      channel.writeAndFlush(framed).whenComplete { [self] _ in queue.release(size) }
     }
   }
 
@@ -88,6 +87,7 @@ public final class PeerNetwork: @unchecked Sendable {
   public struct Settings: Sendable {
     public var frameBytesMax = 32 * 1_024 * 1_024
     public var sendQueueMax = 1_024
+    public var sendQueueBytesMax = 64 * 1_024 * 1_024
     public var handshakeTimeoutMs: Int64 = 5_000
     public var reconnectInitialMs = 200
     public var reconnectMaxMs = 5_000
@@ -393,7 +393,8 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
       let connection = PeerConnection(
         key: hello.nodeKey, role: hello.role, remoteAddress: address(context),
         initiator: dialledAddress != nil ? ownKey : hello.nodeKey, channel: context.channel,
-        sendQueueMax: network.settings.sendQueueMax, onDrop: { [network] in network.report(.sendDropped) })
+        sendQueueMax: network.settings.sendQueueMax, sendQueueBytesMax: network.settings.sendQueueBytesMax,
+        onDrop: { [network] in network.report(.sendDropped) })
       self.connection = connection
       network.established(connection, dialledAddress: dialledAddress)
     case .refusal(let code, let message):
@@ -426,5 +427,33 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
       network.report(.malformedFrame(connection?.key))
     }
     context.close(promise: nil)
+  }
+}
+
+/// What one peer's send queue holds, bounded in frames and in bytes: frames
+/// hold one transaction or a 5,000-transaction proposal, so a count alone
+/// bounds nothing. A frame is taken when both bounds allow it, or when the
+/// queue is empty (one frame, itself capped by `p2p.frame_bytes_max`, always fits).
+struct SendQueueBound {
+  let framesMax: Int
+  let bytesMax: Int
+  private(set) var frames = 0
+  private(set) var bytes = 0
+
+  init(framesMax: Int, bytesMax: Int) {
+    self.framesMax = framesMax
+    self.bytesMax = bytesMax
+  }
+
+  mutating func take(_ size: Int) -> Bool {
+    guard frames == 0 || (frames < framesMax && bytes + size <= bytesMax) else { return false }
+    frames += 1
+    bytes += size
+    return true
+  }
+
+  mutating func release(_ size: Int) {
+    frames -= 1
+    bytes -= size
   }
 }

@@ -62,3 +62,24 @@ struct AdmissionTests {
   bound.give(6)
   #expect(bound.take(6))
 }
+
+/// A peer's send queue is bounded in bytes as well as frames.
+@Test func sendQueueBoundsFramesAndBytesButAlwaysTakesOneFrame() {
+  var queue = SendQueueBound(framesMax: 3, bytesMax: 100)
+  let oversizedFirst = queue.take(500)
+  #expect(oversizedFirst, "an empty queue takes one frame whatever its size")
+  let behindIt = queue.take(1)
+  #expect(!behindIt, "500 bytes queued of 100")
+  queue.release(500)
+  let sixty = queue.take(60)
+  let fortyOne = queue.take(41)
+  let forty = queue.take(40)
+  #expect(sixty && forty)
+  #expect(!fortyOne, "60 + 41 exceeds 100 bytes")
+  let third = queue.take(0)
+  let fourth = queue.take(0)
+  #expect(third, "a third frame (of no bytes) fits")
+  #expect(!fourth, "a fourth frame exceeds 3 frames")
+  queue.release(60)
+  #expect(queue.frames == 2 && queue.bytes == 40)
+}

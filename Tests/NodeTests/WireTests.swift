@@ -151,6 +151,7 @@ struct WireTests {
         "id = \"x\"\n[mempool]\ntransactions_max = 10\nclient_transactions_max = 11\n",
         "mempool.client_transactions_max"
       ),
+      ("id = \"x\"\n[p2p]\nsend_queue_bytes_max = 1000\n", "p2p.send_queue_bytes_max"),
       ("id = \"x\"\ncolour = \"red\"\n", path),
       ("role = \"observer\"\n", "id"),
     ]
