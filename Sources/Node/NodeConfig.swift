@@ -109,6 +109,11 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var viewChangeTimeoutTicks = 20
     public var blockTransactionsMax = 5_000
     public var blockBytesMax = 8 * 1_024 * 1_024
+    /// How long a primary with a small batch waits for more before proposing:
+    /// a block has fixed costs (votes, fsyncs, the top of the state tree), and
+    /// a stream of single submissions would otherwise pay them every few
+    /// transactions. 0 proposes at once.
+    public var proposalLingerMs = 20
     public init() {}
     public init(from decoder: any Decoder) throws {
       let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -121,12 +126,15 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         try container.decodeIfPresent(type(of: blockTransactionsMax), forKey: .blockTransactionsMax)
         ?? blockTransactionsMax
       blockBytesMax = try container.decodeIfPresent(type(of: blockBytesMax), forKey: .blockBytesMax) ?? blockBytesMax
+      proposalLingerMs =
+        try container.decodeIfPresent(type(of: proposalLingerMs), forKey: .proposalLingerMs) ?? proposalLingerMs
     }
     enum CodingKeys: String, CodingKey {
       case tickMs = "tick_ms"
       case viewChangeTimeoutTicks = "view_change_timeout_ticks"
       case blockTransactionsMax = "block_transactions_max"
       case blockBytesMax = "block_bytes_max"
+      case proposalLingerMs = "proposal_linger_ms"
     }
   }
 
@@ -252,6 +260,12 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       mempool.bytesMax >= Limits.transactionBytesMax, "mempool.bytes_max", "at least one transaction (64 KiB)")
     try require((10...10_000).contains(consensus.tickMs), "consensus.tick_ms", "10 to 10,000")
     try require(
+      (0...1_000).contains(consensus.proposalLingerMs)
+        && consensus.proposalLingerMs * 4 < consensus.tickMs
+          * consensus.viewChangeTimeoutTicks,
+      "consensus.proposal_linger_ms",
+      "0 to 1,000, and under a quarter of the view-change timeout")
+    try require(
       (2...10_000).contains(consensus.viewChangeTimeoutTicks), "consensus.view_change_timeout_ticks", "2 to 10,000")
     try require(
       (1...Limits.blockTransactionCountMax).contains(consensus.blockTransactionsMax),
@@ -310,6 +324,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       view_change_timeout_ticks = \(consensus.viewChangeTimeoutTicks)
       block_transactions_max = \(consensus.blockTransactionsMax)
       block_bytes_max = \(consensus.blockBytesMax)
+      proposal_linger_ms = \(consensus.proposalLingerMs)
 
       [storage]
       # "all": every block, record version and state-tree node is kept (proofs at any past height).

@@ -38,6 +38,8 @@ public actor NodeEngine {
   /// A batch this large goes out at once; smaller ones wait `forwardDelay` for company.
   static let forwardFrameTransactions = 256
   static let forwardDelay = Duration.milliseconds(5)
+  /// Proposals of at least this many transactions go out at once (see `propose`).
+  static let lingerBelow = 1_000
   /// The head's proof anchor, refreshed at each commit, so record proofs at the
   /// head need neither the actor nor a header read (see `recordBundleAtHead`).
   nonisolated let headAnchor = LockedAnchor()
@@ -383,12 +385,7 @@ public actor NodeEngine {
       case .broadcast(let message):
         network?.broadcast(.consensus(message), role: .validator)
       case .requestProposal(let height):
-        let timeoutMs = Double(config.consensus.viewChangeTimeoutTicks * config.consensus.tickMs)
-        let countMax = proposalSizer.countMax(
-          limit: config.consensus.blockTransactionsMax, budgetMilliseconds: timeoutMs / 2)
-        let batch = mempool.batch(
-          countMax: countMax, bytesMax: config.consensus.blockBytesMax, committedSequence: committedSequence(of:))
-        perform(replica!.step(.proposal(height: height, transactions: batch)))
+        propose(at: height, lingered: false)
       case .deliver(let committed):
         guard commit(committed, execution: executor.takeExecution(for: committed.block.header.hash)) else { return }
         network?.broadcast(.consensus(.blockResponse([committed])), role: .observer)
@@ -397,6 +394,29 @@ public actor NodeEngine {
         serveBlocks(from: from, to: peer)
       }
     }
+  }
+
+  /// Answers the replica's request for a proposal at `height` from the
+  /// mempool. A batch smaller than `lingerBelow` waits
+  /// `consensus.proposal_linger_ms` once for company; the replica keeps the
+  /// request open until it is answered, and ignores an answer that comes
+  /// after it moved on (a new view, a new validator set).
+  private func propose(at height: UInt64, lingered: Bool) {
+    guard replica != nil, haltReason == nil else { return }
+    let timeoutMs = Double(config.consensus.viewChangeTimeoutTicks * config.consensus.tickMs)
+    let countMax = proposalSizer.countMax(
+      limit: config.consensus.blockTransactionsMax, budgetMilliseconds: timeoutMs / 2)
+    let batch = mempool.batch(
+      countMax: countMax, bytesMax: config.consensus.blockBytesMax, committedSequence: committedSequence(of:))
+    let linger = config.consensus.proposalLingerMs
+    if !lingered, linger > 0, batch.count < min(countMax, Self.lingerBelow) {
+      Task { [weak self] in
+        try? await Task.sleep(for: .milliseconds(linger))
+        await self?.propose(at: height, lingered: true)
+      }
+      return
+    }
+    perform(replica!.step(.proposal(height: height, transactions: batch)))
   }
 
   private func reportReplicaState() {

@@ -152,6 +152,7 @@ struct WireTests {
         "mempool.client_transactions_max"
       ),
       ("id = \"x\"\n[p2p]\nsend_queue_bytes_max = 1000\n", "p2p.send_queue_bytes_max"),
+      ("id = \"x\"\n[consensus]\nproposal_linger_ms = 900\n", "consensus.proposal_linger_ms"),
       ("id = \"x\"\ncolour = \"red\"\n", path),
       ("role = \"observer\"\n", "id"),
     ]
