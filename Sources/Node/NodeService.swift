@@ -21,7 +21,7 @@ public enum NodeRunner {
   /// arena per busy thread, and after the first large block (a block's
   /// execution, a cache generation) is freed, large blocks stop being mapped
   /// and fragment the heap instead. Measured under load: private memory kept
-  /// climbing (180 → 400 MB in 60 s) with the defaults and stayed near 210 MB
+  /// climbing (180 → 400 MB in 60 s) with the defaults and levelled off at 210–250 MB
   /// with these (docs/BENCHMARKS.md).
   static func boundHeapGrowth() {
     _ = mallopt(M_ARENA_MAX, 2)
