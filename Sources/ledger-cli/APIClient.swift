@@ -8,6 +8,11 @@ import Ledger
 /// A client of one node's HTTP API (docs/openapi.yaml). Errors the node
 /// returns keep their code, so the CLI prints `Error: tx.replayed: …`.
 struct APIClient: Sendable {
+  /// The node's committed height, from `/v1/status`.
+  func height() async throws -> UInt64 {
+    (try await get("/v1/status")["height"] as? NSNumber)?.uint64Value ?? 0
+  }
+
   let base: String
   static let session: URLSession = {
     let configuration = URLSessionConfiguration.ephemeral

@@ -321,14 +321,18 @@ struct NamespaceLayout: Sendable {
   }
 
   @discardableResult
-  static func ip(_ arguments: [String]) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
-  }
+  static func ip(_ arguments: [String]) -> Int32 { runQuietly("/usr/sbin/ip", arguments) }
+}
+
+/// Runs a program to completion with its output discarded; its exit status,
+/// or -1 when it could not be started.
+func runQuietly(_ executable: String, _ arguments: [String]) -> Int32 {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  process.standardOutput = FileHandle.nullDevice
+  process.standardError = FileHandle.nullDevice
+  guard (try? process.run()) != nil else { return -1 }
+  process.waitUntilExit()
+  return process.terminationStatus
 }

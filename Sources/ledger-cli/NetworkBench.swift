@@ -107,7 +107,7 @@ extension BenchCommand {
       // The watcher follows the last node, so its reads do not land on the
       // first primary (validator 0) and inflate its memory and CPU.
       let watched = apis[apis.count - 1]
-      let startHeight = try await Self.height(watched)
+      let startHeight = try await APIClient(node: watched).height()
 
       // 4. Submit and watch commits.
       let tracker = CommitTracker(submitted: workload.ids)
@@ -199,10 +199,6 @@ extension BenchCommand {
       }
       precondition(valid == 10_000)
       return (ContinuousClock.now - start).seconds * 1e6 / 10_000
-    }
-
-    static func height(_ api: String) async throws -> UInt64 {
-      (try await APIClient(node: api).get("/v1/status")["height"] as? NSNumber)?.uint64Value ?? 0
     }
 
     struct ProcessStat {
@@ -442,7 +438,7 @@ final class CommitTracker: @unchecked Sendable {
     let client = try APIClient(node: api)
     var next = firstHeight
     while !Task.isCancelled {
-      let head = (try? await BenchCommand.Network.height(api)) ?? 0
+      let head = (try? await client.height()) ?? 0
       while next <= head {
         let bytes = try await client.getData("/v1/blocks/\(next)", query: ["format": "binary"])
         let block = try Block(canonicalBytes: [UInt8](bytes))
