@@ -1,9 +1,6 @@
 import Foundation
 import Ledger
-
-#if canImport(FoundationNetworking)
-  import FoundationNetworking
-#endif
+import NIOHTTP1
 
 /// A client of one node's HTTP API (docs/openapi.yaml). Errors the node
 /// returns keep their code, so the CLI prints `Error: tx.replayed: …`.
@@ -14,11 +11,6 @@ struct APIClient: Sendable {
   }
 
   let base: String
-  static let session: URLSession = {
-    let configuration = URLSessionConfiguration.ephemeral
-    configuration.timeoutIntervalForRequest = 60
-    return URLSession(configuration: configuration)
-  }()
 
   init(node: String) throws {
     var base = node
@@ -30,20 +22,20 @@ struct APIClient: Sendable {
   }
 
   func get(_ path: String, query: [String: String] = [:]) async throws -> [String: Any] {
-    try await send("GET", path, query: query, body: nil)
+    try await send(.GET, path, query: query, body: nil)
   }
 
   func post(_ path: String, json: [String: Any]) async throws -> [String: Any] {
-    try await send("POST", path, query: [:], body: try JSONSerialization.data(withJSONObject: json))
+    try await send(.POST, path, query: [:], body: try JSONSerialization.data(withJSONObject: json))
   }
 
   func getData(_ path: String, query: [String: String] = [:]) async throws -> Data {
-    let (data, status) = try await raw("GET", path, query: query, body: nil)
+    let (data, status) = try await raw(.GET, path, query: query, body: nil)
     guard status == 200 else { throw Self.error(from: data, status: status) }
     return data
   }
 
-  private func send(_ method: String, _ path: String, query: [String: String], body: Data?) async throws
+  private func send(_ method: HTTPMethod, _ path: String, query: [String: String], body: Data?) async throws
     -> [String: Any]
   {
     let (data, status) = try await raw(method, path, query: query, body: body)
@@ -54,22 +46,18 @@ struct APIClient: Sendable {
     return object
   }
 
-  private func raw(_ method: String, _ path: String, query: [String: String], body: Data?) async throws -> (Data, Int) {
+  private func raw(_ method: HTTPMethod, _ path: String, query: [String: String], body: Data?) async throws -> (
+    Data, Int
+  ) {
     var components = URLComponents(string: base + path)!
     if !query.isEmpty {
       components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
     }
-    var request = URLRequest(url: components.url!)
-    request.httpMethod = method
-    if let body {
-      request.httpBody = body
-      request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-    }
     do {
-      let (data, response) = try await Self.session.data(for: request)
-      return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
+      let reply = try await NodeHTTP.exchange(method, components.url!.absoluteString, json: body)
+      return (reply.body, reply.status)
     } catch {
-      throw CLIError(code: "node.unreachable", message: "\(base): \(error.localizedDescription)")
+      throw CLIError(code: "node.unreachable", message: "\(base): \(error)")
     }
   }
 

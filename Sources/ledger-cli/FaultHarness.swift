@@ -1,11 +1,9 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import NIOCore
+import NIOHTTP1
 import Node
-
-#if canImport(FoundationNetworking)
-  import FoundationNetworking
-#endif
 
 extension Dev {
   /// Faults at process level on a real local network (docs/RELIABILITY.md).
@@ -395,11 +393,8 @@ actor LoadClient {
   /// Per signer, the transaction in flight when the load stopped (its fate is read from the chain).
   private(set) var unresolved: [PublicKey: Hash256] = [:]
   private var stopped = false
-  static let session: URLSession = {
-    let configuration = URLSessionConfiguration.ephemeral
-    configuration.timeoutIntervalForRequest = 8
-    return URLSession(configuration: configuration)
-  }()
+  /// A node cut off by a fault answers nothing; the client moves on to another.
+  static let requestTimeout = TimeAmount.seconds(8)
 
   init(apis: [String], lanes: Int, bureaus: [String]) {
     self.apis = apis
@@ -453,29 +448,27 @@ actor LoadClient {
     while await !isStopped {
       attempt += 1
       let api = apis[(attempt + Int(transaction.id.bytes[0])) % apis.count]
-      var request = URLRequest(url: URL(string: api + "/v1/transactions")!)
-      request.httpMethod = "POST"
-      request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-      request.httpBody = body
-      guard let (data, response) = try? await Self.session.data(for: request) else {
+      guard
+        let reply = try? await NodeHTTP.exchange(
+          .POST, api + "/v1/transactions", json: body, timeout: Self.requestTimeout)
+      else {
         try? await Task.sleep(for: .milliseconds(100))
         continue
       }
-      let status = (response as? HTTPURLResponse)?.statusCode ?? 0
       let code =
-        ((try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any])?["code"]
+        ((try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any])?["error"] as? [String: Any])?["code"]
         as? String
-      guard status == 202 || code == "mempool.duplicate" || code == "tx.already_committed" else {
+      guard reply.status == 202 || code == "mempool.duplicate" || code == "tx.already_committed" else {
         try? await Task.sleep(for: .milliseconds(100))
         continue
       }
       // Accepted: wait for the outcome at that node, even past the stop (bounded), then try again from the top.
       for _ in 0..<6 {
         guard
-          let (data, response) = try? await Self.session.data(
-            from: URL(string: api + "/v1/transactions/\(transaction.id.hex)?wait=5")!),
-          (response as? HTTPURLResponse)?.statusCode == 200,
-          let status = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+          let reply = try? await NodeHTTP.exchange(
+            .GET, api + "/v1/transactions/\(transaction.id.hex)?wait=5", timeout: Self.requestTimeout),
+          reply.status == 200,
+          let status = try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any]
         else { break }
         if status["status"] as? String == "committed" {
           let result = status["result"] as? [String: Any]

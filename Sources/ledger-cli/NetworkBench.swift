@@ -2,10 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Ledger
-
-#if canImport(FoundationNetworking)
-  import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 
 extension BenchCommand {
   /// `ledger-cli bench`: the whole system, real processes, sockets and LevelDB.
@@ -502,7 +500,7 @@ struct Submitter {
         group.addTask {
           var sent = 0
           let api = apis[lane % apis.count]
-          let url = URL(string: api + (single ? "/v1/transactions" : "/v1/transactions/batch"))!
+          let url = api + (single ? "/v1/transactions" : "/v1/transactions/batch")
           for (position, index) in indexes.enumerated() {
             guard ContinuousClock.now < stop else { break }
             if let interval {
@@ -510,14 +508,9 @@ struct Submitter {
               let due = start + .milliseconds(Int64(slot * interval * 1_000))
               if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
             }
-            var request = URLRequest(url: url)
-            request.httpMethod = "POST"
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = batches[index]
             while ContinuousClock.now < stop {
               tracker.markSubmitted(batch: index, at: ContinuousClock.now)
-              let (_, response) = try await APIClient.session.data(for: request)
-              let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+              let status = try await NodeHTTP.exchange(.POST, url, json: batches[index]).status
               if status == 429 || status == 503 {
                 try await Task.sleep(for: .milliseconds(50))
                 continue

@@ -1,11 +1,10 @@
 import Foundation
 import Ledger
 import Logging
+import NIOHTTP1
 import Testing
 
-#if canImport(FoundationNetworking)
-  import FoundationNetworking
-#endif
+@testable import ledger_cli
 
 /// A real local network for a test: `ledger-cli devnet start` as a child
 /// process, which starts one process per node; nodes.json says where they are.
@@ -94,8 +93,8 @@ struct TestFailure: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
-/// A minimal HTTP client for the tests.
-struct HTTP {
+/// The tests talk to nodes through the CLI's own client.
+enum HTTP {
   struct Reply {
     let status: Int
     let body: Data
@@ -105,16 +104,8 @@ struct HTTP {
   }
 
   static func request(_ method: String, _ url: String, body: Data? = nil) async throws -> Reply {
-    var request = URLRequest(url: URL(string: url)!)
-    request.httpMethod = method
-    request.httpBody = body
-    if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
-    request.timeoutInterval = 60
-    let (data, response) = try await URLSession.shared.data(for: request)
-    let http = response as! HTTPURLResponse
-    var headers: [String: String] = [:]
-    for (key, value) in http.allHeaderFields { headers["\(key)".lowercased()] = "\(value)" }
-    return Reply(status: http.statusCode, body: data, headers: headers)
+    let reply = try await NodeHTTP.exchange(.init(rawValue: method), url, json: body)
+    return Reply(status: reply.status, body: reply.body, headers: reply.headers)
   }
 
   static func get(_ url: String) async throws -> Reply { try await request("GET", url) }
