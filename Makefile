@@ -7,9 +7,8 @@
 # missing (as root, or through sudo).
 
 SWIFT ?= swift
-# libcurl4: Foundation's URLSession, which ledger-cli uses to talk to nodes.
 # python3-venv: the API fuzzer (schemathesis, from PyPI) runs in its own venv.
-DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config libcurl4 python3-venv
+DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config python3-venv
 CLI := .build/debug/ledger-cli
 
 .PHONY: all deps build test demo soak bench bench-micro api-fuzz format-vectors openapi clean
