@@ -26,7 +26,12 @@ public final class LevelDB: @unchecked Sendable {
 
   /// Opens (creating if needed) the database in directory `path`.
   /// LevelDB's lock file makes a second opener fail instead of corrupting it.
-  public init(path: String, cacheBytes: Int = 32 << 20) throws(Failure) {
+  ///
+  /// The block cache is small on purpose: tables are read with `pread`, so
+  /// the kernel's page cache already keeps hot table bytes (uncompressed, so
+  /// identical to the cached blocks) without counting as the node's memory;
+  /// LevelDB's cache only saves the copy out of it.
+  public init(path: String, cacheBytes: Int = 8 << 20) throws(Failure) {
     let options = leveldb_options_create()!
     defer { leveldb_options_destroy(options) }
     leveldb_options_set_create_if_missing(options, 1)
