@@ -83,8 +83,9 @@ let stateTreeBenchmarks: @Sendable () -> Void = {
     let tree = SparseMerkleTree(source: nodes)
     var initial: [Hash256: Hash256?] = [:]
     for n in 0..<recordCount { initial[SHA256.hash(Array("record \(n)".utf8))] = SHA256.hash(Array("v \(n)".utf8)) }
-    let (root, initialNodes) = try! tree.update(root: .zero, initial)
+    let (initialRoot, initialNodes) = try! tree.update(root: .zero, initial, version: 0)
     nodes.insert(initialNodes)
+    let root = initialRoot.hash
     var block: [Hash256: Hash256?] = [:]
     for n in stride(from: 0, to: recordCount, by: recordCount / 1_000) {
       block[SHA256.hash(Array("record \(n)".utf8))] = SHA256.hash(Array("v2 \(n)".utf8))
@@ -93,7 +94,7 @@ let stateTreeBenchmarks: @Sendable () -> Void = {
       "state tree: batch of 1,000 leaf updates into \(recordCount) records",
       configuration: .init(scalingFactor: .one, maxDuration: .seconds(recordCount >= 1_000_000 ? 10 : 3))
     ) { benchmark in
-      for _ in benchmark.scaledIterations { blackHole(try! tree.update(root: root, block)) }
+      for _ in benchmark.scaledIterations { blackHole(try! tree.update(root: root, block, version: 1)) }
     }
     let key = SHA256.hash(Array("record 1".utf8))
     let proof = try! tree.proof(root: root, key: key)
@@ -212,8 +213,9 @@ let bundleBenchmarks: @Sendable () -> Void = {
     for n in 0..<recordCount - 1 {
       initial[RecordKey.duty("BJ-B\(n % 512)", "D\(n)").treeKey] = SHA256.hash(Array("v \(n)".utf8))
     }
-    let (root, initialNodes) = try! tree.update(root: .zero, initial)
+    let (initialRoot, initialNodes) = try! tree.update(root: .zero, initial, version: 0)
     nodes.insert(initialNodes)
+    let root = initialRoot.hash
     let header = BlockHeader(
       chainId: genesis.chainId, height: 1, timeMs: genesis.genesisTimeMs + 1_000, previousHash: .zero,
       historyRoot: .zero, transactionsRoot: Block.transactionsRoot([]), transactionCount: 0,

@@ -51,11 +51,11 @@ struct LevelDBTests {
       for version in 0..<5 {
         var changes: [Hash256: Hash256?] = [:]
         for n in 0..<100 { changes[SHA256.hash([UInt8(n)])] = SHA256.hash([UInt8(n), UInt8(version)]) }
-        let (newRoot, nodes) = try tree.update(root: root, changes)
+        let (newRoot, nodes) = try tree.update(root: root, changes, version: UInt64(version))
         let batch = WriteBatch()
-        LevelDBSparseMerkleNodes.add(nodes, to: batch)
+        LevelDBSparseMerkleNodes.add(nodes, version: UInt64(version), root: newRoot, to: batch)
         try database.write(batch)
-        root = newRoot
+        root = newRoot.hash
         roots.append(root)
       }
     }

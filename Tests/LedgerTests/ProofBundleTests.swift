@@ -256,8 +256,10 @@ struct ProofBundleTests {
     let key = RecordKey.grant(H.police, "G-FORGED")
     let nodes = InMemorySparseMerkleNodes()
     let tree = SparseMerkleTree(source: nodes)
-    let (root, newNodes) = try tree.update(root: .zero, [key.treeKey: SHA256.hash(forgedRecord.canonicalBytes)])
+    let (newRoot, newNodes) = try tree.update(
+      root: .zero, [key.treeKey: SHA256.hash(forgedRecord.canonicalBytes)], version: 0)
     nodes.insert(newNodes)
+    let root = newRoot.hash
     var header = honest.anchor.header
     header.stateRoot = root
     let liars = (1...4).map { Devnet.key("liar/\($0)") }

@@ -28,9 +28,9 @@ struct SparseMerkleTreeTests {
     let tree = SparseMerkleTree(source: nodes)
     var batch: [Hash256: Hash256?] = [:]
     for n in 0..<count { batch[key(n)] = value(n, 0) }
-    let (root, newNodes) = try tree.update(root: .zero, batch)
+    let (root, newNodes) = try tree.update(root: .zero, batch, version: 0)
     nodes.insert(newNodes)
-    return (tree, root)
+    return (tree, root.hash)
   }
 
   @Test("the empty tree's root is zero and every key is provably absent")
@@ -42,13 +42,39 @@ struct SparseMerkleTreeTests {
     #expect(!proof.verify(root: .zero, key: Self.key(1), valueHash: Self.value(1, 0)))
   }
 
-  @Test("random batches: root equals the naive recomputation; proofs verify; tampering fails")
-  func randomBatches() throws {
+  @Test("random batches in memory: root equals the naive recomputation; proofs verify; tampering fails")
+  func randomBatchesInMemory() throws {
+    let nodes = InMemorySparseMerkleNodes()
+    try Self.randomBatches(SparseMerkleTree(source: nodes)) { newNodes, _, _ in nodes.insert(newNodes) }
+  }
+
+  /// The same in LevelDB, where nodes are found by (version, hash) and a
+  /// wrong child version would lose a node: every past root must still read.
+  @Test("random batches in LevelDB, nodes keyed by version: every past root reads and proves")
+  func randomBatchesInLevelDB() throws {
+    let path = temporaryDirectory("tree-versions")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let database = try LevelDB(path: path)
+    // No decoded-node cache, so every read goes to the (version, hash) key.
+    let tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database, cachedNodesMax: 0))
+    try Self.randomBatches(tree) { newNodes, version, root in
+      let batch = WriteBatch()
+      LevelDBSparseMerkleNodes.add(newNodes, version: version, root: root, to: batch)
+      try database.write(batch)
+    }
+    // Each version's nodes sit together, after every older version's.
+    let keys = try database.scan(prefix: LevelDBSparseMerkleNodes.keyPrefix, limit: 1_000_000).map(\.key)
+    let versions = keys.map { StoreKey.readBigEndian($0.dropFirst(2).prefix(8)) }
+    #expect(versions == versions.sorted() && Set(versions).count > 30)
+  }
+
+  static func randomBatches<Source: SparseMerkleNodeSource>(
+    _ tree: SparseMerkleTree<Source>,
+    store: ([Hash256: SparseMerkleNode], UInt64, SparseMerkleRoot) throws -> Void
+  ) throws {
     let seed = UInt64(ProcessInfo.processInfo.environment["FUZZ_SEED"] ?? "") ?? 7
     var random = SeededGenerator(seed: seed)
-    let nodes = InMemorySparseMerkleNodes()
-    let tree = SparseMerkleTree(source: nodes)
-    var root = SparseMerkleTree<InMemorySparseMerkleNodes>.emptyRoot
+    var root = SparseMerkleTree<Source>.emptyRoot
     var model: [Hash256: Hash256] = [:]
     var history: [(root: Hash256, model: [Hash256: Hash256])] = []
     for version in 0..<40 {
@@ -57,17 +83,17 @@ struct SparseMerkleTreeTests {
         let n = Int.random(in: 0..<200, using: &random)
         batch[Self.key(n)] = Bool.random(using: &random) || model.isEmpty ? Self.value(n, version) : nil
       }
-      let (newRoot, newNodes) = try tree.update(root: root, batch)
-      nodes.insert(newNodes)
+      let (newRoot, newNodes) = try tree.update(root: root, batch, version: UInt64(version + 1))
+      try store(newNodes, UInt64(version + 1), newRoot)
       for (key, value) in batch { model[key] = value }
-      root = newRoot
+      root = newRoot.hash
       history.append((root, model))
       #expect(
         root == naiveSparseRoot(model.map { ($0.key, $0.value) }.sorted { $0.key < $1.key }),
         "seed \(seed) version \(version)")
     }
-    // Proofs at the latest and at every past root (nodes are content-addressed, so old versions stay readable).
-    for (pastRoot, pastModel) in history.suffix(5) {
+    // Proofs at the latest and at past roots (a version's nodes stay in place, so old roots stay readable).
+    for (pastRoot, pastModel) in history.suffix(5) + history.prefix(3) {
       for n in 0..<220 {
         let key = Self.key(n)
         let proof = try tree.proof(root: pastRoot, key: key)
@@ -109,7 +135,7 @@ struct SparseMerkleTreeTests {
     let (tree, root) = try Self.populatedTree(count: 50)
     var delete: [Hash256: Hash256?] = [:]
     for n in 0..<50 { delete[Self.key(n)] = .some(nil) }
-    #expect(try tree.update(root: root, delete).root == .zero)
+    #expect(try tree.update(root: root, delete, version: 1).root == .empty)
   }
 
   @Test("a root whose nodes are missing is an error, not a trap")

@@ -216,16 +216,18 @@ extension Genesis {
     working.commitTransaction()
 
     let changes = try working.changes()
-    let (stateRoot, newNodes) = try StateMachine.updateTree(
-      tree, root: SparseMerkleTree<Source>.emptyRoot, with: changes)
+    let (root, newNodes) = try StateMachine.updateTree(
+      tree, root: SparseMerkleTree<Source>.emptyRoot, with: changes, version: 0)
+    let stateRoot = root.hash
     let validatorSet = ValidatorSet(validators)
     let header = BlockHeader(
       chainId: chainId, height: 0, timeMs: genesisTimeMs, previousHash: .zero, historyRoot: MerkleTree.emptyRoot,
       transactionsRoot: MerkleTree.emptyRoot, transactionCount: 0, resultsRoot: MerkleTree.emptyRoot,
       stateRoot: stateRoot, validatorSetHash: validatorSet.hash, proposer: PublicKey(rawValue: .zero))
     let execution = BlockExecution(
-      results: [], resultsRoot: MerkleTree.emptyRoot, changes: changes, stateRoot: stateRoot, newNodes: newNodes,
-      validatorSet: validatorSet, recordWrites: changes.map { ($0.key, 0) })
+      results: [], resultsRoot: MerkleTree.emptyRoot, changes: changes, stateRoot: stateRoot,
+      stateRootVersion: root.version, newNodes: newNodes, validatorSet: validatorSet,
+      recordWrites: changes.map { ($0.key, 0) })
     return GenesisState(block: Block(header: header, transactions: []), execution: execution)
   }
 

@@ -5,24 +5,32 @@
 /// first differs from every other key and a proof has about log2(n)
 /// siblings rather than 256. Empty subtrees have the placeholder hash
 /// `Hash256.zero` and are never stored.
+///
+/// An internal node also records the version (the block height) that stored
+/// each child, as Jellyfish's node keys do: a store can then keep nodes under
+/// (version, hash), so each block's nodes arrive in key order instead of
+/// scattered over the key space. The versions are addressing only: they are
+/// not hashed, so roots and proofs do not depend on them.
 public enum SparseMerkleNode: Hashable, Sendable {
   case leaf(key: Hash256, valueHash: Hash256)
-  case internalNode(left: Hash256, right: Hash256)
+  case internalNode(left: Hash256, right: Hash256, leftVersion: UInt64, rightVersion: UInt64)
 
   /// Leaf: `SHA-256(0x00 || key || valueHash)`; internal: `SHA-256(0x01 || left || right)`.
   /// The prefixes keep a leaf from ever being read as an internal node.
   public var hash: Hash256 {
-    var hasher = SHA256Hasher()
     switch self {
-    case .leaf(let key, let valueHash):
-      hasher.update(byte: 0x00)
-      hasher.update(key)
-      hasher.update(valueHash)
-    case .internalNode(let left, let right):
-      hasher.update(byte: 0x01)
-      hasher.update(left)
-      hasher.update(right)
+    case .leaf(let key, let valueHash): Self.hash(prefix: 0x00, key, valueHash)
+    case .internalNode(let left, let right, _, _): Self.internalHash(left: left, right: right)
     }
+  }
+
+  static func internalHash(left: Hash256, right: Hash256) -> Hash256 { hash(prefix: 0x01, left, right) }
+
+  private static func hash(prefix: UInt8, _ first: Hash256, _ second: Hash256) -> Hash256 {
+    var hasher = SHA256Hasher()
+    hasher.update(byte: prefix)
+    hasher.update(first)
+    hasher.update(second)
     return hasher.finalize()
   }
 }
@@ -34,33 +42,55 @@ extension SparseMerkleNode: CanonicalCodable {
       writer.write(u8: 0)
       writer.write(hash: key)
       writer.write(hash: valueHash)
-    case .internalNode(let left, let right):
+    case .internalNode(let left, let right, let leftVersion, let rightVersion):
       writer.write(u8: 1)
       writer.write(hash: left)
       writer.write(hash: right)
+      writer.write(u64: leftVersion)
+      writer.write(u64: rightVersion)
     }
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
     switch try reader.read(u8: "kind") {
     case 0: self = .leaf(key: try reader.read(hash: "key"), valueHash: try reader.read(hash: "valueHash"))
-    case 1: self = .internalNode(left: try reader.read(hash: "left"), right: try reader.read(hash: "right"))
+    case 1:
+      self = .internalNode(
+        left: try reader.read(hash: "left"), right: try reader.read(hash: "right"),
+        leftVersion: try reader.read(u64: "leftVersion"), rightVersion: try reader.read(u64: "rightVersion"))
     case let other: throw FormatError(field: "kind", reason: .unknownTag(UInt64(other)))
     }
   }
 }
 
-/// Where tree nodes live, addressed by their hash. Content addressing is what
-/// lets old roots stay readable: a new version writes new nodes and leaves
+/// Where tree nodes live, addressed by the version that stored them and their
+/// hash. Old roots stay readable: a new version writes new nodes and leaves
 /// the old ones in place until retention prunes them.
 public protocol SparseMerkleNodeSource {
-  func node(_ hash: Hash256) throws -> SparseMerkleNode?
+  /// The node `hash` as stored by `version`; a source that keys nodes by
+  /// hash alone may ignore the version.
+  func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode?
+  /// The version that stored the root node `root`, or nil if it never did.
+  func rootVersion(_ root: Hash256) throws -> UInt64?
 }
 
 public enum SparseMerkleTreeError: Error, Equatable, Sendable {
   /// A node the root refers to is not in the store: the store is damaged or
   /// the version has been pruned.
   case missingNode(Hash256)
+}
+
+/// A root as a store finds it: its hash and the version that stored it.
+public struct SparseMerkleRoot: Hashable, Sendable {
+  public var hash: Hash256
+  public var version: UInt64
+
+  public init(hash: Hash256, version: UInt64) {
+    self.hash = hash
+    self.version = version
+  }
+
+  public static let empty = SparseMerkleRoot(hash: .zero, version: 0)
 }
 
 /// A proof that a key holds a value, or holds none, under a root.
@@ -101,8 +131,8 @@ public struct SparseMerkleProof: Hashable, Sendable, Codable {
       let sibling = siblings[depth]
       current =
         key.bit(depth)
-        ? SparseMerkleNode.internalNode(left: sibling, right: current).hash
-        : SparseMerkleNode.internalNode(left: current, right: sibling).hash
+        ? SparseMerkleNode.internalHash(left: sibling, right: current)
+        : SparseMerkleNode.internalHash(left: current, right: sibling)
     }
     return current == root
   }
@@ -133,20 +163,27 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
   public func proof(root: Hash256, key: Hash256) throws -> SparseMerkleProof {
     var siblings: [Hash256] = []
     var current = root
+    var version: UInt64 = 0
+    if root != .zero {
+      guard let rootVersion = try source.rootVersion(root) else { throw SparseMerkleTreeError.missingNode(root) }
+      version = rootVersion
+    }
     var depth = 0
     while current != .zero {
-      guard let node = try source.node(current) else { throw SparseMerkleTreeError.missingNode(current) }
+      guard let node = try source.node(current, version: version) else {
+        throw SparseMerkleTreeError.missingNode(current)
+      }
       switch node {
       case .leaf(let leafKey, let valueHash):
         return SparseMerkleProof(siblings: siblings, leaf: .init(key: leafKey, valueHash: valueHash))
-      case .internalNode(let left, let right):
+      case .internalNode(let left, let right, let leftVersion, let rightVersion):
         precondition(depth < 256, "an internal node below depth 256 means two equal keys")
         if key.bit(depth) {
           siblings.append(left)
-          current = right
+          (current, version) = (right, rightVersion)
         } else {
           siblings.append(right)
-          current = left
+          (current, version) = (left, leftVersion)
         }
         depth += 1
       }
@@ -156,15 +193,21 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
 
   /// One batched update: every key a block touched, each path hashed once.
   /// `updates` maps keys to new value hashes, nil meaning delete. Returns the
-  /// new root and the nodes to store for it (the caller writes them, e.g. in
-  /// the block's atomic LevelDB batch).
-  public func update(root: Hash256, _ updates: [Hash256: Hash256?]) throws -> (
-    root: Hash256, newNodes: [Hash256: SparseMerkleNode]
+  /// new root and the nodes to store for it under `version` (the caller
+  /// writes them, e.g. in the block's atomic LevelDB batch). The new root's
+  /// version is `version` unless the update left the root as it was.
+  public func update(root: Hash256, _ updates: [Hash256: Hash256?], version: UInt64) throws -> (
+    root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]
   ) {
+    var rootVersion: UInt64 = 0
+    if root != .zero {
+      guard let stored = try source.rootVersion(root) else { throw SparseMerkleTreeError.missingNode(root) }
+      rootVersion = stored
+    }
     let sorted = updates.sorted { $0.key < $1.key }.map { Change(key: $0.key, valueHash: $0.value) }
-    var context = UpdateContext(source: source)
-    let result = try context.update(root, depth: 0, sorted[...])
-    return (result.hash, context.newNodes)
+    var context = UpdateContext(source: source, version: version)
+    let result = try context.update(root, version: rootVersion, depth: 0, sorted[...])
+    return (SparseMerkleRoot(hash: result.hash, version: result.version), context.newNodes)
   }
 
   struct Change {
@@ -175,20 +218,34 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
   /// What a rebuilt subtree is, so that its parent can collapse it.
   enum Subtree {
     case empty
-    case leaf(hash: Hash256)
-    case branch(hash: Hash256)
+    case leaf(hash: Hash256, version: UInt64)
+    case branch(hash: Hash256, version: UInt64)
 
     var hash: Hash256 {
       switch self {
       case .empty: .zero
-      case .leaf(let hash), .branch(let hash): hash
+      case .leaf(let hash, _), .branch(let hash, _): hash
+      }
+    }
+
+    var version: UInt64 {
+      switch self {
+      case .empty: 0
+      case .leaf(_, let version), .branch(_, let version): version
       }
     }
   }
 
   struct UpdateContext {
     let source: Source
+    /// The version every node this update stores is stored under.
+    let version: UInt64
     var newNodes: [Hash256: SparseMerkleNode] = [:]
+
+    init(source: Source, version: UInt64) {
+      self.source = source
+      self.version = version
+    }
 
     mutating func store(_ node: SparseMerkleNode) -> Hash256 {
       let hash = node.hash
@@ -196,20 +253,22 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       return hash
     }
 
-    mutating func node(_ hash: Hash256) throws -> SparseMerkleNode {
-      if let node = newNodes[hash] { return node }
-      guard let node = try source.node(hash) else { throw SparseMerkleTreeError.missingNode(hash) }
+    func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode {
+      if version == self.version, let node = newNodes[hash] { return node }
+      guard let node = try source.node(hash, version: version) else { throw SparseMerkleTreeError.missingNode(hash) }
       return node
     }
 
-    mutating func update(_ hash: Hash256, depth: Int, _ changes: ArraySlice<Change>) throws -> Subtree {
+    mutating func update(_ hash: Hash256, version: UInt64, depth: Int, _ changes: ArraySlice<Change>) throws
+      -> Subtree
+    {
       if changes.isEmpty {
         guard hash != .zero else { return .empty }
-        if case .leaf = try node(hash) { return .leaf(hash: hash) }
-        return .branch(hash: hash)
+        if case .leaf = try node(hash, version: version) { return .leaf(hash: hash, version: version) }
+        return .branch(hash: hash, version: version)
       }
       if hash == .zero { return build(depth: depth, changes) }
-      switch try node(hash) {
+      switch try node(hash, version: version) {
       case .leaf(let key, let valueHash):
         // Push the existing leaf down with the changes, unless a change replaces it.
         var merged = Array(changes)
@@ -218,10 +277,10 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
           merged.insert(Change(key: key, valueHash: valueHash), at: position)
         }
         return build(depth: depth, merged[...])
-      case .internalNode(let left, let right):
+      case .internalNode(let left, let right, let leftVersion, let rightVersion):
         let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
-        let newLeft = try update(left, depth: depth + 1, changes[..<split])
-        let newRight = try update(right, depth: depth + 1, changes[split...])
+        let newLeft = try update(left, version: leftVersion, depth: depth + 1, changes[..<split])
+        let newRight = try update(right, version: rightVersion, depth: depth + 1, changes[split...])
         return join(newLeft, newRight)
       }
     }
@@ -236,7 +295,9 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     mutating func build(depth: Int, _ entries: ArraySlice<(key: Hash256, valueHash: Hash256)>) -> Subtree {
       switch entries.count {
       case 0: return .empty
-      case 1: return .leaf(hash: store(.leaf(key: entries.first!.key, valueHash: entries.first!.valueHash)))
+      case 1:
+        let entry = entries.first!
+        return .leaf(hash: store(.leaf(key: entry.key, valueHash: entry.valueHash)), version: version)
       default:
         precondition(depth < 256, "two distinct keys differ within 256 bits")
         let split = entries.firstIndex { $0.key.bit(depth) } ?? entries.endIndex
@@ -249,7 +310,10 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       switch (left, right) {
       case (.empty, .empty): return .empty
       case (.leaf, .empty), (.empty, .leaf): return left.hash == .zero ? right : left
-      default: return .branch(hash: store(.internalNode(left: left.hash, right: right.hash)))
+      default:
+        let node = SparseMerkleNode.internalNode(
+          left: left.hash, right: right.hash, leftVersion: left.version, rightVersion: right.version)
+        return .branch(hash: store(node), version: version)
       }
     }
   }
@@ -261,7 +325,10 @@ public final class InMemorySparseMerkleNodes: SparseMerkleNodeSource {
 
   public init() {}
 
-  public func node(_ hash: Hash256) -> SparseMerkleNode? { nodes[hash] }
+  public func node(_ hash: Hash256, version: UInt64) -> SparseMerkleNode? { nodes[hash] }
+
+  /// Nodes here are found by hash alone, so any stored root will do.
+  public func rootVersion(_ root: Hash256) -> UInt64? { nodes[root] == nil ? nil : 0 }
 
   public func insert(_ newNodes: [Hash256: SparseMerkleNode]) {
     nodes.merge(newNodes) { existing, _ in existing }

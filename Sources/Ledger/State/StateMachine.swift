@@ -30,7 +30,11 @@ public struct BlockExecution: Sendable {
   /// Ascending by key.
   public let changes: [RecordChange]
   public let stateRoot: Hash256
-  /// Tree nodes the new root needs that were not stored before.
+  /// The version (height) that stored the root node: this block's height
+  /// unless the block changed no record.
+  public let stateRootVersion: UInt64
+  /// Tree nodes the new root needs that were not stored before, to be stored
+  /// under this block's height.
   public let newNodes: [Hash256: SparseMerkleNode]
   /// The set in force for this block (after any scheduled change took effect).
   public let validatorSet: ValidatorSet
@@ -88,10 +92,11 @@ public struct StateMachine: Sendable {
     }
 
     let changes = try working.changes()
-    let (newRoot, newNodes) = try Self.updateTree(tree, root: stateRoot, with: changes)
+    let (newRoot, newNodes) = try Self.updateTree(tree, root: stateRoot, with: changes, version: height)
     return BlockExecution(
       results: results, resultsRoot: TransactionResult.root(results), changes: changes,
-      stateRoot: newRoot, newNodes: newNodes, validatorSet: validatorSet, recordWrites: recordWrites)
+      stateRoot: newRoot.hash, stateRootVersion: newRoot.version, newNodes: newNodes, validatorSet: validatorSet,
+      recordWrites: recordWrites)
   }
 
   /// Codes admission may refuse with: who may sign what, decided by committed
@@ -121,14 +126,15 @@ public struct StateMachine: Sendable {
     return nil
   }
 
-  /// The state tree after `changes`: one batched update of every key they touch.
+  /// The state tree after `changes`: one batched update of every key they
+  /// touch, its new nodes stored under `version` (the block's height).
   static func updateTree<Source: SparseMerkleNodeSource>(
-    _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange]
-  ) throws -> (root: Hash256, newNodes: [Hash256: SparseMerkleNode]) {
+    _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange], version: UInt64
+  ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
     var updates: [Hash256: Hash256?] = [:]
     updates.reserveCapacity(changes.count)
     for change in changes { updates[change.key.treeKey] = change.afterValueHash }
-    return try tree.update(root: root, updates)
+    return try tree.update(root: root, updates, version: version)
   }
 
   /// Scheduled validator-set changes take effect at the start of the block

@@ -84,6 +84,12 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
           "\(path) holds chain \(Hex.encode(stored)), not genesis \(genesisHash.hex); use the genesis file it was created with"
         )
       }
+      guard try database.get(StoreKey.layout) == StoreKey.currentLayout else {
+        throw StoreError(
+          "store.old_layout",
+          "\(path) was written by an earlier build whose tree-node keys this one cannot read; move it aside and let the node catch up from its peers into a new data directory"
+        )
+      }
       guard let headBytes = try database.get(StoreKey.head),
         let frontierBytes = try database.get(StoreKey.historyFrontier)
       else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
@@ -97,6 +103,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       validatorSet = state.execution.validatorSet
       let batch = WriteBatch()
       batch.put(StoreKey.genesisHash, genesisHash.bytes)
+      batch.put(StoreKey.layout, StoreKey.currentLayout)
       try write(state.block, certificate: nil, execution: state.execution, into: batch)
     }
   }
@@ -244,7 +251,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
         StoreKey.recordHistory(write.key, height: height, index: UInt32(write.transactionIndex)),
         height == 0 ? Hash256.zero.bytes : block.transactions[write.transactionIndex].id.bytes)
     }
-    LevelDBSparseMerkleNodes.add(execution.newNodes, to: batch)
+    let root = SparseMerkleRoot(hash: execution.stateRoot, version: execution.stateRootVersion)
+    LevelDBSparseMerkleNodes.add(execution.newNodes, version: height, root: root, to: batch)
     if height > 0, execution.validatorSet != validatorSet {
       batch.put(StoreKey.validatorTransition(height), [])
     }
@@ -254,7 +262,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     batch.put(StoreKey.historyFrontier, frontier.canonicalBytes)
     batch.put(StoreKey.head, newHead.canonicalBytes)
     try database.write(batch)
-    tree.source.remember(execution.newNodes)
+    tree.source.remember(execution.newNodes, root: root)
     for change in execution.changes { recordCache.insert(change.key, change.after) }
     head = newHead
     historyFrontier = frontier

@@ -170,38 +170,66 @@ public final class WriteBatch {
   }
 }
 
-/// Sparse Merkle tree nodes in LevelDB under `n/` + node hash. Content
-/// addressing makes every retained version's root readable, and makes caching
-/// decoded nodes safe: a hash always names the same node.
+/// Sparse Merkle tree nodes in LevelDB under `n/` + version (8 bytes, big
+/// endian: the height that stored them) + node hash, and each state root's
+/// version under `s/` + root hash.
+///
+/// Keys lead with the version so that a block's nodes land after every older
+/// node instead of scattered over the key space: LevelDB then moves such
+/// tables down its levels without rewriting them, where hash-keyed nodes were
+/// rewritten at every level (docs/BENCHMARKS.md, "Where the time goes").
+/// Every retained version's root stays readable, and decoded nodes can be
+/// cached by hash: a hash always names the same node content.
 public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   public static let keyPrefix: [UInt8] = Array("n/".utf8)
+  public static let rootVersionPrefix: [UInt8] = Array("s/".utf8)
   public let database: LevelDB
   let cache: TwoGenerationCache<Hash256, SparseMerkleNode>
+  let rootVersions = TwoGenerationCache<Hash256, UInt64>(capacity: 1 << 12)
 
   public init(database: LevelDB, cachedNodesMax: Int = 1 << 17) {
     self.database = database
     cache = TwoGenerationCache(capacity: cachedNodesMax)
   }
 
-  static func key(_ hash: Hash256) -> [UInt8] { keyPrefix + hash.bytes }
+  static func key(_ hash: Hash256, version: UInt64) -> [UInt8] {
+    keyPrefix + StoreKey.bigEndian(version) + hash.bytes
+  }
+  static func rootVersionKey(_ root: Hash256) -> [UInt8] { rootVersionPrefix + root.bytes }
 
-  public func node(_ hash: Hash256) throws -> SparseMerkleNode? {
+  public func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode? {
     if let cached = cache.value(hash) { return cached }
-    guard let bytes = try database.get(Self.key(hash)) else { return nil }
+    guard let bytes = try database.get(Self.key(hash, version: version)) else { return nil }
     // A node that fails to decode means the disk is damaged: report it, do not trust it.
     let node = try SparseMerkleNode(canonicalBytes: bytes)
     cache.insert(hash, node)
     return node
   }
 
-  /// Adds the nodes of a new version to a batch the caller commits with the block.
-  public static func add(_ nodes: [Hash256: SparseMerkleNode], to batch: WriteBatch) {
-    for (hash, node) in nodes { batch.put(key(hash), node.canonicalBytes) }
+  public func rootVersion(_ root: Hash256) throws -> UInt64? {
+    if let cached = rootVersions.value(root) { return cached }
+    guard let bytes = try database.get(Self.rootVersionKey(root)) else { return nil }
+    guard bytes.count == 8 else {
+      throw StoreError("store.corrupt", "the version of state root \(root.hex) is \(bytes.count) bytes, not 8")
+    }
+    let version = StoreKey.readBigEndian(bytes)
+    rootVersions.insert(root, version)
+    return version
+  }
+
+  /// Adds the nodes of a new version, and its root's version, to a batch the
+  /// caller commits with the block.
+  public static func add(
+    _ nodes: [Hash256: SparseMerkleNode], version: UInt64, root: SparseMerkleRoot, to batch: WriteBatch
+  ) {
+    for (hash, node) in nodes { batch.put(key(hash, version: version), node.canonicalBytes) }
+    if root.hash != .zero { batch.put(rootVersionKey(root.hash), StoreKey.bigEndian(root.version)) }
   }
 
   /// After the batch is durable: the newest nodes are the likeliest to be read next.
-  func remember(_ nodes: [Hash256: SparseMerkleNode]) {
+  func remember(_ nodes: [Hash256: SparseMerkleNode], root: SparseMerkleRoot) {
     for (hash, node) in nodes { cache.insert(hash, node) }
+    rootVersions.insert(root.hash, root.version)
   }
 }
 
