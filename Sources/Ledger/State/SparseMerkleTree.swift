@@ -163,11 +163,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
   public func proof(root: Hash256, key: Hash256) throws -> SparseMerkleProof {
     var siblings: [Hash256] = []
     var current = root
-    var version: UInt64 = 0
-    if root != .zero {
-      guard let rootVersion = try source.rootVersion(root) else { throw SparseMerkleTreeError.missingNode(root) }
-      version = rootVersion
-    }
+    var version = try storedVersion(ofRoot: root)
     var depth = 0
     while current != .zero {
       guard let node = try source.node(current, version: version) else {
@@ -199,15 +195,18 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
   public func update(root: Hash256, _ updates: [Hash256: Hash256?], version: UInt64) throws -> (
     root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]
   ) {
-    var rootVersion: UInt64 = 0
-    if root != .zero {
-      guard let stored = try source.rootVersion(root) else { throw SparseMerkleTreeError.missingNode(root) }
-      rootVersion = stored
-    }
+    let rootVersion = try storedVersion(ofRoot: root)
     let sorted = updates.sorted { $0.key < $1.key }.map { Change(key: $0.key, valueHash: $0.value) }
     var context = UpdateContext(source: source, version: version)
     let result = try context.update(root, version: rootVersion, depth: 0, sorted[...])
     return (SparseMerkleRoot(hash: result.hash, version: result.version), context.newNodes)
+  }
+
+  /// The empty root is stored nowhere; any other root must be.
+  private func storedVersion(ofRoot root: Hash256) throws -> UInt64 {
+    guard root != .zero else { return 0 }
+    guard let version = try source.rootVersion(root) else { throw SparseMerkleTreeError.missingNode(root) }
+    return version
   }
 
   struct Change {
