@@ -88,16 +88,18 @@ struct LedgerStoreTests {
       throws: { ($0 as? StoreError)?.code == "store.genesis_mismatch" })
   }
 
-  @Test("a store written before tree nodes were keyed by version refuses to open, naming the cause")
-  func oldLayout() throws {
-    var fixture = try StoreFixture()
-    defer { fixture.remove() }
-    let batch = WriteBatch()
-    batch.delete(StoreKey.layout)
-    try fixture.store.database.write(batch)
-    #expect(
-      performing: { try fixture.reopen() },
-      throws: { ($0 as? StoreError)?.code == "store.old_layout" })
+  @Test("a store with another key layout, or none, refuses to open, naming the cause")
+  func otherLayout() throws {
+    for older in [nil, [UInt8(2)]] {
+      var fixture = try StoreFixture()
+      defer { fixture.remove() }
+      let batch = WriteBatch()
+      if let older { batch.put(StoreKey.layout, older) } else { batch.delete(StoreKey.layout) }
+      try fixture.store.database.write(batch)
+      #expect(
+        performing: { try fixture.reopen() },
+        throws: { ($0 as? StoreError)?.code == "store.old_layout" })
+    }
   }
 
   @Test("commit refuses a block whose header disagrees with executing it, or whose certificate is short")

@@ -87,7 +87,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       guard try database.get(StoreKey.layout) == StoreKey.currentLayout else {
         throw StoreError(
           "store.old_layout",
-          "\(path) was written by an earlier build whose tree-node keys this one cannot read; move it aside and let the node catch up from its peers into a new data directory"
+          "\(path) was written by a build with another key layout, which this one cannot read; move it aside and let the node catch up from its peers into a new data directory"
         )
       }
       guard let headBytes = try database.get(StoreKey.head),
@@ -112,8 +112,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
 
   public func record(_ key: RecordKey) throws -> StateRecord? {
     if let cached = recordCache.value(key) { return cached }
-    guard let bytes = try database.get(StoreKey.record(key)) else { return nil }
-    let record = try StateRecord(canonicalBytes: bytes)
+    guard let valueHash = try database.get(StoreKey.record(key)) else { return nil }
+    let record = try Self.recordValue(valueHash, of: key, in: database)
     recordCache.insert(key, record)
     return record
   }
@@ -122,10 +122,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   public func record(_ key: RecordKey, atRoot root: Hash256) throws -> (StateRecord?, SparseMerkleProof) {
     let proof = try tree.proof(root: root, key: key.treeKey)
     guard let leaf = proof.leaf, leaf.key == key.treeKey else { return (nil, proof) }
-    guard let bytes = try database.get(StoreKey.recordValue(leaf.valueHash)) else {
-      throw StoreError("store.corrupt", "record value \(leaf.valueHash.hex) of \(key) is missing")
-    }
-    return (try StateRecord(canonicalBytes: bytes), proof)
+    return (try Self.recordValue(leaf.valueHash.bytes, of: key, in: database), proof)
   }
 
   /// Records whose path starts with `prefix` (e.g. `duty/BJ-GAJ/`), in path order, at most `limit`.
@@ -133,14 +130,28 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     let prefix = StoreKey.recordPrefix + Array(pathPrefix.utf8)
     let start = after.map { StoreKey.record($0) + [0] }
     return try database.scan(prefix: prefix, from: start, limit: limit).map { entry in
-      let path = String(decoding: entry.key.dropFirst(StoreKey.recordPrefix.count), as: UTF8.self)
-      return (RecordKey(path: path), try StateRecord(canonicalBytes: entry.value))
+      let key = RecordKey(path: String(decoding: entry.key.dropFirst(StoreKey.recordPrefix.count), as: UTF8.self))
+      return (key, try Self.recordValue(entry.value, of: key, in: database))
     }
   }
 
+  /// A record is stored once, under `v/<value hash>`; `r/<key>` holds only
+  /// the hash of its current value, so a change writes the record's bytes
+  /// once (they sit under a random key, where every byte costs compaction).
+  private static func recordValue(_ valueHash: [UInt8], of key: RecordKey, in database: LevelDB) throws
+    -> StateRecord
+  {
+    guard valueHash.count == Hash256.byteCount,
+      let bytes = try database.get(StoreKey.recordValuePrefix + valueHash)
+    else {
+      throw StoreError("store.corrupt", "the value \(Hex.encode(valueHash)) of record \(key) is missing")
+    }
+    return try StateRecord(canonicalBytes: bytes)
+  }
+
   private static func validatorSet(in database: LevelDB) throws -> ValidatorSet {
-    guard let bytes = try database.get(StoreKey.record(.validators)),
-      case .validators(let set, _) = try StateRecord(canonicalBytes: bytes).value
+    guard let valueHash = try database.get(StoreKey.record(.validators)),
+      case .validators(let set, _) = try recordValue(valueHash, of: .validators, in: database).value
     else {
       throw StoreError("store.corrupt", "the validators record is missing")
     }
@@ -242,7 +253,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       batch.put(StoreKey.transaction(transaction.id), location.canonicalBytes)
     }
     for change in execution.changes {
-      batch.put(StoreKey.record(change.key), change.afterBytes)
+      batch.put(StoreKey.record(change.key), change.afterValueHash.bytes)
       batch.put(StoreKey.recordValue(change.afterValueHash), change.afterBytes)
       StoreIndexes.update(change, in: batch)
     }

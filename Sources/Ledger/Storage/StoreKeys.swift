@@ -6,10 +6,11 @@
 enum StoreKey {
   /// Genesis hash this store was created from (32 bytes).
   static let genesisHash = Array("m/genesis".utf8)
-  /// The key layout this store was written with. Layout 2 keys tree nodes by
-  /// (version, hash); a store without this key predates it.
+  /// The key layout this store was written with: 3 keys tree nodes by
+  /// (version, hash) and stores each record once, under its value hash. A
+  /// store with another layout, or none, is refused.
   static let layout = Array("m/layout".utf8)
-  static let currentLayout: [UInt8] = [2]
+  static let currentLayout: [UInt8] = [3]
   /// The commit marker: the last committed block (`StoreHead`). Written in the
   /// same batch as everything the block changed, so it never runs ahead or behind.
   static let head = Array("m/head".utf8)
