@@ -215,13 +215,14 @@ public actor NodeEngine {
   }
 
   /// Of forwarded transactions, those whose signatures still need checking:
-  /// not pending, not checked recently, not committed — none when the mempool is full.
+  /// not pending and not checked recently — none when the mempool is full.
+  /// Whether one is already committed is left to `admit`: a store lookup
+  /// that almost always misses cost more than the rare late forward it saves.
   public func needingVerification(_ transactions: [SignedTransaction]) -> [SignedTransaction] {
     guard hasRoom(for: 1) else { return [] }
     return transactions.filter { transaction in
       let id = transaction.id
       return !mempool.contains(id) && !recentlyVerified.contains(id)
-        && (try? store.transactionLocation(id)) == nil
     }
   }
 

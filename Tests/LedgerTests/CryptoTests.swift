@@ -59,6 +59,22 @@ struct SchnorrTests {
     #expect(!key.publicKey.verify(signature, digest: TaggedHash.hash(.vote, Array("payload".utf8))))
   }
 
+  @Test("a key verifies the same from its cached parse: good signatures pass, altered ones fail")
+  func cachedParse() {
+    let key = SecretKey()
+    let digests = (0..<3).map { TaggedHash.hash(.transaction, [UInt8($0)]) }
+    for round in 0..<2 {
+      for (index, digest) in digests.enumerated() {
+        let signature = key.sign(digest: digest)
+        #expect(key.publicKey.verify(signature, digest: digest), "round \(round), digest \(index)")
+        var altered = signature.bytes
+        altered[63] ^= 1
+        #expect(!key.publicKey.verify(Signature(bytes: altered)!, digest: digest), "round \(round), digest \(index)")
+        #expect(!key.publicKey.verify(signature, digest: digests[(index + 1) % digests.count]))
+      }
+    }
+  }
+
   @Test("secret keys outside [1, n-1] are refused")
   func invalidSecretKeys() {
     #expect(throws: SecretKey.InvalidKey.outOfRange) { try SecretKey(bytes: [UInt8](repeating: 0, count: 32)) }
@@ -83,6 +99,8 @@ struct SchnorrTests {
     let key = SecretKey()
     let digest = Hash256.zero
     #expect(!notAPoint.verify(key.sign(digest: digest), digest: digest))
+    // A failed parse is not remembered as a success.
+    #expect(!notAPoint.isValidPoint)
   }
 }
 

@@ -66,4 +66,28 @@ struct LevelDBTests {
       #expect(proof.verify(root: root, key: key, valueHash: SHA256.hash([7, UInt8(version)])))
     }
   }
+
+  @Test("a tree node whose stored bytes do not hash to its key is reported as corrupt, not used")
+  func tamperedNode() throws {
+    let path = temporaryDirectory("leveldb")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let database = try LevelDB(path: path)
+    let writer = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database))
+    var changes: [Hash256: Hash256?] = [:]
+    for n in 0..<20 { changes[SHA256.hash([UInt8(n)])] = SHA256.hash([UInt8(n), 1]) }
+    let (root, nodes) = try writer.update(root: .zero, changes, version: 1)
+    let batch = WriteBatch()
+    LevelDBSparseMerkleNodes.add(nodes, version: 1, root: root, to: batch)
+    try database.write(batch)
+    // Another well-formed node's bytes under the root's key: it decodes, but hashes differently.
+    let other = try #require(nodes.first { $0.key != root.hash }?.value)
+    let tampered = WriteBatch()
+    tampered.put(LevelDBSparseMerkleNodes.key(root.hash, version: 1), other.canonicalBytes)
+    try database.write(tampered)
+    // A fresh source, so the node comes from the disk and not from the cache.
+    let reader = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database))
+    #expect {
+      _ = try reader.proof(root: root.hash, key: SHA256.hash([3]))
+    } throws: { ($0 as? StoreError)?.code == "store.corrupt" }
+  }
 }

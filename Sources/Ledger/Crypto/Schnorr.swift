@@ -60,13 +60,21 @@ public struct PublicKey: Hashable, Sendable, Comparable {
 
   public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.rawValue < rhs.rawValue }
 
+  /// Parsed keys of recent signers. Parsing lifts x to a curve point (a
+  /// square root, ≈ 10 % of a verification), and a city's bureaus sign many
+  /// transactions each with the same few keys.
+  private static let parsedKeys = TwoGenerationCache<Hash256, secp256k1_xonly_pubkey>(capacity: 1 << 14)
+
   func parsed() -> secp256k1_xonly_pubkey? {
+    if let cached = Self.parsedKeys.value(rawValue) { return cached }
     var key = secp256k1_xonly_pubkey()
     let ok = rawValue.withUnsafeBytes { raw in
       secp256k1_xonly_pubkey_parse(
         Secp256k1Context.shared.pointer, &key, raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
-    return ok == 1 ? key : nil
+    guard ok == 1 else { return nil }
+    Self.parsedKeys.insert(rawValue, key)
+    return key
   }
 
   /// BIP-340 verification of `signature` over a 32-byte digest.
