@@ -116,10 +116,23 @@ extension BenchCommand {
         batches: workload.bodies, lanes: workload.lanes, apis: apis, rate: rate, batchSize: batch
       )
       .run(until: stop, tracker: tracker)
+      // Every pre-signed transaction went out before the time was up: the
+      // window then ends at the last commit, not at `stop`, or the idle
+      // tail would be counted as if the network had been slow.
+      let supplyExhausted = ContinuousClock.now < stop
+      if supplyExhausted { await tracker.waitForDrain(until: stop) }
       try await Task.sleep(for: .seconds(2))  // let the last blocks land
       watcher.cancel()
       let windowStart = clock + .milliseconds(Int64(warmup * 1_000))
-      let summary = tracker.summary(from: windowStart, to: stop)
+      let windowEnd = supplyExhausted ? max(windowStart, min(stop, tracker.lastCommitAt ?? stop)) : stop
+      let summary = tracker.summary(from: windowStart, to: windowEnd)
+      if supplyExhausted {
+        say(
+          String(
+            format:
+              "note: the %d pre-signed transactions ran out; the window ends at the last commit, after %.0f s (raise --transactions)",
+            workload.ids.reduce(0) { $0 + $1.count }, max(0, (windowEnd - windowStart).seconds)))
+      }
 
       // 5. Node costs.
       let after = network.map { Self.processStats($0) } ?? [:]
@@ -171,7 +184,8 @@ extension BenchCommand {
       let report = NetworkReport(
         validators: validatorCount, cores: cores, verifyMicroseconds: verifyMicroseconds,
         ceilingTransactionsPerSecond: ceiling,
-        offeredRate: rate, batch: batch, connections: connections, warmupSeconds: warmup, durationSeconds: duration,
+        offeredRate: rate, batch: batch, connections: connections, warmupSeconds: warmup,
+        durationSeconds: max(0, (windowEnd - windowStart).seconds), supplyExhausted: supplyExhausted,
         submitted: submitted, committedInWindow: summary.count, committedTransactionsPerSecond: summary.perSecond,
         fractionOfCeiling: summary.perSecond / ceiling, latencyMs: summary.latencyMs,
         meanBlockTransactions: summary.meanBlockSize,
@@ -251,7 +265,10 @@ extension BenchCommand {
     let batch: Int
     let connections: Int
     let warmupSeconds: Double
+    /// The measured window: `--duration`, or less when `supplyExhausted`.
     let durationSeconds: Double
+    /// Every pre-signed transaction was submitted before the window was over.
+    let supplyExhausted: Bool
     let submitted: Int
     let committedInWindow: Int
     let committedTransactionsPerSecond: Double
@@ -426,6 +443,25 @@ final class CommitTracker: @unchecked Sendable {
   init(submitted: [[Hash256]]) { batchIds = submitted }
 
   var committedCount: Int { lock.withLock { commits.count } }
+  var lastCommitAt: ContinuousClock.Instant? { lock.withLock { commits.last?.at } }
+
+  /// Waits until everything submitted is seen committed, nothing has
+  /// committed for 5 s (what is left will not commit), or `stop`.
+  func waitForDrain(until stop: ContinuousClock.Instant) async {
+    let expected = lock.withLock { submittedAt.count }
+    var lastCount = committedCount
+    var lastProgress = ContinuousClock.now
+    while ContinuousClock.now < stop, committedCount < expected {
+      try? await Task.sleep(for: .milliseconds(100))
+      let count = committedCount
+      if count > lastCount {
+        lastCount = count
+        lastProgress = ContinuousClock.now
+      } else if ContinuousClock.now - lastProgress > .seconds(5) {
+        return
+      }
+    }
+  }
 
   func markSubmitted(batch index: Int, at instant: ContinuousClock.Instant) {
     lock.withLock { for id in batchIds[index] where submittedAt[id] == nil { submittedAt[id] = instant } }
