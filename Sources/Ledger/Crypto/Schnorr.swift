@@ -61,8 +61,8 @@ public struct PublicKey: Hashable, Sendable, Comparable {
   public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.rawValue < rhs.rawValue }
 
   /// Parsed keys of recent signers. Parsing lifts x to a curve point (a
-  /// square root, ≈ 10 % of a verification), and a city's bureaus sign many
-  /// transactions each with the same few keys.
+  /// square root, ≈ 18 % of a verification here), and a city's bureaus sign
+  /// many transactions each with the same few keys.
   private static let parsedKeys = TwoGenerationCache<Hash256, secp256k1_xonly_pubkey>(capacity: 1 << 14)
 
   func parsed() -> secp256k1_xonly_pubkey? {

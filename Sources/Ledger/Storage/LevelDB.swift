@@ -87,7 +87,7 @@ public final class LevelDB: @unchecked Sendable {
     /// LevelDB checks the CRC of every table block it reads for the value.
     case blockChecksums
     /// The caller checks the value against the hash it is stored under,
-    /// which catches everything a CRC would and more, for a tenth of the
+    /// which catches everything a CRC would and more, for a fraction of the
     /// cost: a CRC covers the whole 4 KiB block, the hash only the value.
     case contentHash
   }
