@@ -22,5 +22,8 @@ api=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[0]['api'])
 # positive_data_acceptance is left out: a schema-valid request can still be
 # refused on meaning (hex that is not a transaction, a key that names nothing).
 # unsupported_method is left out: an undeclared method answers 404 not_found.
+# One worker: with two threads, hypothesis's ast.parse can fail inside
+# CPython 3.11 ("AST constructor recursion depth mismatch", cpython#106905),
+# a runtime error of the fuzzer, not a finding about the API.
 "$venv/bin/st" run "$api/openapi.yaml" --url "$api" --checks all \
-  --exclude-checks positive_data_acceptance,unsupported_method --max-examples "$examples" --workers 2
+  --exclude-checks positive_data_acceptance,unsupported_method --max-examples "$examples" --workers 1
