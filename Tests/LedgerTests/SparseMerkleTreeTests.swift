@@ -130,6 +130,21 @@ struct SparseMerkleTreeTests {
     #expect(lengths.max()! < 32)
   }
 
+  @Test("an update reads the nodes on the changed paths, not their untouched siblings")
+  func updateReadsOnlyChangedPaths() throws {
+    let (tree, root) = try Self.populatedTree(count: 4_096)
+    let counting = CountingNodes(tree.source)
+    let counted = SparseMerkleTree(source: counting)
+    for n in [3, 1_000, 4_095] {
+      counting.reads = 0
+      let pathLength = try tree.proof(root: root, key: Self.key(n)).siblings.count
+      _ = try counted.update(root: root, [Self.key(n): Self.value(n, 1)], version: 1)
+      // The root, each internal node below it and the leaf: one read per
+      // level. Reading each untouched sibling too would double it.
+      #expect(counting.reads == pathLength + 1, "record \(n), path of \(pathLength)")
+    }
+  }
+
   @Test("deleting every key returns the tree to the empty root")
   func deleteAll() throws {
     let (tree, root) = try Self.populatedTree(count: 50)
@@ -146,4 +161,19 @@ struct SparseMerkleTreeTests {
       try tree.proof(root: unknownRoot, key: Self.key(1))
     }
   }
+}
+
+/// A node source that counts the reads that reach it.
+final class CountingNodes: SparseMerkleNodeSource {
+  let base: InMemorySparseMerkleNodes
+  var reads = 0
+
+  init(_ base: InMemorySparseMerkleNodes) { self.base = base }
+
+  func node(_ hash: Hash256, version: UInt64) -> SparseMerkleNode? {
+    reads += 1
+    return base.node(hash, version: version)
+  }
+
+  func rootVersion(_ root: Hash256) -> UInt64? { base.rootVersion(root) }
 }

@@ -219,18 +219,23 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     case empty
     case leaf(hash: Hash256, version: UInt64)
     case branch(hash: Hash256, version: UInt64)
+    /// A subtree no change reaches, not read: a leaf or a branch. Its parent
+    /// needs to know which only if its other side became empty (a lone leaf
+    /// moves up), so it is read then and only then — not, as every sibling
+    /// on every changed path would be, at each level of each update.
+    case untouched(hash: Hash256, version: UInt64)
 
     var hash: Hash256 {
       switch self {
       case .empty: .zero
-      case .leaf(let hash, _), .branch(let hash, _): hash
+      case .leaf(let hash, _), .branch(let hash, _), .untouched(let hash, _): hash
       }
     }
 
     var version: UInt64 {
       switch self {
       case .empty: 0
-      case .leaf(_, let version), .branch(_, let version): version
+      case .leaf(_, let version), .branch(_, let version), .untouched(_, let version): version
       }
     }
   }
@@ -261,12 +266,8 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     mutating func update(_ hash: Hash256, version: UInt64, depth: Int, _ changes: ArraySlice<Change>) throws
       -> Subtree
     {
-      if changes.isEmpty {
-        guard hash != .zero else { return .empty }
-        if case .leaf = try node(hash, version: version) { return .leaf(hash: hash, version: version) }
-        return .branch(hash: hash, version: version)
-      }
-      if hash == .zero { return build(depth: depth, changes) }
+      if changes.isEmpty { return hash == .zero ? .empty : .untouched(hash: hash, version: version) }
+      if hash == .zero { return try build(depth: depth, changes) }
       switch try node(hash, version: version) {
       case .leaf(let key, let valueHash):
         // Push the existing leaf down with the changes, unless a change replaces it.
@@ -275,23 +276,23 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
           let position = merged.firstIndex { key < $0.key } ?? merged.endIndex
           merged.insert(Change(key: key, valueHash: valueHash), at: position)
         }
-        return build(depth: depth, merged[...])
+        return try build(depth: depth, merged[...])
       case .internalNode(let left, let right, let leftVersion, let rightVersion):
         let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
         let newLeft = try update(left, version: leftVersion, depth: depth + 1, changes[..<split])
         let newRight = try update(right, version: rightVersion, depth: depth + 1, changes[split...])
-        return join(newLeft, newRight)
+        return try join(newLeft, newRight)
       }
     }
 
     /// The subtree holding exactly the non-deleted changes.
-    mutating func build(depth: Int, _ changes: ArraySlice<Change>) -> Subtree {
+    mutating func build(depth: Int, _ changes: ArraySlice<Change>) throws -> Subtree {
       let present = changes.compactMap { change in change.valueHash.map { (key: change.key, valueHash: $0) } }
-      return build(depth: depth, present[...])
+      return try build(depth: depth, present[...])
     }
 
     /// `entries` are sorted by key and all present; split on each bit without copying.
-    mutating func build(depth: Int, _ entries: ArraySlice<(key: Hash256, valueHash: Hash256)>) -> Subtree {
+    mutating func build(depth: Int, _ entries: ArraySlice<(key: Hash256, valueHash: Hash256)>) throws -> Subtree {
       switch entries.count {
       case 0: return .empty
       case 1:
@@ -300,15 +301,21 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       default:
         precondition(depth < 256, "two distinct keys differ within 256 bits")
         let split = entries.firstIndex { $0.key.bit(depth) } ?? entries.endIndex
-        return join(build(depth: depth + 1, entries[..<split]), build(depth: depth + 1, entries[split...]))
+        return try join(build(depth: depth + 1, entries[..<split]), build(depth: depth + 1, entries[split...]))
       }
     }
 
     /// Parent of two subtrees, collapsing a lone leaf upward.
-    mutating func join(_ left: Subtree, _ right: Subtree) -> Subtree {
+    mutating func join(_ left: Subtree, _ right: Subtree) throws -> Subtree {
       switch (left, right) {
       case (.empty, .empty): return .empty
       case (.leaf, .empty), (.empty, .leaf): return left.hash == .zero ? right : left
+      case (.untouched(let hash, let version), .empty), (.empty, .untouched(let hash, let version)):
+        // The one place an untouched subtree must be read: alone under its
+        // parent, a leaf moves up; a branch stays below a parent with one
+        // empty side (the default case).
+        if case .leaf = try node(hash, version: version) { return .leaf(hash: hash, version: version) }
+        fallthrough
       default:
         let node = SparseMerkleNode.internalNode(
           left: left.hash, right: right.hash, leftVersion: left.version, rightVersion: right.version)
