@@ -267,7 +267,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       -> Subtree
     {
       if changes.isEmpty { return hash == .zero ? .empty : .untouched(hash: hash, version: version) }
-      if hash == .zero { return try build(depth: depth, changes) }
+      if hash == .zero { return build(depth: depth, changes) }
       switch try node(hash, version: version) {
       case .leaf(let key, let valueHash):
         // Push the existing leaf down with the changes, unless a change replaces it.
@@ -276,23 +276,41 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
           let position = merged.firstIndex { key < $0.key } ?? merged.endIndex
           merged.insert(Change(key: key, valueHash: valueHash), at: position)
         }
-        return try build(depth: depth, merged[...])
+        return build(depth: depth, merged[...])
       case .internalNode(let left, let right, let leftVersion, let rightVersion):
         let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
         let newLeft = try update(left, version: leftVersion, depth: depth + 1, changes[..<split])
         let newRight = try update(right, version: rightVersion, depth: depth + 1, changes[split...])
-        return try join(newLeft, newRight)
+        return try joinUpdated(newLeft, newRight)
+      }
+    }
+
+    /// Parent of two subtrees from `update`. The one place an untouched
+    /// subtree must be read: alone under its parent, a leaf moves up, while a
+    /// branch stays below a parent with one empty side.
+    mutating func joinUpdated(_ left: Subtree, _ right: Subtree) throws -> Subtree {
+      switch (left, right) {
+      case (.untouched(let hash, let version), .empty), (.empty, .untouched(let hash, let version)):
+        let lone: Subtree =
+          if case .leaf = try node(hash, version: version) {
+            .leaf(hash: hash, version: version)
+          } else {
+            .branch(hash: hash, version: version)
+          }
+        return left.hash == .zero ? join(.empty, lone) : join(lone, .empty)
+      default:
+        return join(left, right)
       }
     }
 
     /// The subtree holding exactly the non-deleted changes.
-    mutating func build(depth: Int, _ changes: ArraySlice<Change>) throws -> Subtree {
+    mutating func build(depth: Int, _ changes: ArraySlice<Change>) -> Subtree {
       let present = changes.compactMap { change in change.valueHash.map { (key: change.key, valueHash: $0) } }
-      return try build(depth: depth, present[...])
+      return build(depth: depth, present[...])
     }
 
     /// `entries` are sorted by key and all present; split on each bit without copying.
-    mutating func build(depth: Int, _ entries: ArraySlice<(key: Hash256, valueHash: Hash256)>) throws -> Subtree {
+    mutating func build(depth: Int, _ entries: ArraySlice<(key: Hash256, valueHash: Hash256)>) -> Subtree {
       switch entries.count {
       case 0: return .empty
       case 1:
@@ -301,21 +319,16 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       default:
         precondition(depth < 256, "two distinct keys differ within 256 bits")
         let split = entries.firstIndex { $0.key.bit(depth) } ?? entries.endIndex
-        return try join(build(depth: depth + 1, entries[..<split]), build(depth: depth + 1, entries[split...]))
+        return join(build(depth: depth + 1, entries[..<split]), build(depth: depth + 1, entries[split...]))
       }
     }
 
-    /// Parent of two subtrees, collapsing a lone leaf upward.
-    mutating func join(_ left: Subtree, _ right: Subtree) throws -> Subtree {
+    /// Parent of two subtrees, collapsing a lone leaf upward. An untouched
+    /// side here has a non-empty sibling (see `joinUpdated`).
+    mutating func join(_ left: Subtree, _ right: Subtree) -> Subtree {
       switch (left, right) {
       case (.empty, .empty): return .empty
       case (.leaf, .empty), (.empty, .leaf): return left.hash == .zero ? right : left
-      case (.untouched(let hash, let version), .empty), (.empty, .untouched(let hash, let version)):
-        // The one place an untouched subtree must be read: alone under its
-        // parent, a leaf moves up; a branch stays below a parent with one
-        // empty side (the default case).
-        if case .leaf = try node(hash, version: version) { return .leaf(hash: hash, version: version) }
-        fallthrough
       default:
         let node = SparseMerkleNode.internalNode(
           left: left.hash, right: right.hash, leftVersion: left.version, rightVersion: right.version)
