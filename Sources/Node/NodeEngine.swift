@@ -139,7 +139,7 @@ public actor NodeEngine {
           throw MempoolRejection(
             "tx.wrong_chain", "transaction is for chain \"\(transaction.body.chainId)\", this is \"\(chainId)\"")
         }
-        if let location = try? store.transactionLocation(transaction.id) {
+        if let location = try? store.committedLocation(of: transaction) {
           throw MempoolRejection(
             "tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.height)")
         }
@@ -226,10 +226,7 @@ public actor NodeEngine {
     }
   }
 
-  func committedSequence(of signer: PublicKey) -> UInt64 {
-    if case .account(let next)? = (try? store.record(.account(signer)))??.value { return next }
-    return 0
-  }
+  func committedSequence(of signer: PublicKey) -> UInt64 { (try? store.nextSequence(of: signer)) ?? 0 }
 
   /// The next sequence number `signer` should use, counting its pending transactions.
   public func nextSequence(of signer: PublicKey) -> (committed: UInt64, next: UInt64) {

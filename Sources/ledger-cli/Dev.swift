@@ -87,8 +87,7 @@ extension Dev {
       let store = try LedgerStore(path: data, genesis: genesis)
       let operatorKey = Ledger.Devnet.operatorKey("BJ-GAJ")
       let validatorKeys = Ledger.Devnet.validatorKeys(of: genesis)
-      var sequence: UInt64 = 0
-      if case .account(let next)? = try store.record(.account(operatorKey.publicKey))?.value { sequence = next }
+      var sequence = try store.nextSequence(of: operatorKey.publicKey)
       for _ in 0..<blocks {
         let height = store.head.height + 1
         let batch = (0..<transactions).map { index in

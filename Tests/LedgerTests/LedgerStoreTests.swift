@@ -42,9 +42,12 @@ struct StoreFixture {
   }
 
   /// Closes the store and opens the directory again with `genesis`.
-  mutating func reopen(genesis: Genesis? = nil) throws {
+  mutating func reopen(genesis: Genesis? = nil, rejectedIdsInMemoryMax: Int = RejectedTransactionIds.defaultMax)
+    throws
+  {
     store = nil
-    store = try LedgerStore(path: path, genesis: genesis ?? self.genesis)
+    store = try LedgerStore(
+      path: path, genesis: genesis ?? self.genesis, rejectedIdsInMemoryMax: rejectedIdsInMemoryMax)
   }
 
   func remove() { try? FileManager.default.removeItem(atPath: path) }
@@ -75,6 +78,53 @@ struct LedgerStoreTests {
     #expect(try reopened.certificate(at: 1)?.blockHash == block.header.hash)
     let (found, location) = try #require(try reopened.transaction(grant.id))
     #expect(found == grant && location.height == 1 && location.result.isAccepted)
+  }
+
+  @Test(
+    "committedLocation finds every committed transaction, accepted or rejected: from memory, after reopening, past the in-memory bound, and in a store from before the rejected index"
+  )
+  func committedLocations() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let grant = Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())
+    let accepted = fixture.transaction(.grantAccess(grant), by: police)
+    // Sequences the signer has not reached: rejected, and so never advancing it.
+    let rejected = [7, 8].map { sequence in
+      SignedTransaction(
+        body: TransactionBody(
+          chainId: fixture.genesis.chainId, signer: police.publicKey, sequence: UInt64(sequence),
+          payload: .grantAccess(grant)),
+        signedBy: [police])
+    }
+    let (_, execution) = try fixture.commit([accepted] + rejected)
+    #expect(execution.results.map(\.isAccepted) == [true, false, false])
+    let pending = fixture.transaction(
+      .revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "ended")), by: police)
+
+    func expectLocations(_ context: Comment) throws {
+      for (index, transaction) in ([accepted] + rejected).enumerated() {
+        let location = try fixture.store.committedLocation(of: transaction)
+        #expect(location?.height == 1 && location?.index == UInt32(index), context)
+      }
+      #expect(try fixture.store.committedLocation(of: pending) == nil, context)
+    }
+    try expectLocations("just committed")
+    try fixture.reopen()
+    try expectLocations("reopened")
+    try fixture.reopen(rejectedIdsInMemoryMax: 1)
+    try expectLocations("more rejected ids than memory holds")
+
+    // A store written before the index: no j/ keys, no marker.
+    let batch = WriteBatch()
+    for entry in fixture.store.database.scan(prefix: StoreKey.rejectedTransactionPrefix, limit: 10) {
+      batch.delete(entry.key)
+    }
+    batch.delete(StoreKey.rejectedIndex)
+    try fixture.store.database.write(batch)
+    try fixture.reopen()
+    try expectLocations("backfilled")
+    #expect(try fixture.store.database.get(StoreKey.rejectedIndex) == [1])
+    #expect(fixture.store.database.scan(prefix: StoreKey.rejectedTransactionPrefix, limit: 10).count == 2)
   }
 
   @Test("a store made from another genesis refuses to open")

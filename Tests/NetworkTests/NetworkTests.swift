@@ -117,6 +117,20 @@ struct NetworkTests {
     #expect(
       kinds == Set(Payload.Kind.allCases), "kinds not exercised: \(Set(Payload.Kind.allCases).subtracting(kinds))")
 
+    // Committed as rejected, so its signer's sequence did not move past it:
+    // sent again, it is still refused as committed, never admitted twice.
+    let rejected = submitter.transaction(
+      .revokeGrant(Retirement(bureauId: "BJ-GAJ", recordId: "G-NONE", reason: "测试")), by: Self.op("BJ-GAJ"))
+    submitter.sequences[Self.op("BJ-GAJ").publicKey]! -= 1  // a rejection leaves the sequence unused
+    #expect(try await submitter.submit(rejected).status == 202)
+    let (rejectedCode, rejectedHeight) = try await submitter.outcome(rejected.id)
+    #expect(rejectedCode != "ok")
+    lastHeight = max(lastHeight, rejectedHeight)
+    let resent = try await submitter.submit(rejected)
+    #expect(
+      resent.status == 409 && resent.errorCode == "tx.already_committed",
+      "\(String(decoding: resent.body.prefix(300), as: UTF8.self))")
+
     // Every validator and the observer reach the same height and state root.
     let roots = try await waitForAgreement(network.members, height: lastHeight)
     #expect(roots.count == 1)

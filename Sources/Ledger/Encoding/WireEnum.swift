@@ -1,13 +1,39 @@
+import Synchronization
+
 /// A one-byte enumeration on the wire that reads as its case name in JSON
 /// (`"conditional"`, not `2`), so people and API clients see words.
 public protocol WireEnum: RawRepresentable<UInt8>, CaseIterable, Codable, Sendable {}
 
+/// Each wire enum's case names, found by reflection once per type.
+/// `String(describing:)` walks the type's metadata on every call; decoding a
+/// transaction names its payload kind (for error paths), so reflecting each
+/// time cost every node ≈ 1.6 µs per transaction (docs/BENCHMARKS.md).
+enum WireEnumNames {
+  struct Table: Sendable {
+    let names: [UInt8: String]
+    let rawValues: [String: UInt8]
+  }
+
+  private static let tables = Mutex<[ObjectIdentifier: Table]>([:])
+
+  static func table<Enum: WireEnum>(of type: Enum.Type) -> Table {
+    let id = ObjectIdentifier(type)
+    if let table = tables.withLock({ $0[id] }) { return table }
+    let cases = Enum.allCases.map { ($0.rawValue, String(describing: $0)) }
+    let table = Table(
+      names: Dictionary(cases, uniquingKeysWith: { first, _ in first }),
+      rawValues: Dictionary(cases.map { ($1, $0) }, uniquingKeysWith: { first, _ in first }))
+    tables.withLock { $0[id] = table }
+    return table
+  }
+}
+
 extension WireEnum {
-  public var name: String { String(describing: self) }
+  public var name: String { WireEnumNames.table(of: Self.self).names[rawValue] ?? String(describing: self) }
 
   public init?(name: String) {
-    guard let value = Self.allCases.first(where: { $0.name == name }) else { return nil }
-    self = value
+    guard let rawValue = WireEnumNames.table(of: Self.self).rawValues[name] else { return nil }
+    self.init(rawValue: rawValue)
   }
 
   public init(from decoder: any Decoder) throws {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The last committed block, as the store's commit marker records it.
 public struct StoreHead: Hashable, Sendable, Codable, CanonicalCodable {
   public let height: UInt64
@@ -72,10 +74,12 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// directories) are few; a cache four times larger held mostly new records
   /// never read again: shrinking it freed ≈ 30 MB per node and cost no throughput.
   let recordCache = TwoGenerationCache<RecordKey, StateRecord>(capacity: 1 << 14)
+  let rejectedTransactionIds: RejectedTransactionIds
 
   /// Opens the store in `path`, creating it from `genesis` when empty. A store
-  /// made from a different genesis file refuses to open.
-  public init(path: String, genesis: Genesis) throws {
+  /// made from a different genesis file refuses to open. At most
+  /// `rejectedIdsInMemoryMax` ids of rejected transactions are kept in memory.
+  public init(path: String, genesis: Genesis, rejectedIdsInMemoryMax: Int = RejectedTransactionIds.defaultMax) throws {
     database = try LevelDB(path: path)
     self.genesis = genesis
     genesisHash = genesis.hash
@@ -99,14 +103,18 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       head = try StoreHead(canonicalBytes: headBytes)
       historyFrontier = try MerkleFrontier(canonicalBytes: frontierBytes)
       validatorSet = try Self.validatorSet(in: database)
+      rejectedTransactionIds = RejectedTransactionIds(
+        try Self.loadRejectedIds(from: database, max: rejectedIdsInMemoryMax), max: rejectedIdsInMemoryMax)
     } else {
       let state = try genesis.buildState(tree: tree)
       head = StoreHead(height: 0, blockHash: .zero, timeMs: 0, stateRoot: .zero)
       historyFrontier = MerkleFrontier()
       validatorSet = state.execution.validatorSet
+      rejectedTransactionIds = RejectedTransactionIds([], max: rejectedIdsInMemoryMax)
       let batch = WriteBatch()
       batch.put(StoreKey.genesisHash, genesisHash.bytes)
       batch.put(StoreKey.layout, StoreKey.currentLayout)
+      batch.put(StoreKey.rejectedIndex, [1])
       try write(state.block, certificate: nil, execution: state.execution, into: batch)
     }
   }
@@ -159,6 +167,36 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       throw StoreError("store.corrupt", "the validators record is missing")
     }
     return set
+  }
+
+  /// The rejected ids for memory, or nil if there are more than `max`.
+  /// A store from before the `j/` index gets it here, once, from `t/`.
+  private static func loadRejectedIds(from database: LevelDB, max: Int) throws -> Set<Hash256>? {
+    if try database.get(StoreKey.rejectedIndex) == nil { try backfillRejectedIndex(in: database) }
+    let entries = database.scan(prefix: StoreKey.rejectedTransactionPrefix, limit: max + 1)
+    guard entries.count <= max else { return nil }
+    return Set(entries.compactMap { Hash256(bytes: Array($0.key.dropFirst(StoreKey.rejectedTransactionPrefix.count))) })
+  }
+
+  private static func backfillRejectedIndex(in database: LevelDB) throws {
+    let pageSize = 10_000
+    var after: [UInt8]?
+    var page: [(key: [UInt8], value: [UInt8])]
+    repeat {
+      page = database.scan(prefix: StoreKey.transactionPrefix, from: after, limit: pageSize)
+      let batch = WriteBatch()
+      for entry in page {
+        guard let id = Hash256(bytes: Array(entry.key.dropFirst(StoreKey.transactionPrefix.count))) else {
+          throw StoreError("store.corrupt", "transaction index key \(Hex.encode(entry.key)) is not t/ and an id")
+        }
+        if try !StoredTransaction(canonicalBytes: entry.value, transactionId: id).result.isAccepted {
+          batch.put(StoreKey.rejectedTransaction(id), [])
+        }
+      }
+      if page.count < pageSize { batch.put(StoreKey.rejectedIndex, [1]) }
+      try database.write(batch)
+      after = page.last.map { $0.key + [0] }
+    } while page.count == pageSize
   }
 
   // MARK: Blocks
@@ -251,9 +289,14 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     batch.put(StoreKey.block(height), block.canonicalBytes)
     if let certificate { batch.put(StoreKey.certificate(height), certificate.canonicalBytes) }
     batch.put(StoreKey.blockHash(height), blockHash.bytes)
+    var rejectedIds: [Hash256] = []
     for (index, transaction) in block.transactions.enumerated() {
       let location = StoredTransaction(height: height, index: UInt32(index), result: execution.results[index])
       batch.put(StoreKey.transaction(transaction.id), location.canonicalBytes)
+      if !location.result.isAccepted {
+        batch.put(StoreKey.rejectedTransaction(transaction.id), [])
+        rejectedIds.append(transaction.id)
+      }
     }
     for change in execution.changes {
       batch.put(StoreKey.record(change.key), change.afterValueHash.bytes)
@@ -278,6 +321,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     try database.write(batch)
     tree.source.remember(execution.newNodes, root: root)
     for change in execution.changes { recordCache.insert(change.key, change.after) }
+    rejectedTransactionIds.insert(rejectedIds)
     head = newHead
     historyFrontier = frontier
     validatorSet = execution.validatorSet
@@ -324,6 +368,25 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       }
       return hash.withUnsafeBytes { MerkleTree.leafHash($0) }
     }
+  }
+
+  /// Where `transaction` was committed, or nil. Answers from memory, without
+  /// a read, for a transaction whose sequence its signer has not used yet and
+  /// that is not among those committed as rejected: nearly every transaction
+  /// admission sees, for which the `t/` read was a miss that searched every
+  /// level of the store (docs/BENCHMARKS.md).
+  public func committedLocation(of transaction: SignedTransaction) throws -> TransactionLocation? {
+    guard
+      try transaction.body.sequence < nextSequence(of: transaction.body.signer)
+        || rejectedTransactionIds.mayContain(transaction.id)
+    else { return nil }
+    return try transactionLocation(transaction.id)
+  }
+
+  /// The sequence number `signer`'s next accepted transaction must carry.
+  public func nextSequence(of signer: PublicKey) throws -> UInt64 {
+    if case .account(let next)? = try record(.account(signer))?.value { return next }
+    return 0
   }
 
   /// Where a committed transaction is, without reading its block.
@@ -427,6 +490,33 @@ extension LedgerStore {
       guard let atHead, atHead == (try record(key)),
         proof.verify(root: head.stateRoot, key: key.treeKey, valueHash: atHead.valueHash)
       else { throw StoreError("store.corrupt", "record \(path) does not match the state tree at the head") }
+    }
+  }
+}
+
+/// The ids of transactions committed as rejected, in memory while there are
+/// at most `max` of them (a rejection is a client's mistake, not the common
+/// case). Past that the set is dropped and every question answers "maybe":
+/// the store then looks each id up, so answers stay exact and memory bounded.
+public final class RejectedTransactionIds: Sendable {
+  /// ≈ 3 MB of ids.
+  public static let defaultMax = 1 << 16
+  private let ids: Mutex<Set<Hash256>?>
+  private let max: Int
+
+  init(_ ids: Set<Hash256>?, max: Int) {
+    self.ids = Mutex(ids)
+    self.max = max
+  }
+
+  func mayContain(_ id: Hash256) -> Bool { ids.withLock { $0?.contains(id) ?? true } }
+
+  func insert(_ newIds: [Hash256]) {
+    guard !newIds.isEmpty else { return }
+    ids.withLock { ids in
+      guard ids != nil else { return }
+      ids!.formUnion(newIds)
+      if ids!.count > max { ids = nil }
     }
   }
 }

@@ -21,6 +21,13 @@ enum StoreKey {
   static let certificatePrefix = Array("c/".utf8)
   static let blockHashPrefix = Array("h/".utf8)
   static let transactionPrefix = Array("t/".utf8)
+  /// `j/<id>` (empty value): a transaction committed as rejected. Every other
+  /// committed transaction advanced its signer's sequence past its own, so
+  /// admission needs the `t/` lookup only below that sequence or for these.
+  static let rejectedTransactionPrefix = Array("j/".utf8)
+  /// Present (value `[1]`) once `j/` covers every rejected transaction in `t/`:
+  /// written with genesis, or by the one-time backfill of an older store.
+  static let rejectedIndex = Array("m/rejected-index".utf8)
   static let recordPrefix = Array("r/".utf8)
   static let recordValuePrefix = Array("v/".utf8)
   static let recordHistoryPrefix = Array("x/".utf8)
@@ -39,6 +46,7 @@ enum StoreKey {
   static func certificate(_ height: UInt64) -> [UInt8] { certificatePrefix + bigEndian(height) }
   static func blockHash(_ height: UInt64) -> [UInt8] { blockHashPrefix + bigEndian(height) }
   static func transaction(_ id: Hash256) -> [UInt8] { transactionPrefix + id.bytes }
+  static func rejectedTransaction(_ id: Hash256) -> [UInt8] { rejectedTransactionPrefix + id.bytes }
   static func record(_ key: RecordKey) -> [UInt8] { recordPrefix + Array(key.path.utf8) }
   static func recordValue(_ valueHash: Hash256) -> [UInt8] { recordValuePrefix + valueHash.bytes }
 
