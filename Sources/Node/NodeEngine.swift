@@ -139,7 +139,8 @@ public actor NodeEngine {
           throw MempoolRejection(
             "tx.wrong_chain", "transaction is for chain \"\(transaction.body.chainId)\", this is \"\(chainId)\"")
         }
-        if let location = try? store.committedLocation(of: transaction) {
+        let signerNextSequence = committedSequence(of: transaction.body.signer)
+        if let location = try? store.committedLocation(of: transaction, signerNextSequence: signerNextSequence) {
           throw MempoolRejection(
             "tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.height)")
         }
@@ -148,7 +149,7 @@ public actor NodeEngine {
         {
           throw MempoolRejection(rejection.code, rejection.message)
         }
-        try mempool.add(transaction, size: size, committedSequence: committedSequence(of: transaction.body.signer))
+        try mempool.add(transaction, size: size, committedSequence: signerNextSequence)
         admitted.append(transaction)
         if forward { admittedAt[transaction.id] = now }
         results.append(.success(transaction.id))

@@ -10,6 +10,9 @@ public struct CanonicalWriter: Sendable {
     bytes.reserveCapacity(capacity)
   }
 
+  /// Empties the writer but keeps its buffer, for encoding many values in a row.
+  public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+
   public mutating func write(u8 value: UInt8) { bytes.append(value) }
 
   public mutating func write(u16 value: UInt16) {

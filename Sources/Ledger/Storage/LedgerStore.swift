@@ -375,11 +375,12 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// that is not among those committed as rejected: nearly every transaction
   /// admission sees, for which the `t/` read was a miss that searched every
   /// level of the store (docs/BENCHMARKS.md).
-  public func committedLocation(of transaction: SignedTransaction) throws -> TransactionLocation? {
-    guard
-      try transaction.body.sequence < nextSequence(of: transaction.body.signer)
-        || rejectedTransactionIds.mayContain(transaction.id)
-    else { return nil }
+  /// `signerNextSequence` saves the read for a caller that made it already.
+  public func committedLocation(of transaction: SignedTransaction, signerNextSequence: UInt64? = nil) throws
+    -> TransactionLocation?
+  {
+    let next = try signerNextSequence ?? nextSequence(of: transaction.body.signer)
+    guard transaction.body.sequence < next || rejectedTransactionIds.mayContain(transaction.id) else { return nil }
     return try transactionLocation(transaction.id)
   }
 

@@ -244,7 +244,19 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   public static func add(
     _ nodes: [Hash256: SparseMerkleNode], version: UInt64, root: SparseMerkleRoot, to batch: WriteBatch
   ) {
-    for (hash, node) in nodes { batch.put(key(hash, version: version), node.canonicalBytes) }
+    // One key and one value buffer for the block's ≈ 5 nodes per transaction:
+    // LevelDB copies each put, so fresh arrays per node were pure allocation.
+    var key = key(.zero, version: version)
+    let hashOffset = key.count - Hash256.byteCount
+    var value = CanonicalWriter(capacity: 128)
+    for (hash, node) in nodes {
+      key.withUnsafeMutableBytes { keyBytes in
+        hash.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: keyBytes[hashOffset...]).copyMemory(from: $0) }
+      }
+      value.removeAll()
+      node.encode(to: &value)
+      batch.put(key, value.bytes)
+    }
     if root.hash != .zero { batch.put(rootVersionKey(root.hash), StoreKey.bigEndian(root.version)) }
   }
 
