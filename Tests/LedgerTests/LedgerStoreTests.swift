@@ -127,6 +127,38 @@ struct LedgerStoreTests {
     #expect(fixture.store.database.scan(prefix: StoreKey.rejectedTransactionPrefix, limit: 10).count == 2)
   }
 
+  @Test(
+    "records are read back after reopening, when the key filter is rebuilt from the store; unknown keys read as absent")
+  func recordsAfterReopen() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let grants = (1...40).map {
+      fixture.transaction(
+        .grantAccess(
+          Grant(grantorId: H.police, grantId: "G-\($0)", granteeId: H.housing, scope: StateMachineTests.scope())),
+        by: police)
+    }
+    try fixture.commit(grants)
+    let genesisBureau = try #require(try fixture.store.record(.bureau(H.police)))
+    try fixture.reopen()
+    for number in 1...40 {
+      #expect(try fixture.store.record(.grant(H.police, "G-\(number)")) != nil, "G-\(number)")
+    }
+    #expect(try fixture.store.record(.bureau(H.police)) == genesisBureau)
+    #expect(try fixture.store.record(.grant(H.police, "G-41")) == nil)
+  }
+
+  @Test("the record-key filter never says no to a key it took, past its first capacity, and mostly says no to others")
+  func recordKeyFilter() {
+    let filter = RecordKeyFilter(initialCapacity: 8)
+    let taken = (0..<5_000).map { RecordKey(path: "grant/BJ-GAJ/G-\($0)") }
+    for key in taken { filter.insert(key) }
+    #expect(taken.allSatisfy(filter.mayContain))
+    let others = (0..<5_000).map { RecordKey(path: "grant/BJ-GAJ/other-\($0)") }
+    let falseMaybes = others.count(where: filter.mayContain)
+    #expect(falseMaybes < 500, "\(falseMaybes) of 5,000 unknown keys said maybe")
+  }
+
   @Test("a store made from another genesis refuses to open")
   func genesisMismatch() throws {
     var fixture = try StoreFixture()
