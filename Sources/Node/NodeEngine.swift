@@ -424,6 +424,13 @@ public actor NodeEngine {
     // Counted when the view moves, committed or not: a stalled network shows its view changes.
     if replica.view > lastReportedView {
       metrics.viewChanges.increment(by: Int(replica.view - lastReportedView))
+      // Rare and worth an operator's look: name the move and where the chain stood.
+      logger.notice(
+        "view changed",
+        metadata: [
+          "from": "\(lastReportedView)", "view": "\(replica.view)", "height": "\(store.head.height)",
+          "mempool": "\(mempool.count)",
+        ])
       lastReportedView = replica.view
     }
     for (reason, count) in replica.dropped where count > droppedReported[reason, default: 0] {

@@ -376,6 +376,8 @@ struct NetworkTests {
     try await commitDuties(5..<10, via: survivor)
     let views = try await status(survivor.api)["view"] as? NSNumber
     #expect((views?.intValue ?? 0) >= 1, "a view change replaced the killed primary")
+    let survivorLog = (try? String(contentsOfFile: survivor.home + "/node.log", encoding: .utf8)) ?? ""
+    #expect(survivorLog.contains("view changed"), "the survivor's log names the view change")
 
     // The killed node restarts from its store and WAL and catches up.
     try network.restart(primary)
