@@ -181,27 +181,19 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     return Set(entries.compactMap { Hash256(bytes: Array($0.key.dropFirst(StoreKey.rejectedTransactionPrefix.count))) })
   }
 
-  /// Every key under `r/`, a page at a time (≈ 1 s per 10⁶ records).
+  /// Every key under `r/` (≈ 1 s per 10⁶ records).
   private static func loadRecordKeys(into filter: RecordKeyFilter, from database: LevelDB) {
-    let pageSize = 10_000
-    var after: [UInt8]?
-    var page: [(key: [UInt8], value: [UInt8])]
-    repeat {
-      page = database.scan(prefix: StoreKey.recordPrefix, from: after, limit: pageSize)
+    database.forEachPage(prefix: StoreKey.recordPrefix) { page in
       for entry in page {
         filter.insert(
           RecordKey(path: String(decoding: entry.key.dropFirst(StoreKey.recordPrefix.count), as: UTF8.self)))
       }
-      after = page.last.map { $0.key + [0] }
-    } while page.count == pageSize
+    }
   }
 
+  /// The marker goes last: an interrupted backfill is simply done again.
   private static func backfillRejectedIndex(in database: LevelDB) throws {
-    let pageSize = 10_000
-    var after: [UInt8]?
-    var page: [(key: [UInt8], value: [UInt8])]
-    repeat {
-      page = database.scan(prefix: StoreKey.transactionPrefix, from: after, limit: pageSize)
+    try database.forEachPage(prefix: StoreKey.transactionPrefix) { page in
       let batch = WriteBatch()
       for entry in page {
         guard let id = Hash256(bytes: Array(entry.key.dropFirst(StoreKey.transactionPrefix.count))) else {
@@ -211,10 +203,11 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
           batch.put(StoreKey.rejectedTransaction(id), [])
         }
       }
-      if page.count < pageSize { batch.put(StoreKey.rejectedIndex, [1]) }
       try database.write(batch)
-      after = page.last.map { $0.key + [0] }
-    } while page.count == pageSize
+    }
+    let marker = WriteBatch()
+    marker.put(StoreKey.rejectedIndex, [1])
+    try database.write(marker)
   }
 
   // MARK: Blocks

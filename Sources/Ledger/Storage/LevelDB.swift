@@ -138,6 +138,20 @@ public final class LevelDB: @unchecked Sendable {
     return results
   }
 
+  /// Every entry under `prefix`, in key order, handed to `body` a page of
+  /// `pageSize` at a time, so that a table of any size is read in bounded memory.
+  public func forEachPage(
+    prefix: [UInt8], pageSize: Int = 10_000, _ body: ([(key: [UInt8], value: [UInt8])]) throws -> Void
+  ) rethrows {
+    var after: [UInt8]?
+    var page: [(key: [UInt8], value: [UInt8])]
+    repeat {
+      page = scan(prefix: prefix, from: after, limit: pageSize)
+      try body(page)
+      after = page.last.map { $0.key + [0] }
+    } while page.count == pageSize
+  }
+
   /// LevelDB's own estimate of the bytes on disk for a key range.
   public var approximateSizeBytes: UInt64 {
     var start: [CChar] = [0]
