@@ -332,10 +332,12 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     let newHead = StoreHead(height: height, blockHash: blockHash, timeMs: header.timeMs, stateRoot: header.stateRoot)
     batch.put(StoreKey.historyFrontier, frontier.canonicalBytes)
     batch.put(StoreKey.head, newHead.canonicalBytes)
+    // Before the write, as with the record keys: an id that then fails to
+    // commit costs a lookup that finds nothing; a committed one is never missed.
+    rejectedTransactionIds.insert(rejectedIds)
     try database.write(batch)
     tree.source.remember(execution.newNodes, root: root)
     for change in execution.changes { recordCache.insert(change.key, change.after) }
-    rejectedTransactionIds.insert(rejectedIds)
     head = newHead
     historyFrontier = frontier
     validatorSet = execution.validatorSet
