@@ -29,7 +29,8 @@ enum WireEnumNames {
 }
 
 extension WireEnum {
-  public var name: String { WireEnumNames.table(of: Self.self).names[rawValue] ?? String(describing: self) }
+  /// The table holds every case, so the lookup cannot miss.
+  public var name: String { WireEnumNames.table(of: Self.self).names[rawValue]! }
 
   public init?(name: String) {
     guard let rawValue = WireEnumNames.table(of: Self.self).rawValues[name] else { return nil }

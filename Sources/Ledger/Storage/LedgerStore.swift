@@ -497,8 +497,13 @@ extension LedgerStore {
       }
     }
     // Every record the head block wrote is in the tree under the head root with its current value.
-    let writes = database.scan(prefix: StoreKey.recordHistoryPrefix, limit: Int.max).filter { entry in
-      entry.key.count > 12 && StoreKey.readBigEndian(entry.key.suffix(12).prefix(8)) == height
+    // Paged: the history table of a large store does not fit in memory at once.
+    var writes: [(key: [UInt8], value: [UInt8])] = []
+    database.forEachPage(prefix: StoreKey.recordHistoryPrefix) { page in
+      guard writes.count < 10_000 else { return }
+      writes += page.filter { entry in
+        entry.key.count > 12 && StoreKey.readBigEndian(entry.key.suffix(12).prefix(8)) == height
+      }
     }
     for entry in writes.prefix(10_000) {
       let path = String(decoding: entry.key.dropFirst(StoreKey.recordHistoryPrefix.count).dropLast(13), as: UTF8.self)
