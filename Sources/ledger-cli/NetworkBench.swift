@@ -237,11 +237,14 @@ extension BenchCommand {
 
     static func diskBytes(_ network: LocalNetwork) -> Int {
       network.validators.reduce(0) { total, member in
+        // The store's directory and the height-ordered database inside it.
         let path = member.home + "/data/ledger"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        let names = FileManager.default.subpaths(atPath: path) ?? []
         return total
           + names.reduce(0) { sum, name in
-            sum + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.size] as? Int) ?? 0)
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path + "/" + name)
+            guard attributes?[.type] as? FileAttributeType == .typeRegular else { return sum }
+            return sum + ((attributes?[.size] as? Int) ?? 0)
           }
       } / max(1, network.validators.count)
     }

@@ -184,6 +184,98 @@ struct LedgerStoreTests {
     }
   }
 
+  @Test(
+    "a layout-3 store, with blocks and tree nodes in its main database, moves them to the height-ordered one when it opens, also after an interrupted move"
+  )
+  func movesLayout3() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let key = RecordKey.grant(H.police, "G-1")
+    let (first, _) = try fixture.commit([
+      fixture.transaction(
+        .grantAccess(
+          Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
+        by: police)
+    ])
+    let (second, _) = try fixture.commit([
+      fixture.transaction(.revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "到期")), by: police)
+    ])
+    let blocks = try (0...2).map { try #require(try fixture.store.block(at: $0)) }
+    let movedCount = fixture.store.heightOrdered.scan(prefix: [], limit: 100_000).count
+
+    // Back to layout 3: `b/<height>` and `n/<version><hash>` in the main
+    // database. Every other entry stays in the height-ordered one too, as a
+    // move interrupted between writing a page there and deleting it here leaves it.
+    let toMain = WriteBatch()
+    let removed = WriteBatch()
+    for (index, entry) in fixture.store.heightOrdered.scan(prefix: [], limit: 100_000).enumerated() {
+      let prefix = entry.key[8] == HeightKey.blockTag ? "b/" : "n/"
+      toMain.put(Array(prefix.utf8) + entry.key.prefix(8) + entry.key.dropFirst(9), entry.value)
+      if index.isMultiple(of: 2) { removed.delete(entry.key) }
+    }
+    toMain.put(StoreKey.layout, [3])
+    try fixture.store.database.write(toMain)
+    try fixture.store.heightOrdered.write(removed)
+
+    try fixture.reopen()
+    let store = fixture.store!
+    #expect(try store.database.get(StoreKey.layout) == StoreKey.currentLayout)
+    #expect(store.database.scan(prefix: Array("b/".utf8), limit: 10).isEmpty)
+    #expect(store.database.scan(prefix: Array("n/".utf8), limit: 10).isEmpty)
+    #expect(store.heightOrdered.scan(prefix: [], limit: 100_000).count == movedCount)
+    #expect(try (0...2).map { try store.block(at: $0) } == blocks)
+    let (atFirst, proof) = try store.record(key, atRoot: first.header.stateRoot)
+    #expect(
+      atFirst?.status == .active
+        && proof.verify(root: first.header.stateRoot, key: key.treeKey, valueHash: atFirst?.valueHash))
+    #expect(try store.record(key, atRoot: second.header.stateRoot).0?.status == .revoked)
+    try store.verifyIntegrity()
+    try fixture.commit([
+      fixture.transaction(
+        .grantAccess(
+          Grant(grantorId: H.police, grantId: "G-2", granteeId: H.housing, scope: StateMachineTests.scope())),
+        by: police)
+    ])
+    #expect(fixture.store.head.height == 3)
+    #expect(try fixture.store.record(.grant(H.police, "G-2"))?.status == .active)
+  }
+
+  @Test(
+    "a block and tree nodes in the height-ordered database above the head (a crash between the two writes) are found by the integrity check and dropped when the store opens"
+  )
+  func dropsAboveHead() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let grant = fixture.transaction(
+      .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
+      by: police)
+    do {
+      let store = fixture.store!
+      let timeMs = store.head.timeMs + 1_000
+      let execution = try store.execute([grant], timeMs: timeMs, signatureCheck: .verify)
+      let header = store.nextHeader(
+        transactions: [grant], timeMs: timeMs, execution: execution,
+        proposer: Devnet.validatorKeys(of: fixture.genesis)[0].publicKey)
+      // What `commit` writes first, without the main batch that follows it.
+      let heightBatch = WriteBatch()
+      heightBatch.put(HeightKey.block(1), Block(header: header, transactions: [grant]).canonicalBytes)
+      LevelDBSparseMerkleNodes.add(
+        execution.newNodes, version: 1,
+        root: SparseMerkleRoot(hash: execution.stateRoot, version: execution.stateRootVersion), to: heightBatch,
+        rootVersionTo: WriteBatch())
+      try store.heightOrdered.write(heightBatch)
+      #expect(throws: StoreError.self) { try store.verifyIntegrity() }
+      #expect(try store.block(at: 1) == nil)
+    }
+    try fixture.reopen()
+    #expect(fixture.store.head.height == 0)
+    #expect(fixture.store.heightOrdered.scan(prefix: [], from: HeightKey.start(of: 1), limit: 10).isEmpty)
+    try fixture.store.verifyIntegrity()
+    try fixture.commit([grant])
+    #expect(fixture.store.head.height == 1)
+    try fixture.store.verifyIntegrity()
+  }
+
   @Test("commit refuses a block whose header disagrees with executing it, or whose certificate is short")
   func refusesBadBlocks() throws {
     var fixture = try StoreFixture()

@@ -54,18 +54,30 @@ struct SparseMerkleTreeTests {
   func randomBatchesInLevelDB() throws {
     let path = temporaryDirectory("tree-versions")
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let database = try LevelDB(path: path)
+    // As in a store: nodes in a database of their own, root versions in another.
+    let nodes = try LevelDB(path: path + "-nodes")
+    let roots = try LevelDB(path: path)
+    defer { try? FileManager.default.removeItem(atPath: path + "-nodes") }
     // No decoded-node cache, so every read goes to the (version, hash) key.
-    let tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database, cachedNodesMax: 0))
+    let tree = SparseMerkleTree(
+      source: LevelDBSparseMerkleNodes(database: nodes, rootDatabase: roots, cachedNodesMax: 0))
     try Self.randomBatches(tree) { newNodes, version, root in
-      let batch = WriteBatch()
-      LevelDBSparseMerkleNodes.add(newNodes, version: version, root: root, to: batch)
-      try database.write(batch)
+      let nodeBatch = WriteBatch()
+      let rootBatch = WriteBatch()
+      LevelDBSparseMerkleNodes.add(newNodes, version: version, root: root, to: nodeBatch, rootVersionTo: rootBatch)
+      try nodes.write(nodeBatch)
+      try roots.write(rootBatch)
     }
-    // Each version's nodes sit together, after every older version's.
-    let keys = try database.scan(prefix: LevelDBSparseMerkleNodes.keyPrefix, limit: 1_000_000).map(\.key)
-    let versions = keys.map { StoreKey.readBigEndian($0.dropFirst(2).prefix(8)) }
+    // Each version's nodes sit together, after every older version's, and
+    // the nodes' database holds nothing else.
+    let keys = nodes.scan(prefix: [], limit: 1_000_000).map(\.key)
+    let versions = keys.map { StoreKey.readBigEndian($0.prefix(8)) }
     #expect(versions == versions.sorted() && Set(versions).count > 30)
+    #expect(keys.allSatisfy { $0.count == 8 + 1 + Hash256.byteCount && $0[8] == HeightKey.treeNodeTag })
+    #expect(
+      roots.scan(prefix: [], limit: 1_000_000).allSatisfy {
+        $0.key.starts(with: LevelDBSparseMerkleNodes.rootVersionPrefix)
+      })
   }
 
   static func randomBatches<Source: SparseMerkleNodeSource>(

@@ -50,17 +50,26 @@ public struct TransactionLocation: Hashable, Sendable, Codable {
 }
 
 /// Blocks, certificates, the history tree, state (records, tree nodes) and
-/// query indexes in one LevelDB database.
+/// query indexes, in a directory of two LevelDB databases: the main one, and
+/// inside it (`by-height/`) the height-ordered one, which holds what each
+/// height adds and nothing ever changes: blocks and tree nodes, keyed height
+/// first (`HeightKey`). Kept apart from the main database's randomly keyed
+/// tables, those are never rewritten by compaction (docs/BENCHMARKS.md).
 ///
-/// Committing a block is one atomic, synced LevelDB write batch that carries
-/// the block, its certificate, every record and tree node it changed, every
-/// index entry and the new head marker; a crash leaves the store at the
-/// previous block or the next one, never between.
+/// Committing a block is one atomic, synced write batch to the main database
+/// that carries its certificate, every record it changed, every index entry
+/// and the new head marker. The block and its tree nodes are written, synced,
+/// just before, to the height-ordered database, where nothing refers to them
+/// until that batch lands; what a crash leaves there above the head is
+/// deleted when the store opens. So a crash leaves the store at the previous
+/// block or the next one, never between.
 ///
 /// Not thread-safe for writers: one owner (the node's ledger actor) commits.
 /// Reads of committed data are safe from anywhere, because LevelDB is.
 public final class LedgerStore: StateReader, @unchecked Sendable {
   public let database: LevelDB
+  /// Blocks and tree nodes by height (`HeightKey`).
+  public let heightOrdered: LevelDB
   public let genesis: Genesis
   public let genesisHash: Hash256
   public var chainId: String { genesis.chainId }
@@ -81,16 +90,25 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// made from a different genesis file refuses to open. At most
   /// `rejectedIdsInMemoryMax` ids of rejected transactions are kept in memory.
   public init(path: String, genesis: Genesis, rejectedIdsInMemoryMax: Int = RejectedTransactionIds.defaultMax) throws {
-    database = try LevelDB(path: path)
+    // The main database gets ≈ 40 % of the bytes a block writes, the
+    // height-ordered one the rest; its memtable can be small, since a flush
+    // there is never rewritten. Together the two hold what the one 32 MiB
+    // memtable held before.
+    database = try LevelDB(path: path, writeBufferBytes: 24 << 20)
+    heightOrdered = try LevelDB(
+      path: path + "/" + Self.heightOrderedDirectory, cacheBytes: 4 << 20, writeBufferBytes: 8 << 20)
     self.genesis = genesis
     genesisHash = genesis.hash
-    tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database))
+    tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: heightOrdered, rootDatabase: database))
     if let stored = try database.get(StoreKey.genesisHash) {
       guard stored == genesisHash.bytes else {
         throw StoreError(
           "store.genesis_mismatch",
           "\(path) holds chain \(Hex.encode(stored)), not genesis \(genesisHash.hex); use the genesis file it was created with"
         )
+      }
+      if try database.get(StoreKey.layout) == StoreKey.movableLayout {
+        try Self.moveToHeightOrdered(from: database, to: heightOrdered)
       }
       guard try database.get(StoreKey.layout) == StoreKey.currentLayout else {
         throw StoreError(
@@ -102,6 +120,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
         let frontierBytes = try database.get(StoreKey.historyFrontier)
       else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
       head = try StoreHead(canonicalBytes: headBytes)
+      try Self.discardHeightOrdered(above: head.height, in: heightOrdered)
       historyFrontier = try MerkleFrontier(canonicalBytes: frontierBytes)
       validatorSet = try Self.validatorSet(in: database)
       rejectedTransactionIds = RejectedTransactionIds(
@@ -189,6 +208,51 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
           RecordKey(path: String(decoding: entry.key.dropFirst(StoreKey.recordPrefix.count), as: UTF8.self)))
       }
     }
+  }
+
+  /// The height-ordered database's directory, inside the store's.
+  public static let heightOrderedDirectory = "by-height"
+
+  /// Deletes what the height-ordered database holds above `height`: the
+  /// block and nodes of a commit that a crash stopped before its main batch.
+  private static func discardHeightOrdered(above height: UInt64, in heightOrdered: LevelDB) throws {
+    let start = HeightKey.start(of: height + 1)
+    while true {
+      let entries = heightOrdered.scan(prefix: [], from: start, limit: 10_000)
+      guard !entries.isEmpty else { return }
+      let batch = WriteBatch()
+      for entry in entries { batch.delete(entry.key) }
+      try heightOrdered.write(batch)
+    }
+  }
+
+  /// Moves a layout-3 store's blocks and tree nodes into the height-ordered
+  /// database, a page at a time: each page is written there, synced, before
+  /// it is deleted here, so an interrupted move loses nothing and simply
+  /// continues at the next open. The layout marker goes last.
+  private static func moveToHeightOrdered(from database: LevelDB, to heightOrdered: LevelDB) throws {
+    let versionedPrefixes: [(prefix: [UInt8], tag: UInt8)] = [
+      (Array("b/".utf8), HeightKey.blockTag), (Array("n/".utf8), HeightKey.treeNodeTag),
+    ]
+    for (prefix, tag) in versionedPrefixes {
+      try database.forEachPage(prefix: prefix) { page in
+        let moved = WriteBatch()
+        let deleted = WriteBatch()
+        for entry in page {
+          let rest = entry.key.dropFirst(prefix.count)
+          guard rest.count >= 8 else {
+            throw StoreError("store.corrupt", "key \(Hex.encode(entry.key)) has no height after its prefix")
+          }
+          moved.put(Array(rest.prefix(8)) + [tag] + rest.dropFirst(8), entry.value)
+          deleted.delete(entry.key)
+        }
+        try heightOrdered.write(moved)
+        try database.write(deleted)
+      }
+    }
+    let marker = WriteBatch()
+    marker.put(StoreKey.layout, StoreKey.currentLayout)
+    try database.write(marker)
   }
 
   /// The marker goes last: an interrupted backfill is simply done again.
@@ -297,7 +361,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     let header = block.header
     let height = header.height
     let blockHash = header.hash
-    batch.put(StoreKey.block(height), block.canonicalBytes)
+    let heightBatch = WriteBatch()
+    heightBatch.put(HeightKey.block(height), block.canonicalBytes)
     if let certificate { batch.put(StoreKey.certificate(height), certificate.canonicalBytes) }
     batch.put(StoreKey.blockHash(height), blockHash.bytes)
     var rejectedIds: [Hash256] = []
@@ -323,7 +388,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
         height == 0 ? Hash256.zero.bytes : block.transactions[write.transactionIndex].id.bytes)
     }
     let root = SparseMerkleRoot(hash: execution.stateRoot, version: execution.stateRootVersion)
-    LevelDBSparseMerkleNodes.add(execution.newNodes, version: height, root: root, to: batch)
+    LevelDBSparseMerkleNodes.add(execution.newNodes, version: height, root: root, to: heightBatch, rootVersionTo: batch)
     if height > 0, execution.validatorSet != validatorSet {
       batch.put(StoreKey.validatorTransition(height), [])
     }
@@ -335,6 +400,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     // Before the write, as with the record keys: an id that then fails to
     // commit costs a lookup that finds nothing; a committed one is never missed.
     rejectedTransactionIds.insert(rejectedIds)
+    // First, and synced: nothing refers to these until the head marker does.
+    try heightOrdered.write(heightBatch)
     try database.write(batch)
     tree.source.remember(execution.newNodes, root: root)
     for change in execution.changes { recordCache.insert(change.key, change.after) }
@@ -345,13 +412,13 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
 
   /// A block's header without decoding its transactions (the header comes first in the block's bytes).
   public func header(at height: UInt64) throws -> BlockHeader? {
-    guard let bytes = try database.get(StoreKey.block(height)) else { return nil }
+    guard height <= head.height, let bytes = try heightOrdered.get(HeightKey.block(height)) else { return nil }
     var reader = CanonicalReader(bytes)
     return try BlockHeader(from: &reader)
   }
 
   public func block(at height: UInt64) throws -> Block? {
-    guard height <= head.height, let bytes = try database.get(StoreKey.block(height)) else { return nil }
+    guard height <= head.height, let bytes = try heightOrdered.get(HeightKey.block(height)) else { return nil }
     return try Block(canonicalBytes: bytes)
   }
 
@@ -481,7 +548,8 @@ extension LedgerStore {
     guard block.header.stateRoot == head.stateRoot else {
       throw StoreError("store.corrupt", "head state root differs from the head block's")
     }
-    guard try database.get(StoreKey.block(height + 1)) == nil, try database.get(StoreKey.blockHash(height + 1)) == nil
+    guard heightOrdered.scan(prefix: [], from: HeightKey.start(of: height + 1), limit: 1).isEmpty,
+      try database.get(StoreKey.blockHash(height + 1)) == nil
     else { throw StoreError("store.corrupt", "data of block \(height + 1) is present above the head marker") }
     guard historyFrontier.size == height + 1 else {
       throw StoreError("store.corrupt", "history tree has \(historyFrontier.size) blocks, head is at \(height)")

@@ -32,7 +32,11 @@ public final class LevelDB: @unchecked Sendable {
   /// the kernel's page cache already keeps hot table bytes (uncompressed, so
   /// identical to the cached blocks) without counting as the node's memory;
   /// LevelDB's cache only saves the copy out of it.
-  public init(path: String, cacheBytes: Int = 8 << 20) throws(Failure) {
+  ///
+  /// `writeBufferBytes` is the memtable size: writes collect there until it
+  /// is full and flushed as one table; up to twice it is held while a full
+  /// one is being flushed.
+  public init(path: String, cacheBytes: Int = 8 << 20, writeBufferBytes: Int = 32 << 20) throws(Failure) {
     let options = leveldb_options_create()!
     defer { leveldb_options_destroy(options) }
     leveldb_options_set_create_if_missing(options, 1)
@@ -40,10 +44,7 @@ public final class LevelDB: @unchecked Sendable {
     // Most of what a block writes is hashes (tree nodes, ids), which do not
     // compress: Snappy cost CPU for nothing (docs/BENCHMARKS.md, profile).
     leveldb_options_set_compression(options, Int32(leveldb_no_compression))
-    // A block's batch is several MB; a memtable above the 4 MiB default means
-    // fewer flushes and compactions. 32 MiB holds up to 16 MB more than 16 MiB,
-    // paid for by the smaller record cache (docs/BENCHMARKS.md).
-    leveldb_options_set_write_buffer_size(options, 32 << 20)
+    leveldb_options_set_write_buffer_size(options, writeBufferBytes)
     let cache = leveldb_cache_create_lru(cacheBytes)!
     leveldb_options_set_cache(options, cache)
     // Table files are read into that cache rather than mapped: mapped tables
@@ -199,34 +200,39 @@ public final class WriteBatch {
   }
 }
 
-/// Sparse Merkle tree nodes in LevelDB under `n/` + version (8 bytes, big
-/// endian: the height that stored them) + node hash, and each state root's
-/// version under `s/` + root hash.
+/// Sparse Merkle tree nodes in a height-ordered LevelDB database under their
+/// version (8 bytes, big endian: the height that stored them), `n`, and their
+/// hash (`HeightKey.treeNode`); each state root's version under `s/` + root
+/// hash in the store's main database.
 ///
 /// Keys lead with the version so that a block's nodes land after every older
 /// node instead of scattered over the key space: LevelDB then moves such
 /// tables down its levels without rewriting them, where hash-keyed nodes were
 /// rewritten at every level (docs/BENCHMARKS.md, "Where the time goes").
+/// Root versions are random keys and stay out of that database: one would
+/// make every table's key range overlap every other's.
 /// Every retained version's root stays readable, and decoded nodes can be
 /// cached by hash: a hash always names the same node content.
 public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
-  public static let keyPrefix: [UInt8] = Array("n/".utf8)
   public static let rootVersionPrefix: [UInt8] = Array("s/".utf8)
+  /// Holds the nodes.
   public let database: LevelDB
+  /// Holds the root versions.
+  public let rootDatabase: LevelDB
   let cache: TwoGenerationCache<Hash256, SparseMerkleNode>
   let rootVersions = TwoGenerationCache<Hash256, UInt64>(capacity: 1 << 12)
 
   /// The default fills the cache's two tables: a generation of 98,304 nodes
   /// is exactly 3/4 of a 131,072-slot dictionary, Swift's maximum load, so it
   /// holds half again as many nodes as 65,536 would in the same ≈ 16 MB.
-  public init(database: LevelDB, cachedNodesMax: Int = 3 << 16) {
+  /// Nodes and root versions share `database` unless `rootDatabase` is given.
+  public init(database: LevelDB, rootDatabase: LevelDB? = nil, cachedNodesMax: Int = 3 << 16) {
     self.database = database
+    self.rootDatabase = rootDatabase ?? database
     cache = TwoGenerationCache(capacity: cachedNodesMax)
   }
 
-  static func key(_ hash: Hash256, version: UInt64) -> [UInt8] {
-    keyPrefix + StoreKey.bigEndian(version) + hash.bytes
-  }
+  static func key(_ hash: Hash256, version: UInt64) -> [UInt8] { HeightKey.treeNode(hash, version: version) }
   static func rootVersionKey(_ root: Hash256) -> [UInt8] { rootVersionPrefix + root.bytes }
 
   public func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode? {
@@ -244,7 +250,7 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
 
   public func rootVersion(_ root: Hash256) throws -> UInt64? {
     if let cached = rootVersions.value(root) { return cached }
-    guard let bytes = try database.get(Self.rootVersionKey(root)) else { return nil }
+    guard let bytes = try rootDatabase.get(Self.rootVersionKey(root)) else { return nil }
     guard bytes.count == 8 else {
       throw StoreError("store.corrupt", "the version of state root \(root.hex) is \(bytes.count) bytes, not 8")
     }
@@ -253,10 +259,11 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
     return version
   }
 
-  /// Adds the nodes of a new version, and its root's version, to a batch the
-  /// caller commits with the block.
+  /// Adds the nodes of a new version to `batch`, and its root's version to
+  /// `rootBatch` (the same batch unless given), for the caller to commit with the block.
   public static func add(
-    _ nodes: [Hash256: SparseMerkleNode], version: UInt64, root: SparseMerkleRoot, to batch: WriteBatch
+    _ nodes: [Hash256: SparseMerkleNode], version: UInt64, root: SparseMerkleRoot, to batch: WriteBatch,
+    rootVersionTo rootBatch: WriteBatch? = nil
   ) {
     // One key and one value buffer for the block's ≈ 5 nodes per transaction:
     // LevelDB copies each put, so fresh arrays per node were pure allocation.
@@ -271,7 +278,7 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
       node.encode(to: &value)
       batch.put(key, value.bytes)
     }
-    if root.hash != .zero { batch.put(rootVersionKey(root.hash), StoreKey.bigEndian(root.version)) }
+    if root.hash != .zero { (rootBatch ?? batch).put(rootVersionKey(root.hash), StoreKey.bigEndian(root.version)) }
   }
 
   /// After the batch is durable: the newest nodes are the likeliest to be read next.

@@ -10,14 +10,16 @@ enum StoreKey {
   /// (version, hash) and stores each record once, under its value hash. A
   /// store with another layout, or none, is refused.
   static let layout = Array("m/layout".utf8)
-  static let currentLayout: [UInt8] = [3]
+  static let currentLayout: [UInt8] = [4]
+  /// Layout 3 kept blocks (`b/<height>`) and tree nodes (`n/<version><hash>`)
+  /// in this database; such a store moves them to the height-ordered one when it opens.
+  static let movableLayout: [UInt8] = [3]
   /// The commit marker: the last committed block (`StoreHead`). Written in the
   /// same batch as everything the block changed, so it never runs ahead or behind.
   static let head = Array("m/head".utf8)
   /// The RFC 6962 frontier over all committed block hashes.
   static let historyFrontier = Array("m/history".utf8)
 
-  static let blockPrefix = Array("b/".utf8)
   static let certificatePrefix = Array("c/".utf8)
   static let blockHashPrefix = Array("h/".utf8)
   static let transactionPrefix = Array("t/".utf8)
@@ -42,7 +44,6 @@ enum StoreKey {
   static let validatorTransitionPrefix = Array("m/vset/".utf8)
   static func validatorTransition(_ height: UInt64) -> [UInt8] { validatorTransitionPrefix + bigEndian(height) }
 
-  static func block(_ height: UInt64) -> [UInt8] { blockPrefix + bigEndian(height) }
   static func certificate(_ height: UInt64) -> [UInt8] { certificatePrefix + bigEndian(height) }
   static func blockHash(_ height: UInt64) -> [UInt8] { blockHashPrefix + bigEndian(height) }
   static func transaction(_ id: Hash256) -> [UInt8] { transactionPrefix + id.bytes }
@@ -67,4 +68,21 @@ enum StoreKey {
     (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
   }
   static func readBigEndian(_ bytes: some Collection<UInt8>) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
+}
+
+/// Keys of the height-ordered database (`by-height/` in the store's
+/// directory): what each height adds and nothing ever changes, each key
+/// beginning with that height. Every table LevelDB flushes there then sorts
+/// after all older ones, so compaction moves it down the levels without
+/// rewriting it, and a read of an old node searches one table per level.
+enum HeightKey {
+  static let blockTag = UInt8(ascii: "b")
+  static let treeNodeTag = UInt8(ascii: "n")
+
+  static func block(_ height: UInt64) -> [UInt8] { StoreKey.bigEndian(height) + [blockTag] }
+  static func treeNode(_ hash: Hash256, version: UInt64) -> [UInt8] {
+    StoreKey.bigEndian(version) + [treeNodeTag] + hash.bytes
+  }
+  /// The first key of `height`: everything from here on was written at or above it.
+  static func start(of height: UInt64) -> [UInt8] { StoreKey.bigEndian(height) }
 }
