@@ -70,7 +70,7 @@ public struct StateMachine: Sendable {
     transactions: [SignedTransaction], height: UInt64, timeMs: UInt64,
     state: any StateReader, tree: SparseMerkleTree<Source>, stateRoot: Hash256
   ) throws -> BlockExecution {
-    let working = WorkingState(base: state)
+    let working = WorkingState(base: state, expectedWrites: transactions.count * 2)
     let validatorSet = try activateScheduledValidatorChanges(height: height, in: working)
     working.commitTransaction()
 
@@ -171,7 +171,13 @@ final class WorkingState {
   private var baseValues: [RecordKey: StateRecord?] = [:]
   private var transactionWrites: [RecordKey: StateRecord] = [:]
 
-  init(base: any StateReader) { self.base = base }
+  /// `expectedWrites` sizes the block's tables once (a transaction writes
+  /// about two records) instead of growing them, and rehashing, as they fill.
+  init(base: any StateReader, expectedWrites: Int = 0) {
+    self.base = base
+    blockWrites.reserveCapacity(expectedWrites)
+    baseValues.reserveCapacity(expectedWrites)
+  }
 
   func read(_ key: RecordKey) throws -> StateRecord? {
     if let record = transactionWrites[key] ?? blockWrites[key] { return record }
@@ -196,8 +202,8 @@ final class WorkingState {
 
   func changes() throws -> [RecordChange] {
     precondition(transactionWrites.isEmpty, "a transaction is still open")
-    return blockWrites.keys.sorted().map { key in
-      RecordChange(key: key, before: baseValues[key] ?? nil, after: blockWrites[key]!)
+    return blockWrites.sorted { $0.key < $1.key }.map { key, after in
+      RecordChange(key: key, before: baseValues[key] ?? nil, after: after)
     }
   }
 }
