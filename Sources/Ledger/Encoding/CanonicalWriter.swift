@@ -50,9 +50,6 @@ public struct CanonicalWriter: Sendable {
     bytes.append(contentsOf: value)
   }
 
-  /// Bytes that are already a canonical encoding, appended as they are.
-  public mutating func write(encoded value: [UInt8]) { bytes.append(contentsOf: value) }
-
   public mutating func write(string value: String) {
     var value = value
     value.withUTF8 { utf8 in

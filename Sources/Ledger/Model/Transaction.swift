@@ -235,10 +235,6 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
   public let signatures: [TransactionSignature]
   /// Derived from `body`; kept so the id is hashed once per decode.
   public let id: Hash256
-  /// The canonical encoding, kept from decoding (or made once): a node
-  /// hashes each transaction into its block's root, forwards it, proposes
-  /// and stores it, and re-encoding it each time was ≈ 2 % of its CPU.
-  public let canonicalBytes: [UInt8]
 
   private enum CodingKeys: String, CodingKey { case id, body, signatures }
 
@@ -246,15 +242,7 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     self.body = body
     self.signatures = CanonicalSet.sorted(signatures)
     self.id = body.id
-    var writer = CanonicalWriter()
-    writer.write(body)
-    writer.write(set: self.signatures)
-    canonicalBytes = writer.bytes
   }
-
-  /// The canonical encoding determines body and signatures, and the id the body.
-  public static func == (lhs: Self, rhs: Self) -> Bool { lhs.canonicalBytes == rhs.canonicalBytes }
-  public func hash(into hasher: inout Hasher) { hasher.combine(id) }
 
   /// Signs `body` with every key given (the first is normally `body.signer`).
   public init(body: TransactionBody, signedBy keys: [SecretKey]) {
@@ -271,7 +259,10 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
       signatures: try container.decode([TransactionSignature].self, forKey: .signatures))
   }
 
-  public func encode(to writer: inout CanonicalWriter) { writer.write(encoded: canonicalBytes) }
+  public func encode(to writer: inout CanonicalWriter) {
+    writer.write(body)
+    writer.write(set: signatures)
+  }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
     let bodyStart = reader.offset
@@ -282,10 +273,6 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     signatures = try reader.read(set: "signatures", count: 1...Limits.transactionSignatureCountMax) {
       (reader) throws(FormatError) in try TransactionSignature(from: &reader)
     }
-    // A buffer that is exactly this transaction is shared, not copied.
-    canonicalBytes =
-      bodyStart == 0 && reader.offset == reader.bytes.count
-      ? reader.bytes : Array(reader.bytes[bodyStart..<reader.offset])
   }
 
   /// True when every signature is a valid BIP-340 signature over the id.
