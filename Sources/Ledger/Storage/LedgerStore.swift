@@ -93,10 +93,11 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     // The main database gets ≈ 40 % of the bytes a block writes, the
     // height-ordered one the rest; its memtable can be small, since a flush
     // there is never rewritten. Together the two hold what the one 32 MiB
-    // memtable held before.
+    // memtable held before. The height-ordered cache serves block reads
+    // only: tree-node reads bypass it (`LevelDB.ReadCheck.contentHash`).
     database = try LevelDB(path: path, writeBufferBytes: 24 << 20)
     heightOrdered = try LevelDB(
-      path: path + "/" + Self.heightOrderedDirectory, cacheBytes: 4 << 20, writeBufferBytes: 8 << 20)
+      path: path + "/" + Self.heightOrderedDirectory, cacheBytes: 2 << 20, writeBufferBytes: 8 << 20)
     self.genesis = genesis
     genesisHash = genesis.hash
     tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: heightOrdered, rootDatabase: database))

@@ -61,6 +61,7 @@ public final class LevelDB: @unchecked Sendable {
     leveldb_readoptions_set_verify_checksums(readOptions, 1)
     hashCheckedReads = leveldb_readoptions_create()!
     leveldb_readoptions_set_verify_checksums(hashCheckedReads, 0)
+    leveldb_readoptions_set_fill_cache(hashCheckedReads, 0)
     // Every commit is durable before it is acknowledged: a crash after a
     // block is reported committed must not lose it.
     syncedWrites = leveldb_writeoptions_create()!
@@ -90,6 +91,8 @@ public final class LevelDB: @unchecked Sendable {
     /// The caller checks the value against the hash it is stored under,
     /// which catches everything a CRC would and more, for a fraction of the
     /// cost: a CRC covers the whole 4 KiB block, the hash only the value.
+    /// The block is not kept in the cache: these are tree nodes, ordered by
+    /// hash within their version, so the rest of the block is rarely wanted.
     case contentHash
   }
 
