@@ -230,7 +230,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// Moves a layout-3 store's blocks and tree nodes into the height-ordered
   /// database, a page at a time: each page is written there, synced, before
   /// it is deleted here, so an interrupted move loses nothing and simply
-  /// continues at the next open. The layout marker goes last.
+  /// continues at the next open. The layout marker goes last. Each moved
+  /// range is compacted, so the store does not stay twice its size on disk.
   private static func moveToHeightOrdered(from database: LevelDB, to heightOrdered: LevelDB) throws {
     let versionedPrefixes: [(prefix: [UInt8], tag: UInt8)] = [
       (Array("b/".utf8), HeightKey.blockTag), (Array("n/".utf8), HeightKey.treeNodeTag),
@@ -250,6 +251,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
         try heightOrdered.write(moved)
         try database.write(deleted)
       }
+      database.compact(prefix: prefix)
     }
     let marker = WriteBatch()
     marker.put(StoreKey.layout, StoreKey.currentLayout)

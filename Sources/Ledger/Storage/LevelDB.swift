@@ -156,6 +156,23 @@ public final class LevelDB: @unchecked Sendable {
     } while page.count == pageSize
   }
 
+  /// Compacts the tables that hold keys starting with `prefix`, so that
+  /// the space of entries deleted there is given back now rather than when
+  /// later writes happen to reach them.
+  public func compact(prefix: [UInt8]) {
+    precondition(!prefix.isEmpty && prefix.last! < 0xff, "a prefix whose successor is one byte up")
+    let limit = prefix.dropLast() + [prefix.last! + 1]
+    prefix.withUnsafeBufferPointer { start in
+      limit.withUnsafeBufferPointer { end in
+        start.withMemoryRebound(to: CChar.self) { startBytes in
+          end.withMemoryRebound(to: CChar.self) { endBytes in
+            leveldb_compact_range(database, startBytes.baseAddress, startBytes.count, endBytes.baseAddress, endBytes.count)
+          }
+        }
+      }
+    }
+  }
+
   /// LevelDB's own estimate of the bytes on disk for a key range.
   public var approximateSizeBytes: UInt64 {
     var start: [CChar] = [0]
