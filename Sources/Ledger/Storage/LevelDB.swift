@@ -166,7 +166,8 @@ public final class LevelDB: @unchecked Sendable {
       limit.withUnsafeBufferPointer { end in
         start.withMemoryRebound(to: CChar.self) { startBytes in
           end.withMemoryRebound(to: CChar.self) { endBytes in
-            leveldb_compact_range(database, startBytes.baseAddress, startBytes.count, endBytes.baseAddress, endBytes.count)
+            leveldb_compact_range(
+              database, startBytes.baseAddress, startBytes.count, endBytes.baseAddress, endBytes.count)
           }
         }
       }
