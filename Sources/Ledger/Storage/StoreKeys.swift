@@ -6,16 +6,19 @@
 enum StoreKey {
   /// Genesis hash this store was created from (32 bytes).
   static let genesisHash = Array("m/genesis".utf8)
-  /// The key layout this store was written with: 3 keys tree nodes by
-  /// (version, hash) and stores each record once, under its value hash. A
-  /// store with another layout, or none, is refused.
+  /// The key layout this store was written with: 4 keeps blocks and tree
+  /// nodes (by version and hash) in the height-ordered database and each
+  /// record once, under its value hash. Layout 3 is converted when it opens;
+  /// a store with another layout, or none, is refused.
   static let layout = Array("m/layout".utf8)
   static let currentLayout: [UInt8] = [4]
   /// Layout 3 kept blocks (`b/<height>`) and tree nodes (`n/<version><hash>`)
   /// in this database; such a store moves them to the height-ordered one when it opens.
   static let movableLayout: [UInt8] = [3]
   /// The commit marker: the last committed block (`StoreHead`). Written in the
-  /// same batch as everything the block changed, so it never runs ahead or behind.
+  /// same batch as everything the block changed in this database, and after
+  /// its block and tree nodes are durable in the height-ordered one, so it
+  /// never runs ahead or behind.
   static let head = Array("m/head".utf8)
   /// The RFC 6962 frontier over all committed block hashes.
   static let historyFrontier = Array("m/history".utf8)
