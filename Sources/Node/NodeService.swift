@@ -54,11 +54,20 @@ public enum NodeRunner {
     let dataPath = home.resolve(config.dataDir)
     try FileManager.default.createDirectory(atPath: dataPath, withIntermediateDirectories: true)
     let store: LedgerStore
+    // Opening is quick unless the store converts an older layout or
+    // rebuilds its record-key filter over millions of records: the time says which.
+    let openStarted = ContinuousClock.now
     do {
       store = try LedgerStore(path: dataPath + "/ledger", genesis: genesis)
     } catch {
       throw Failure(code: "store.open", message: "\(error)")
     }
+    logger.info(
+      "store opened",
+      metadata: [
+        "height": "\(store.head.height)",
+        "ms": "\(Int(LedgerExecutor.milliseconds(since: openStarted)))",
+      ])
     let metrics = NodeMetrics()
     let engine = try NodeEngine(
       config: config, key: key, store: store, walPath: dataPath + "/consensus.wal", dataPath: dataPath,

@@ -383,6 +383,10 @@ struct NetworkTests {
     try network.restart(primary)
     try await Task.sleep(for: .seconds(1))
     try await commitDuties(10..<15, via: survivor)
+    let restartedLog = (try? String(contentsOfFile: primary.home + "/node.log", encoding: .utf8)) ?? ""
+    #expect(
+      restartedLog.split(separator: "\n").contains { $0.contains("store opened") && !$0.contains("height=0") },
+      "the restarted node logs opening its store at the height it had reached")
 
     // Then another validator (not the new primary) is killed and restarted.
     let other = network.validators.first { $0.id != primary.id && $0.id != survivor.id }!
