@@ -276,6 +276,25 @@ struct LedgerStoreTests {
     try fixture.store.verifyIntegrity()
   }
 
+  @Test("a store whose height-ordered database is missing refuses to open, naming it")
+  func missingHeightOrdered() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    try fixture.commit([
+      fixture.transaction(
+        .grantAccess(
+          Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
+        by: police)
+    ])
+    fixture.store = nil
+    try FileManager.default.removeItem(atPath: fixture.path + "/" + LedgerStore.heightOrderedDirectory)
+    #expect(
+      performing: { try fixture.reopen() },
+      throws: {
+        ($0 as? StoreError)?.code == "store.corrupt" && "\($0)".contains(LedgerStore.heightOrderedDirectory)
+      })
+  }
+
   @Test("commit refuses a block whose header disagrees with executing it, or whose certificate is short")
   func refusesBadBlocks() throws {
     var fixture = try StoreFixture()

@@ -122,6 +122,14 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
       head = try StoreHead(canonicalBytes: headBytes)
       try Self.discardHeightOrdered(above: head.height, in: heightOrdered)
+      // The two databases are one store: a main database without its
+      // height-ordered half (copied or restored apart) must not start.
+      guard try heightOrdered.get(HeightKey.block(head.height)) != nil else {
+        throw StoreError(
+          "store.corrupt",
+          "\(path)/\(Self.heightOrderedDirectory) lacks the head block \(head.height): restore the whole \(path) directory, which is one store"
+        )
+      }
       historyFrontier = try MerkleFrontier(canonicalBytes: frontierBytes)
       validatorSet = try Self.validatorSet(in: database)
       rejectedTransactionIds = RejectedTransactionIds(
