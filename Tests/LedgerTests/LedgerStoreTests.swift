@@ -26,6 +26,14 @@ struct StoreFixture {
       signedBy: [key] + cosigners)
   }
 
+  /// The police bureau granting the housing bureau access under `grantId`.
+  mutating func policeGrant(_ grantId: String) -> SignedTransaction {
+    transaction(
+      .grantAccess(
+        Grant(grantorId: H.police, grantId: grantId, granteeId: H.housing, scope: StateMachineTests.scope())),
+      by: Devnet.operatorKey(H.police))
+  }
+
   /// Builds, certifies and commits the next block.
   @discardableResult
   func commit(_ transactions: [SignedTransaction]) throws -> (Block, BlockExecution) {
@@ -65,9 +73,7 @@ struct LedgerStoreTests {
     let harness = try LedgerHarness()
     #expect(fixture.store.head.height == 0)
     #expect(fixture.store.head.stateRoot == harness.root)
-    let grant = fixture.transaction(
-      .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
-      by: police)
+    let grant = fixture.policeGrant("G-1")
     let (block, _) = try fixture.commit([grant])
     let headBefore = fixture.store.head
     try fixture.reopen()
@@ -133,10 +139,7 @@ struct LedgerStoreTests {
     var fixture = try StoreFixture()
     defer { fixture.remove() }
     let grants = (1...40).map {
-      fixture.transaction(
-        .grantAccess(
-          Grant(grantorId: H.police, grantId: "G-\($0)", granteeId: H.housing, scope: StateMachineTests.scope())),
-        by: police)
+      fixture.policeGrant("G-\($0)")
     }
     try fixture.commit(grants)
     let genesisBureau = try #require(try fixture.store.record(.bureau(H.police)))
@@ -192,10 +195,7 @@ struct LedgerStoreTests {
     defer { fixture.remove() }
     let key = RecordKey.grant(H.police, "G-1")
     let (first, _) = try fixture.commit([
-      fixture.transaction(
-        .grantAccess(
-          Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
-        by: police)
+      fixture.policeGrant("G-1")
     ])
     let (second, _) = try fixture.commit([
       fixture.transaction(.revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "到期")), by: police)
@@ -231,10 +231,7 @@ struct LedgerStoreTests {
     #expect(try store.record(key, atRoot: second.header.stateRoot).0?.status == .revoked)
     try store.verifyIntegrity()
     try fixture.commit([
-      fixture.transaction(
-        .grantAccess(
-          Grant(grantorId: H.police, grantId: "G-2", granteeId: H.housing, scope: StateMachineTests.scope())),
-        by: police)
+      fixture.policeGrant("G-2")
     ])
     #expect(fixture.store.head.height == 3)
     #expect(try fixture.store.record(.grant(H.police, "G-2"))?.status == .active)
@@ -246,9 +243,7 @@ struct LedgerStoreTests {
   func dropsAboveHead() throws {
     var fixture = try StoreFixture()
     defer { fixture.remove() }
-    let grant = fixture.transaction(
-      .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
-      by: police)
+    let grant = fixture.policeGrant("G-1")
     do {
       let store = fixture.store!
       let timeMs = store.head.timeMs + 1_000
@@ -281,10 +276,7 @@ struct LedgerStoreTests {
     var fixture = try StoreFixture()
     defer { fixture.remove() }
     try fixture.commit([
-      fixture.transaction(
-        .grantAccess(
-          Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
-        by: police)
+      fixture.policeGrant("G-1")
     ])
     fixture.store = nil
     try FileManager.default.removeItem(atPath: fixture.path + "/" + LedgerStore.heightOrderedDirectory)
@@ -299,9 +291,7 @@ struct LedgerStoreTests {
   func refusesBadBlocks() throws {
     var fixture = try StoreFixture()
     defer { fixture.remove() }
-    let transaction = fixture.transaction(
-      .grantAccess(Grant(grantorId: H.police, grantId: "G-1", granteeId: H.housing, scope: StateMachineTests.scope())),
-      by: police)
+    let transaction = fixture.policeGrant("G-1")
     let store = fixture.store!
     let timeMs = store.head.timeMs + 1_000
     let execution = try store.execute([transaction], timeMs: timeMs, signatureCheck: .verify)
