@@ -59,6 +59,26 @@ struct StatePropertyTests {
     }
   }
 
+  /// Blocks write their changes in this order, so every node must agree on
+  /// it: it is the byte order of the UTF-8 paths.
+  @Test("record keys sort by the bytes of their UTF-8 paths, and hash them as their tree keys")
+  func recordKeyOrder() {
+    var random = SeededGenerator(seed: 7)
+    let pieces = ["", "a", "b", "ab", "a/", "directory/", "目录", "目", "é", "e\u{301}", "z", "\u{7f}", "Ω"]
+    let keys = (0..<400).map { _ in
+      RecordKey(
+        path: (0..<Int.random(in: 0...3, using: &random)).map { _ in pieces.randomElement(using: &random)! }
+          .joined())
+    }
+    for (left, right) in zip(keys, keys.reversed()) {
+      let byBytes = Array(left.path.utf8).lexicographicallyPrecedes(Array(right.path.utf8))
+      #expect((left < right) == byBytes, "\(left.path) < \(right.path)")
+    }
+    for key in keys { #expect(key.treeKey == SHA256.hash(Array(key.path.utf8))) }
+    let sorted = keys.sorted().map { Array($0.path.utf8) }
+    #expect(zip(sorted, sorted.dropFirst()).allSatisfy { !$1.lexicographicallyPrecedes($0) })
+  }
+
   @Test("random blocks: incremental root = naive root; every proof verifies and every tampered one fails")
   func randomSequences() throws {
     let seeds = ProcessInfo.processInfo.environment["FUZZ_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(1...8)

@@ -202,8 +202,10 @@ final class WorkingState {
 
   func changes() throws -> [RecordChange] {
     precondition(transactionWrites.isEmpty, "a transaction is still open")
-    return blockWrites.sorted { $0.key < $1.key }.map { key, after in
-      RecordChange(key: key, before: baseValues[key] ?? nil, after: after)
+    // Sorting the keys alone moves 16-byte strings; sorting the (key, record)
+    // pairs moved and retained whole records at every step.
+    return blockWrites.keys.sorted().map { key in
+      RecordChange(key: key, before: baseValues[key] ?? nil, after: blockWrites[key]!)
     }
   }
 }

@@ -31,11 +31,28 @@ public struct RecordKey: Hashable, Sendable, Comparable, CustomStringConvertible
   public static let validators = RecordKey(path: "validators")
 
   /// The key in the state tree.
-  public var treeKey: Hash256 { SHA256.hash(Array(path.utf8)) }
+  public var treeKey: Hash256 { withPathBytes { SHA256.hash($0) } }
 
   public var description: String { path }
+  /// Byte order of the UTF-8 paths. Blocks sort every key they write by it,
+  /// so it compares the strings' own bytes rather than copies of them.
   public static func < (lhs: RecordKey, rhs: RecordKey) -> Bool {
-    Array(lhs.path.utf8).lexicographicallyPrecedes(rhs.path.utf8)
+    lhs.withPathBytes { left in
+      rhs.withPathBytes { right in
+        for index in 0..<min(left.count, right.count) where left[index] != right[index] {
+          return left[index] < right[index]
+        }
+        return left.count < right.count
+      }
+    }
+  }
+
+  /// The path's UTF-8 bytes, without copying them when the string stores them contiguously (a native string does).
+  func withPathBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    if let result = path.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+      return result
+    }
+    return Array(path.utf8).withUnsafeBytes(body)
   }
 
   public init(from decoder: any Decoder) throws { path = try decoder.singleValueContainer().decode(String.self) }
