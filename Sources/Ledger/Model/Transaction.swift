@@ -231,17 +231,33 @@ public struct TransactionSignature: Hashable, Sendable, Codable, Comparable, Can
 /// A transaction as submitted and stored: the body and 1 to 16 signatures over
 /// its id, ordered by public key (governance transactions carry several).
 public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
-  public let body: TransactionBody
-  public let signatures: [TransactionSignature]
+  /// The fields, shared by every copy. A transaction passes through the
+  /// mempool, proposals, execution and storage; with its fields inline, each
+  /// copy retained every string and array of its payload, one by one.
+  @usableFromInline
+  final class Fields: Sendable {
+    @usableFromInline let body: TransactionBody
+    @usableFromInline let signatures: [TransactionSignature]
+    @usableFromInline let id: Hash256
+
+    init(body: TransactionBody, signatures: [TransactionSignature], id: Hash256) {
+      self.body = body
+      self.signatures = signatures
+      self.id = id
+    }
+  }
+
+  @usableFromInline let fields: Fields
+
+  @inlinable public var body: TransactionBody { fields.body }
+  @inlinable public var signatures: [TransactionSignature] { fields.signatures }
   /// Derived from `body`; kept so the id is hashed once per decode.
-  public let id: Hash256
+  @inlinable public var id: Hash256 { fields.id }
 
   private enum CodingKeys: String, CodingKey { case id, body, signatures }
 
   public init(body: TransactionBody, signatures: [TransactionSignature]) {
-    self.body = body
-    self.signatures = CanonicalSet.sorted(signatures)
-    self.id = body.id
+    fields = Fields(body: body, signatures: CanonicalSet.sorted(signatures), id: body.id)
   }
 
   /// Signs `body` with every key given (the first is normally `body.signer`).
@@ -259,6 +275,24 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
       signatures: try container.decode([TransactionSignature].self, forKey: .signatures))
   }
 
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(id, forKey: .id)
+    try container.encode(body, forKey: .body)
+    try container.encode(signatures, forKey: .signatures)
+  }
+
+  /// The id is a hash of the body, so equal ids mean equal bodies; the body
+  /// is compared anyway, so equality never rests on the hash alone.
+  public static func == (lhs: SignedTransaction, rhs: SignedTransaction) -> Bool {
+    lhs.fields === rhs.fields || (lhs.id == rhs.id && lhs.signatures == rhs.signatures && lhs.body == rhs.body)
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(id)
+    hasher.combine(signatures)
+  }
+
   public func encode(to writer: inout CanonicalWriter) {
     writer.write(body)
     writer.write(set: signatures)
@@ -266,13 +300,14 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
     let bodyStart = reader.offset
-    body = try reader.read(TransactionBody.self, "body")
-    id = reader.bytes.withUnsafeBytes { all in
+    let body = try reader.read(TransactionBody.self, "body")
+    let id = reader.bytes.withUnsafeBytes { all in
       TaggedHash.hash(.transaction, UnsafeRawBufferPointer(rebasing: all[bodyStart..<reader.offset]))
     }
-    signatures = try reader.read(set: "signatures", count: 1...Limits.transactionSignatureCountMax) {
+    let signatures = try reader.read(set: "signatures", count: 1...Limits.transactionSignatureCountMax) {
       (reader) throws(FormatError) in try TransactionSignature(from: &reader)
     }
+    fields = Fields(body: body, signatures: signatures, id: id)
   }
 
   /// True when every signature is a valid BIP-340 signature over the id.
