@@ -442,7 +442,7 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
         committed.certificate.isValid(
           chainId: configuration.chainId, validators: configuration.validators, verifier: verifier, quorum: quorum),
         committed.block.transactions.count == Int(header.transactionCount),
-        header.transactionsRoot == Block.transactionsRoot(committed.block.transactions)
+        header.transactionsRoot == committed.block.transactionsRoot
       else { return drop(.badSignature) }
       finishCommit(committed, &actions)
       // Votes and pre-prepares for the next heights may already be here.

@@ -53,7 +53,8 @@ final class LedgerExecutor: BlockExecutor {
       let header = store.nextHeader(
         transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer)
       executions[header.hash] = execution
-      return Block(header: header, transactions: transactions)
+      // Encoded once here for the proposal frame, the consensus log and the store.
+      return Block(header: header, transactions: transactions).encoded()
     } catch {
       logger.error("cannot build a block", metadata: ["height": "\(height)", "error": "\(error)"])
       return nil

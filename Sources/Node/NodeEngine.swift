@@ -317,7 +317,7 @@ public actor NodeEngine {
         committed.certificate.height == header.height,
         committed.certificate.isValid(chainId: chainId, validators: store.validatorSet, verifier: SchnorrVerifier()),
         Int(header.transactionCount) == committed.block.transactions.count,
-        header.transactionsRoot == Block.transactionsRoot(committed.block.transactions)
+        header.transactionsRoot == committed.block.transactionsRoot
       else {
         logger.warning("uncertified or mismatched block from a peer dropped", metadata: ["height": "\(header.height)"])
         metrics.consensusDropped(.badSignature, count: 1)

@@ -234,6 +234,31 @@ struct CanonicalEncodingTests {
     block.header.transactionCount = 1
     #expect(throws: FormatError.self) { try Block(canonicalBytes: block.canonicalBytes) }
   }
+
+  /// Decoded and `encoded()` blocks keep their bytes and leaf hashes; a
+  /// change to either field must drop them, or a node would store, send and
+  /// check the root of a block other than the one it holds.
+  @Test("a block's kept encoding is the encoding of its fields, and goes when a field changes")
+  func keptBlockEncoding() throws {
+    let built = FormatExamples.block
+    let bytes = built.canonicalBytes
+    for block in [try Block(canonicalBytes: bytes), built.encoded()] {
+      #expect(block == built)
+      #expect(block.canonicalBytes == bytes)
+      #expect(block.transactionsRoot == Block.transactionsRoot(built.transactions))
+      #expect(block.transactionsRoot == built.header.transactionsRoot)
+
+      var fewer = block
+      fewer.transactions.removeLast()
+      #expect(fewer.transactionsRoot == Block.transactionsRoot(fewer.transactions))
+      #expect(fewer.transactionsRoot != built.header.transactionsRoot)
+      #expect(throws: FormatError.self) { try Block(canonicalBytes: fewer.canonicalBytes) }
+
+      var later = block
+      later.header.height += 1
+      #expect(try Block(canonicalBytes: later.canonicalBytes).header.height == built.header.height + 1)
+    }
+  }
 }
 
 extension Array where Element == UInt8 {

@@ -45,6 +45,9 @@ public struct CanonicalWriter: Sendable {
     bytes.append(UInt8(remaining))
   }
 
+  /// Bytes that are already a canonical encoding, appended as they are (no length prefix).
+  public mutating func write(encoded value: [UInt8]) { bytes.append(contentsOf: value) }
+
   public mutating func write(bytes value: [UInt8]) {
     write(varint: value.count)
     bytes.append(contentsOf: value)

@@ -88,15 +88,65 @@ public struct BlockHeader: Hashable, Sendable, Codable, CanonicalCodable {
 /// length-prefixed byte string holding its canonical encoding, so the
 /// transactions root is computed over exactly the bytes on the wire.
 public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
-  public var header: BlockHeader
-  public var transactions: [SignedTransaction]
+  public var header: BlockHeader { didSet { encoding = nil } }
+  public var transactions: [SignedTransaction] { didSet { encoding = nil } }
+  /// The block's canonical bytes and where each transaction's bytes sit in
+  /// them, when known without encoding again: kept from the wire when the block was
+  /// decoded, or made once by `encoded()` for a block about to be sent,
+  /// logged and stored. A proposal is thousands of transactions, and each
+  /// node otherwise encoded it again to store it and to check its root.
+  /// Derived from the two fields above, so never compared, hashed or serialized.
+  private var encoding: Encoding?
+
+  private struct Encoding: Sendable {
+    let bytes: [UInt8]
+    let transactionRanges: [Range<Int>]
+  }
+
+  private enum CodingKeys: String, CodingKey { case header, transactions }
 
   public init(header: BlockHeader, transactions: [SignedTransaction]) {
     self.header = header
     self.transactions = transactions
   }
 
+  public static func == (lhs: Block, rhs: Block) -> Bool {
+    lhs.header == rhs.header && lhs.transactions == rhs.transactions
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(header)
+    hasher.combine(transactions)
+  }
+
+  /// This block with its canonical bytes made now, once, for every later
+  /// use (the proposal frame, the consensus log, the store).
+  public func encoded() -> Block {
+    guard encoding == nil else { return self }
+    var writer = CanonicalWriter(capacity: 1_024)
+    var transactionWriter = CanonicalWriter(capacity: 1_024)
+    var transactionRanges: [Range<Int>] = []
+    transactionRanges.reserveCapacity(transactions.count)
+    writer.write(header)
+    writer.write(array: transactions) { writer, transaction in
+      transactionWriter.removeAll()
+      transaction.encode(to: &transactionWriter)
+      writer.write(varint: transactionWriter.bytes.count)
+      let start = writer.bytes.count
+      writer.write(encoded: transactionWriter.bytes)
+      transactionRanges.append(start..<writer.bytes.count)
+    }
+    var block = self
+    // Kept for as long as the block: at its own size, not the capacity it grew to.
+    block.encoding = Encoding(bytes: Array(writer.bytes[...]), transactionRanges: transactionRanges)
+    return block
+  }
+
   public func encode(to writer: inout CanonicalWriter) {
+    if let encoding {
+      writer.write(encoded: encoding.bytes)
+      return
+    }
     writer.write(header)
     writer.write(array: transactions) { writer, transaction in
       writer.write(bytes: transaction.canonicalBytes)
@@ -104,17 +154,43 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
-    header = try reader.read(BlockHeader.self, "header")
+    let start = reader.offset
+    let header = try reader.read(BlockHeader.self, "header")
     let expectedCount = Int(header.transactionCount)
+    var transactionRanges: [Range<Int>] = []
+    transactionRanges.reserveCapacity(expectedCount)
     transactions = try reader.read(array: "transactions", count: expectedCount...expectedCount) {
       (reader) throws(FormatError) in
-      let bytes = try reader.read(bytes: "", limit: Limits.transactionBytesMax)
-      return try SignedTransaction(canonicalBytes: bytes)
+      let range = try reader.read(byteRange: "", limit: Limits.transactionBytesMax)
+      transactionRanges.append(range.lowerBound - start..<range.upperBound - start)
+      return try SignedTransaction(canonicalBytes: Array(reader.bytes[range]))
     }
+    self.header = header
+    // A block read on its own (from the store) is the whole input: kept without a copy.
+    let bytes = start == 0 && reader.remaining == 0 ? reader.bytes : Array(reader.bytes[start..<reader.offset])
+    encoding = Encoding(bytes: bytes, transactionRanges: transactionRanges)
+  }
+
+  /// The root over this block's transactions (what `header.transactionsRoot`
+  /// must be), hashed from the kept bytes when there are some.
+  public var transactionsRoot: Hash256 {
+    guard let encoding else { return Self.transactionsRoot(transactions) }
+    let leafHashes = encoding.bytes.withUnsafeBytes { bytes in
+      encoding.transactionRanges.map { MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+    }
+    return MerkleTree.root(leafHashes: leafHashes)
   }
 
   /// RFC 6962 root over the canonical transaction bytes.
   public static func transactionsRoot(_ transactions: [SignedTransaction]) -> Hash256 {
-    MerkleTree.root(leaves: transactions.map(\.canonicalBytes))
+    // One buffer for every leaf: a proposal of thousands of transactions
+    // otherwise allocates an array per transaction only to hash it.
+    var writer = CanonicalWriter(capacity: 1_024)
+    let leafHashes = transactions.map { transaction in
+      writer.removeAll()
+      transaction.encode(to: &writer)
+      return writer.bytes.withUnsafeBytes { MerkleTree.leafHash($0) }
+    }
+    return MerkleTree.root(leafHashes: leafHashes)
   }
 }

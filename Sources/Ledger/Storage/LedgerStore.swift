@@ -330,7 +330,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       throw StoreError("block.history_root_mismatch", "historyRoot does not cover the blocks before it")
     }
     guard Int(header.transactionCount) == block.transactions.count,
-      header.transactionsRoot == Block.transactionsRoot(block.transactions)
+      header.transactionsRoot == block.transactionsRoot
     else { throw StoreError("block.transactions_root_mismatch", "transactionsRoot does not match the transactions") }
     let execution = try execute(block.transactions, timeMs: header.timeMs, signatureCheck: signatureCheck)
     guard header.resultsRoot == execution.resultsRoot else {
