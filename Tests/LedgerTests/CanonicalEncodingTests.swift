@@ -242,7 +242,12 @@ struct CanonicalEncodingTests {
   func keptBlockEncoding() throws {
     let built = FormatExamples.block
     let bytes = built.canonicalBytes
-    for block in [try Block(canonicalBytes: bytes), built.encoded()] {
+    // Inside a larger message (a proposal frame) the block starts past byte 0.
+    var framed = CanonicalReader([7] + bytes + [9])
+    _ = try framed.read(u8: "before")
+    let embedded = try Block(from: &framed)
+    #expect(try framed.read(u8: "after") == 9)
+    for block in [try Block(canonicalBytes: bytes), embedded, built.encoded()] {
       #expect(block == built)
       #expect(block.canonicalBytes == bytes)
       #expect(block.transactionsRoot == Block.transactionsRoot(built.transactions))

@@ -75,6 +75,16 @@ struct SchnorrTests {
     }
   }
 
+  @Test("hex decodes either case and refuses odd lengths and non-hex characters anywhere")
+  func hexDecoding() {
+    let all = (0...255).map { UInt8($0) }
+    #expect(Hex.decode(Hex.encode(all)) == all)
+    #expect(Hex.decode(Hex.encode(all).uppercased()) == all)
+    #expect(Hex.decode("") == [])
+    #expect(Hex.decode("0aFf"[...]) == [0x0a, 0xff])
+    for bad in ["0", "abc", "g0", "0g", "00 0", "000g", "é", "0\u{0}"] { #expect(Hex.decode(bad) == nil, "\(bad)") }
+  }
+
   @Test("secret keys outside [1, n-1] are refused")
   func invalidSecretKeys() {
     #expect(throws: SecretKey.InvalidKey.outOfRange) { try SecretKey(bytes: [UInt8](repeating: 0, count: 32)) }

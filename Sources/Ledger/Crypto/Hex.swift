@@ -13,18 +13,27 @@ public enum Hex {
   }
 
   /// Decodes hex digits (either case); nil for odd length or a non-hex character.
-  public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-    let utf8 = Array(text.utf8)
-    guard utf8.count % 2 == 0 else { return nil }
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(utf8.count / 2)
-    var index = 0
-    while index < utf8.count {
-      guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
-      bytes.append(high << 4 | low)
-      index += 2
+  public static func decode(_ text: some StringProtocol) -> [UInt8]? { decode(String(text)) }
+
+  /// The same for a `String`, over its own UTF-8 bytes: transactions arrive
+  /// through the API as hex, about a kilobyte each, thousands per second.
+  public static func decode(_ text: String) -> [UInt8]? {
+    var text = text
+    return text.withUTF8 { utf8 -> [UInt8]? in
+      guard utf8.count % 2 == 0 else { return nil }
+      var valid = true
+      let bytes = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { buffer, initializedCount in
+        for index in 0..<buffer.count {
+          guard let high = nibble(utf8[2 * index]), let low = nibble(utf8[2 * index + 1]) else {
+            valid = false
+            break
+          }
+          buffer[index] = high << 4 | low
+          initializedCount = index + 1
+        }
+      }
+      return valid ? bytes : nil
     }
-    return bytes
   }
 
   private static func nibble(_ character: UInt8) -> UInt8? {
