@@ -124,18 +124,8 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
   public func encoded() -> Block {
     guard encoding == nil else { return self }
     var writer = CanonicalWriter(capacity: 1_024)
-    var transactionWriter = CanonicalWriter(capacity: 1_024)
-    var transactionRanges: [Range<Int>] = []
-    transactionRanges.reserveCapacity(transactions.count)
     writer.write(header)
-    writer.write(array: transactions) { writer, transaction in
-      transactionWriter.removeAll()
-      transaction.encode(to: &transactionWriter)
-      writer.write(varint: transactionWriter.bytes.count)
-      let start = writer.bytes.count
-      writer.write(encoded: transactionWriter.bytes)
-      transactionRanges.append(start..<writer.bytes.count)
-    }
+    let transactionRanges = Self.write(transactions, to: &writer)
     var block = self
     // Kept for as long as the block: at its own size, not the capacity it grew to.
     block.encoding = Encoding(bytes: Array(writer.bytes[...]), transactionRanges: transactionRanges)
@@ -148,9 +138,32 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
       return
     }
     writer.write(header)
+    _ = Self.write(transactions, to: &writer)
+  }
+
+  /// Writes the transaction list (its count, then each transaction's length
+  /// and canonical bytes) and returns where each transaction's bytes sit.
+  private static func write(_ transactions: [SignedTransaction], to writer: inout CanonicalWriter) -> [Range<Int>] {
+    var transactionWriter = CanonicalWriter(capacity: 1_024)
+    var ranges: [Range<Int>] = []
+    ranges.reserveCapacity(transactions.count)
     writer.write(array: transactions) { writer, transaction in
-      writer.write(bytes: transaction.canonicalBytes)
+      transactionWriter.removeAll()
+      transaction.encode(to: &transactionWriter)
+      writer.write(varint: transactionWriter.bytes.count)
+      let start = writer.bytes.count
+      writer.write(encoded: transactionWriter.bytes)
+      ranges.append(start..<writer.bytes.count)
     }
+    return ranges
+  }
+
+  /// RFC 6962 root over the transactions at `ranges` of `bytes`.
+  private static func transactionsRoot(of bytes: [UInt8], at ranges: [Range<Int>]) -> Hash256 {
+    let leafHashes = bytes.withUnsafeBytes { bytes in
+      ranges.map { MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+    }
+    return MerkleTree.root(leafHashes: leafHashes)
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
@@ -175,22 +188,13 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
   /// must be), hashed from the kept bytes when there are some.
   public var transactionsRoot: Hash256 {
     guard let encoding else { return Self.transactionsRoot(transactions) }
-    let leafHashes = encoding.bytes.withUnsafeBytes { bytes in
-      encoding.transactionRanges.map { MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
-    }
-    return MerkleTree.root(leafHashes: leafHashes)
+    return Self.transactionsRoot(of: encoding.bytes, at: encoding.transactionRanges)
   }
 
   /// RFC 6962 root over the canonical transaction bytes.
   public static func transactionsRoot(_ transactions: [SignedTransaction]) -> Hash256 {
-    // One buffer for every leaf: a proposal of thousands of transactions
-    // otherwise allocates an array per transaction only to hash it.
     var writer = CanonicalWriter(capacity: 1_024)
-    let leafHashes = transactions.map { transaction in
-      writer.removeAll()
-      transaction.encode(to: &writer)
-      return writer.bytes.withUnsafeBytes { MerkleTree.leafHash($0) }
-    }
-    return MerkleTree.root(leafHashes: leafHashes)
+    let ranges = write(transactions, to: &writer)
+    return transactionsRoot(of: writer.bytes, at: ranges)
   }
 }
