@@ -89,14 +89,21 @@ struct SparseMerkleTreeTests {
     var root = SparseMerkleTree<Source>.emptyRoot
     var model: [Hash256: Hash256] = [:]
     var history: [(root: Hash256, model: [Hash256: Hash256])] = []
+    // Each update refills the previous one's table, as the store does; it
+    // must come out holding that update's nodes and nothing else.
+    var spareTable: [Hash256: SparseMerkleNode] = [:]
     for version in 0..<40 {
       var batch: [Hash256: Hash256?] = [:]
       for _ in 0..<Int.random(in: 1...40, using: &random) {
         let n = Int.random(in: 0..<200, using: &random)
         batch[Self.key(n)] = Bool.random(using: &random) || model.isEmpty ? Self.value(n, version) : nil
       }
-      let (newRoot, newNodes) = try tree.update(root: root, batch, version: UInt64(version + 1))
+      let (newRoot, newNodes) = try tree.update(
+        root: root, batch, version: UInt64(version + 1), reusing: consume spareTable)
+      let fresh = try tree.update(root: root, batch, version: UInt64(version + 1))
+      #expect(newRoot == fresh.root && newNodes == fresh.newNodes, "seed \(seed) version \(version)")
       try store(newNodes, UInt64(version + 1), newRoot)
+      spareTable = newNodes
       for (key, value) in batch { model[key] = value }
       root = newRoot.hash
       history.append((root, model))

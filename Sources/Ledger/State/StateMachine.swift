@@ -68,7 +68,8 @@ public struct StateMachine: Sendable {
   /// on top of the state whose root is `stateRoot`.
   public func execute<Source: SparseMerkleNodeSource>(
     transactions: [SignedTransaction], height: UInt64, timeMs: UInt64,
-    state: any StateReader, tree: SparseMerkleTree<Source>, stateRoot: Hash256
+    state: any StateReader, tree: SparseMerkleTree<Source>, stateRoot: Hash256,
+    reusingNodeTable nodeTable: consuming [Hash256: SparseMerkleNode] = [:]
   ) throws -> BlockExecution {
     let working = WorkingState(base: state, expectedWrites: transactions.count * 2)
     let validatorSet = try activateScheduledValidatorChanges(height: height, in: working)
@@ -92,7 +93,8 @@ public struct StateMachine: Sendable {
     }
 
     let changes = try working.changes()
-    let (newRoot, newNodes) = try Self.updateTree(tree, root: stateRoot, with: changes, version: height)
+    let (newRoot, newNodes) = try Self.updateTree(
+      tree, root: stateRoot, with: changes, version: height, reusing: consume nodeTable)
     return BlockExecution(
       results: results, resultsRoot: TransactionResult.root(results), changes: changes,
       stateRoot: newRoot.hash, stateRootVersion: newRoot.version, newNodes: newNodes, validatorSet: validatorSet,
@@ -129,12 +131,13 @@ public struct StateMachine: Sendable {
   /// The state tree after `changes`: one batched update of every key they
   /// touch, its new nodes stored under `version` (the block's height).
   static func updateTree<Source: SparseMerkleNodeSource>(
-    _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange], version: UInt64
+    _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange], version: UInt64,
+    reusing nodeTable: consuming [Hash256: SparseMerkleNode] = [:]
   ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
     var updates: [Hash256: Hash256?] = [:]
     updates.reserveCapacity(changes.count)
     for change in changes { updates[change.key.treeKey] = change.afterValueHash }
-    return try tree.update(root: root, updates, version: version)
+    return try tree.update(root: root, updates, version: version, reusing: consume nodeTable)
   }
 
   /// Scheduled validator-set changes take effect at the start of the block

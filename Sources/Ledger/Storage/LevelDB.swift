@@ -213,6 +213,12 @@ public final class WriteBatch {
     count += 1
   }
 
+  /// Empties the batch and keeps its buffer, for a writer that fills one batch after another.
+  public func clear() {
+    leveldb_writebatch_clear(handle)
+    count = 0
+  }
+
   public func delete(_ key: [UInt8]) {
     key.withUnsafeBufferPointer { keyBytes in
       keyBytes.withMemoryRebound(to: CChar.self) { leveldb_writebatch_delete(handle, $0.baseAddress, $0.count) }
