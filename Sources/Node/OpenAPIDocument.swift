@@ -382,7 +382,7 @@ public enum OpenAPIDocument {
           content: { application/json: { schema: { $ref: "#/components/schemas/KeyedRecord" } } }
       schemas:
         Hash: { type: string, pattern: "^[0-9a-f]{64}$" }
-        Identifier: { type: string, pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" }
+        Identifier: { type: string, description: "1 to 64 of A-Z a-z 0-9 . _ : - (docs/FORMAT.md, `id`).", pattern: "^[A-Za-z0-9._:-]{1,64}$" }
         Error:
           type: object
           required: [error]
