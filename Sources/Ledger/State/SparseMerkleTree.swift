@@ -194,7 +194,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
   /// version is `version` unless the update left the root as it was.
   ///
   /// `reusing` is a table from an earlier update that nothing else holds any
-  /// more: it is emptied and filled again, so a block's ≈ 10 MB table of new
+  /// more: it is emptied and filled again, so a block's ≈ 13 MB table of new
   /// nodes is not allocated (and its pages faulted in) afresh each block.
   public func update(
     root: Hash256, _ updates: [Hash256: Hash256?], version: UInt64,
