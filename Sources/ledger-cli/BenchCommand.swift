@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Benchmarks of the running system (docs/BENCHMARKS.md). Not tests: numbers, not verdicts.",
-    subcommands: [Network.self, Proofs.self], defaultSubcommand: Network.self)
+    subcommands: [Network.self, Proofs.self, Store.self], defaultSubcommand: Network.self)
 
   struct Proofs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

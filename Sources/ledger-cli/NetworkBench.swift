@@ -338,25 +338,75 @@ struct Workload {
   static func make(
     genesis: Genesis, chainId: String, count: Int, batch: Int, connections: Int, apis: [String]
   ) async throws -> Workload {
+    let bureaus = try benchBureaus(of: genesis)
+    var starts: [String: UInt64] = [:]
+    let client = try APIClient(node: apis[0])
+    for bureau in bureaus { starts[bureau] = try await client.nextSequence(of: Devnet.operatorKey(bureau).publicKey) }
+    let signed = sign(genesis: genesis, chainId: chainId, count: count, bureaus: bureaus, starts: starts)
+    // Each lane (one connection) owns a share of the bureaus and sends only
+    // their transactions, interleaved, each signer in sequence order: like a
+    // bureau submitting its own work through its own node, and no lane's
+    // refused batch can leave a gap in another lane's signers.
+    var bodies: [Data] = []
+    var ids: [[Hash256]] = []
+    var lanes = [[Int]](repeating: [], count: connections)
+    let share = Double(count) / Double(signed.reduce(0) { $0 + $1.count })
+    for lane in 0..<connections {
+      var ordered = interleaved(stride(from: lane, to: signed.count, by: connections).map { signed[$0] })
+      ordered = Array(ordered.prefix(Int((Double(ordered.count) * share).rounded(.up))))
+      for start in stride(from: 0, to: ordered.count, by: batch) {
+        let slice = ordered[start..<min(ordered.count, start + batch)]
+        lanes[lane].append(bodies.count)
+        ids.append(slice.map(\.id))
+        let hexes = slice.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
+        bodies.append(Data((batch == 1 ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8))
+      }
+    }
+    return Workload(
+      bodies: bodies, ids: ids, lanes: lanes,
+      mixDescription: mixDescription(bureaus: bureaus.count, submissions: bodies.count))
+  }
+
+  static func mixDescription(bureaus: Int, submissions: Int) -> String {
+    "\(bureaus) bureaus × (publishDirectory, reviseDirectory, attestData, grantAccess, recordShare, revokeGrant), \(submissions) submissions"
+  }
+
+  /// The genesis bureaus that declare a duty: they can publish directories.
+  static func benchBureaus(of genesis: Genesis) throws -> [String] {
     let bureaus = genesis.bureaus.map(\.bureauId).filter { bureau in genesis.duties.contains { $0.bureauId == bureau } }
     guard bureaus.count >= 2 else {
       throw CLIError(code: "bench.no_bureaus", message: "the genesis has too few bureaus with duties")
     }
-    var starts: [String: UInt64] = [:]
-    let client = try APIClient(node: apis[0])
-    for bureau in bureaus { starts[bureau] = try await client.nextSequence(of: Devnet.operatorKey(bureau).publicKey) }
+    return bureaus
+  }
+
+  /// One list per bureau, in its own sequence order.
+  static func interleaved(_ lists: [[SignedTransaction]]) -> [SignedTransaction] {
+    let length = lists.map(\.count).max() ?? 0
+    var ordered: [SignedTransaction] = []
+    ordered.reserveCapacity(lists.reduce(0) { $0 + $1.count })
+    for position in 0..<length {
+      for list in lists where position < list.count { ordered.append(list[position]) }
+    }
+    return ordered
+  }
+
+  /// About `count` transactions, one list per bureau, each starting at the
+  /// bureau's next sequence number in `starts` (absent: 0).
+  static func sign(
+    genesis: Genesis, chainId: String, count: Int, bureaus: [String], starts: [String: UInt64]
+  ) -> [[SignedTransaction]] {
     let perBureau = (count + bureaus.count - 1) / bureaus.count
     let nowMs = UInt64(Date().timeIntervalSince1970 * 1_000)
     let run = UInt32.random(in: 0...UInt32.max)
     // Each bureau's transactions are signed on its own thread: all cores, no shared state.
     nonisolated(unsafe) var signed = [[SignedTransaction]](repeating: [], count: bureaus.count)
     let dutyOf = Dictionary(genesis.duties.map { ($0.bureauId, $0.dutyId) }, uniquingKeysWith: { first, _ in first })
-    let startsCopy = starts
     DispatchQueue.concurrentPerform(iterations: bureaus.count) { index in
       let bureau = bureaus[index]
       let key = Devnet.operatorKey(bureau)
       let grantee = bureaus[(index + 1) % bureaus.count]
-      var sequence = startsCopy[bureau] ?? 0
+      var sequence = starts[bureau] ?? 0
       var list: [SignedTransaction] = []
       list.reserveCapacity(perBureau)
       func add(_ payload: Payload) {
@@ -403,35 +453,7 @@ struct Workload {
       }
       signed[index] = list
     }
-    // Each lane (one connection) owns a share of the bureaus and sends only
-    // their transactions, interleaved, each signer in sequence order: like a
-    // bureau submitting its own work through its own node, and no lane's
-    // refused batch can leave a gap in another lane's signers.
-    var bodies: [Data] = []
-    var ids: [[Hash256]] = []
-    var lanes = [[Int]](repeating: [], count: connections)
-    let share = Double(count) / Double(signed.reduce(0) { $0 + $1.count })
-    for lane in 0..<connections {
-      let own = stride(from: lane, to: signed.count, by: connections).map { signed[$0] }
-      let length = own.map(\.count).max() ?? 0
-      var ordered: [SignedTransaction] = []
-      for position in 0..<length {
-        for list in own where position < list.count { ordered.append(list[position]) }
-      }
-      ordered = Array(ordered.prefix(Int((Double(ordered.count) * share).rounded(.up))))
-      for start in stride(from: 0, to: ordered.count, by: batch) {
-        let slice = ordered[start..<min(ordered.count, start + batch)]
-        lanes[lane].append(bodies.count)
-        ids.append(slice.map(\.id))
-        let hexes = slice.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
-        bodies.append(Data((batch == 1 ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8))
-      }
-    }
-    return Workload(
-      bodies: bodies, ids: ids, lanes: lanes,
-      mixDescription:
-        "\(bureaus.count) bureaus × (publishDirectory, reviseDirectory, attestData, grantAccess, recordShare, revokeGrant), \(bodies.count) submissions"
-    )
+    return signed
   }
 }
 

@@ -473,6 +473,26 @@ struct BenchSmokeTests {
     #expect((((report["proofs"] as? [String: Any])?["recordProofsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
     #expect((report["views"] as? [NSNumber])?.allSatisfy { $0.intValue >= 0 } == true, "every node answered")
   }
+
+  @Test func storeBenchCommitsEveryBlockWithNothingRejected() async throws {
+    let run = try await runCLI([
+      "bench", "store", "--blocks", "3", "--warmup-blocks", "1", "--block-size", "300", "--output", "json",
+    ])
+    #expect(run.status == 0, "\(run.output)")
+    let start = try #require(run.output.firstIndex(of: "{"), "\(run.output)")
+    let report = try #require(
+      try JSONSerialization.jsonObject(with: Data(run.output[start...].utf8)) as? [String: Any])
+    #expect((report["blocks"] as? NSNumber)?.intValue == 3)
+    // The mix is valid in order: a rule or workload change that rejects part of it shows here.
+    #expect((report["rejectedTransactions"] as? NSNumber)?.intValue == 0, "\(run.output)")
+    // The sample city starts with ≈ 520 records; 1,200 transactions add 200 directories and their attestations, grants and shares.
+    #expect(((report["records"] as? NSNumber)?.intValue ?? 0) > 1_000, "\(run.output)")
+    #expect(((report["blockMicrosecondsPerTransaction"] as? NSNumber)?.doubleValue ?? 0) > 0)
+
+    let refused = try await runCLI(["bench", "store", "--blocks", "0"])
+    #expect(refused.status != 0)
+    #expect(refused.output.contains("input.invalid"), "\(refused.output)")
+  }
 }
 
 /// A bounded run of the fault harness (docs/RELIABILITY.md has the long runs).
