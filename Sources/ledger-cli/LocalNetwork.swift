@@ -99,29 +99,50 @@ final class LocalNetwork: @unchecked Sendable {
     return network
   }
 
-  /// Free TCP ports on loopback, found by binding port 0 and releasing it.
+  /// Free TCP ports on loopback, below the kernel's ephemeral range. A port
+  /// the kernel picked for a bind to port 0 came from that range, and between
+  /// its release here and the node's bind any outgoing connection on the
+  /// machine could be given it as its local port (seen in CI, with tests
+  /// connecting in parallel: "Address already in use"). Below the range only
+  /// an explicit bind can take one, so candidates are random and each is
+  /// checked by binding it, all held until every port is found.
   static func freePorts(_ count: Int) throws -> [Int] {
+    let candidates = Array(10_000..<ephemeralPortRangeStart()).shuffled()
     var ports: [Int] = []
     var sockets: [Int32] = []
     defer { for descriptor in sockets { close(descriptor) } }
-    while ports.count < count {
+    for candidate in candidates where ports.count < count {
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
       guard descriptor >= 0 else { throw CLIError(code: "devnet.ports", message: "cannot open a socket") }
-      sockets.append(descriptor)
       var address = sockaddr_in()
       address.sin_family = sa_family_t(AF_INET)
       address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      address.sin_port = 0
-      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      let bound = withUnsafeMutablePointer(to: &address) {
+      address.sin_port = UInt16(candidate).bigEndian
+      let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-          bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+          bind(descriptor, pointer, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
         }
       }
-      guard bound else { throw CLIError(code: "devnet.ports", message: "cannot bind a loopback port") }
-      ports.append(Int(UInt16(bigEndian: address.sin_port)))
+      guard bound else {
+        close(descriptor)
+        continue
+      }
+      sockets.append(descriptor)
+      ports.append(candidate)
+    }
+    guard ports.count == count else {
+      throw CLIError(
+        code: "devnet.ports", message: "found \(ports.count) of \(count) free loopback ports below the ephemeral range")
     }
     return ports
+  }
+
+  /// The first port the kernel hands out for outgoing connections (Linux's default is 32768).
+  static func ephemeralPortRangeStart() -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let start = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32_768
+    // A range starting very low leaves too few candidates: fall back to the default split.
+    return start > 12_000 ? start : 32_768
   }
 
   func writeDescription() throws {

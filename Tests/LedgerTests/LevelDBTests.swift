@@ -30,6 +30,26 @@ struct LevelDBTests {
     #expect(reopened.scan(prefix: Array("k/".utf8), limit: 7).count == 7)
   }
 
+  @Test("the two-generation cache keeps recent and recently read entries, and at most its capacity")
+  func twoGenerationCache() {
+    let cache = TwoGenerationCache<Int, String>(capacity: 4)
+    cache.insert(1, "one")
+    cache.insert(2, "two")
+    cache.insert(3, "three")  // the young generation was full: 1 and 2 age
+    #expect(cache.value(1) == "one")  // read back from the old generation into the young one
+    cache.insert(4, "four")  // ages 3 and 1; 2, never read again, is dropped
+    #expect(cache.value(2) == nil)
+    #expect(cache.value(1) == "one")
+    #expect(cache.value(3) == "three")
+    #expect(cache.value(4) == "four")
+    // Generations are recycled many times over: still bounded, still the newest.
+    for key in 100..<1_000 { cache.insert(key, "\(key)") }
+    let held = (0..<1_000).filter { cache.value($0) != nil }
+    #expect(held.count <= 4)
+    #expect(cache.value(999) == "999")
+    #expect(cache.value(998) == "998")
+  }
+
   @Test("a second open of the same directory fails instead of sharing it")
   func exclusiveLock() throws {
     let path = temporaryDirectory("leveldb")

@@ -5,6 +5,8 @@ import NIOPosix
 import Node
 import Testing
 
+@testable import ledger_cli
+
 /// The real system: node processes on loopback, talking over TCP and HTTP.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct NetworkTests {
@@ -492,6 +494,30 @@ struct BenchSmokeTests {
     let refused = try await runCLI(["bench", "store", "--blocks", "0"])
     #expect(refused.status != 0)
     #expect(refused.output.contains("input.invalid"), "\(refused.output)")
+  }
+}
+
+/// Ports for local networks come from below the kernel's ephemeral range, so
+/// no outgoing connection can be given one between its choice and the node's bind.
+@Suite struct LocalNetworkPortTests {
+  @Test func freePortsAreDistinctBindableAndBelowTheEphemeralRange() throws {
+    let ports = try LocalNetwork.freePorts(24)
+    #expect(Set(ports).count == 24)
+    #expect(ports.allSatisfy { $0 >= 10_000 && $0 < LocalNetwork.ephemeralPortRangeStart() }, "\(ports)")
+    for port in ports {
+      let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(descriptor) }
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      address.sin_port = UInt16(port).bigEndian
+      let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+      }
+      #expect(bound, "port \(port) was handed out but is taken")
+    }
   }
 }
 

@@ -341,8 +341,11 @@ final class TwoGenerationCache<Key: Hashable, Value>: @unchecked Sendable {
 
   private func insertLocked(_ key: Key, _ value: Value) {
     if young.count >= generationMax {
-      old = young
-      young = [:]
+      // The dropped generation's table becomes the new young one, emptied in
+      // place: a fresh table for 98,304 tree nodes (≈ 16 MB) was mapped,
+      // faulted in and unmapped every few blocks.
+      swap(&old, &young)
+      young.removeAll(keepingCapacity: true)
       young.reserveCapacity(generationMax)
     }
     young[key] = value
