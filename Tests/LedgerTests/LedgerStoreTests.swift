@@ -238,6 +238,57 @@ struct LedgerStoreTests {
   }
 
   @Test(
+    "a layout-4 store, whose internal tree nodes do not name their leaf children, opens as layout 5 and goes on to the same roots"
+  )
+  func opensLayout4() throws {
+    var converted = try StoreFixture()
+    var untouched = try StoreFixture()
+    defer {
+      converted.remove()
+      untouched.remove()
+    }
+    var blocks: [Block] = []
+    for grantId in ["G-1", "G-2", "G-3"] {
+      blocks.append(try converted.commit([converted.policeGrant(grantId)]).0)
+      try untouched.commit([untouched.policeGrant(grantId)])
+    }
+    // Back to layout 4: every internal node in its tag-1 form.
+    let rewritten = WriteBatch()
+    var stripped = 0
+    for entry in converted.store.heightOrdered.scan(prefix: [], limit: 100_000)
+    where entry.key[8] == HeightKey.treeNodeTag {
+      guard
+        case .internalNode(let left, let right, let leftVersion, let rightVersion, .some) = try SparseMerkleNode(
+          canonicalBytes: entry.value)
+      else { continue }
+      let plain = SparseMerkleNode.internalNode(
+        left: left, right: right, leftVersion: leftVersion, rightVersion: rightVersion)
+      #expect(plain.canonicalBytes.first == 1)
+      rewritten.put(entry.key, plain.canonicalBytes)
+      stripped += 1
+    }
+    #expect(stripped > 0, "a tree of a few hundred records has internal nodes over leaves")
+    try converted.store.heightOrdered.write(rewritten)
+    let marker = WriteBatch()
+    marker.put(StoreKey.layout, [4])
+    try converted.store.database.write(marker)
+
+    try converted.reopen()
+    #expect(try converted.store.database.get(StoreKey.layout) == StoreKey.currentLayout)
+    try converted.store.verifyIntegrity()
+    let key = RecordKey.grant(H.police, "G-2")
+    let (record, proof) = try converted.store.record(key, atRoot: blocks[1].header.stateRoot)
+    #expect(proof.verify(root: blocks[1].header.stateRoot, key: key.treeKey, valueHash: record?.valueHash))
+    // New blocks over tag-1 nodes reach the roots a store that never had them reaches.
+    for grantId in ["G-4", "G-5"] {
+      let (block, _) = try converted.commit([converted.policeGrant(grantId)])
+      let (reference, _) = try untouched.commit([untouched.policeGrant(grantId)])
+      #expect(block.header.stateRoot == reference.header.stateRoot)
+    }
+    try converted.store.verifyIntegrity()
+  }
+
+  @Test(
     "a block and tree nodes in the height-ordered database above the head (a crash between the two writes) are found by the integrity check and dropped when the store opens"
   )
   func dropsAboveHead() throws {

@@ -158,10 +158,48 @@ struct SparseMerkleTreeTests {
       counting.reads = 0
       let pathLength = try tree.proof(root: root, key: Self.key(n)).siblings.count
       _ = try counted.update(root: root, [Self.key(n): Self.value(n, 1)], version: 1)
-      // The root, each internal node below it and the leaf: one read per
-      // level. Reading each untouched sibling too would double it.
-      #expect(counting.reads == pathLength + 1, "record \(n), path of \(pathLength)")
+      // The root and each internal node below it: one read per level. The
+      // leaf being replaced is named by its parent, so it is not read;
+      // reading each untouched sibling too would double the count.
+      #expect(counting.reads == pathLength, "record \(n), path of \(pathLength)")
     }
+    // A new key splits the leaf where its path ends, or lands in an empty
+    // subtree: either way only the internal nodes above are read.
+    var splits = 0
+    for n in [5_000, 6_001, 7_002] {
+      counting.reads = 0
+      let proof = try tree.proof(root: root, key: Self.key(n))
+      let updated = try counted.update(root: root, [Self.key(n): Self.value(n, 1)], version: 1)
+      #expect(counting.reads == proof.siblings.count, "new record \(n), path of \(proof.siblings.count)")
+      // The split leaf keeps its stored node (and version): it is not stored again.
+      if let split = proof.leaf {
+        splits += 1
+        #expect(updated.newNodes[SparseMerkleNode.leaf(key: split.key, valueHash: split.valueHash).hash] == nil)
+      }
+    }
+    #expect(splits > 0, "in a tree of 4,096 keys, most new keys end on a leaf")
+  }
+
+  @Test("a leaf child that does not hash to its parent's child hash is reported, not used")
+  func inconsistentLeafChild() throws {
+    let (tree, root) = try Self.populatedTree(count: 64)
+    let tampered = TamperedLeafChildren(tree.source)
+    let tamperedTree = SparseMerkleTree(source: tampered)
+    var reported = 0
+    for n in 0..<64 {
+      let key = Self.key(n)
+      let proof = try tree.proof(root: root, key: key)
+      #expect(proof.verify(root: root, key: key, valueHash: Self.value(n, 0)))
+      do {
+        _ = try tamperedTree.proof(root: root, key: key)
+        _ = try tamperedTree.update(root: root, [key: Self.value(n, 1)], version: 1)
+      } catch let error as SparseMerkleTreeError {
+        guard case .inconsistentLeafChild = error else { throw error }
+        reported += 1
+      }
+    }
+    // Every leaf but a lone root has a parent that names it.
+    #expect(reported == 64)
   }
 
   @Test("deleting every key returns the tree to the empty root")
@@ -192,6 +230,28 @@ final class CountingNodes: SparseMerkleNodeSource {
   func node(_ hash: Hash256, version: UInt64) -> SparseMerkleNode? {
     reads += 1
     return base.node(hash, version: version)
+  }
+
+  func rootVersion(_ root: Hash256) -> UInt64? { base.rootVersion(root) }
+}
+
+/// A node source whose internal nodes name their leaf children with another value.
+final class TamperedLeafChildren: SparseMerkleNodeSource {
+  let base: InMemorySparseMerkleNodes
+
+  init(_ base: InMemorySparseMerkleNodes) { self.base = base }
+
+  func node(_ hash: Hash256, version: UInt64) -> SparseMerkleNode? {
+    guard
+      case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren?) = base.node(
+        hash, version: version)
+    else { return base.node(hash, version: version) }
+    func altered(_ leaf: SparseMerkleProof.Leaf?) -> SparseMerkleProof.Leaf? {
+      leaf.map { SparseMerkleProof.Leaf(key: $0.key, valueHash: SHA256.hash($0.valueHash.bytes)) }
+    }
+    return .internalNode(
+      left: left, right: right, leftVersion: leftVersion, rightVersion: rightVersion,
+      leafChildren: .init(left: altered(leafChildren.left), right: altered(leafChildren.right)))
   }
 
   func rootVersion(_ root: Hash256) -> UInt64? { base.rootVersion(root) }

@@ -9,22 +9,55 @@
 /// An internal node also records the version (the block height) that stored
 /// each child, as Jellyfish's node keys do: a store can then keep nodes under
 /// (version, hash), so each block's nodes arrive in key order instead of
-/// scattered over the key space. The versions are addressing only: they are
-/// not hashed, so roots and proofs do not depend on them.
+/// scattered over the key space. It also carries the key and value of each
+/// child that is a leaf (`leafChildren`), so that an update that replaces
+/// that leaf, or splits it to make room for a new key, needs not read it:
+/// most blocks create records, and those reads were most of the tree's reads
+/// from disk. Versions and leaf children are addressing only: they are not
+/// hashed, so roots and proofs do not depend on them, and a leaf child is
+/// used only after its key and value hash to the child's hash.
 public enum SparseMerkleNode: Hashable, Sendable {
   case leaf(key: Hash256, valueHash: Hash256)
-  case internalNode(left: Hash256, right: Hash256, leftVersion: UInt64, rightVersion: UInt64)
+  case internalNode(
+    left: Hash256, right: Hash256, leftVersion: UInt64, rightVersion: UInt64, leafChildren: LeafChildren? = nil)
+
+  /// The children of an internal node that are leaves, as far as the node
+  /// knows: absent means "read the child to know" (a branch, or a node stored
+  /// before layout 5). A class, so that the many internal nodes without a
+  /// leaf child stay as small in memory as before.
+  public final class LeafChildren: Hashable, Sendable {
+    public let left: SparseMerkleProof.Leaf?
+    public let right: SparseMerkleProof.Leaf?
+
+    /// Nil when neither child is a known leaf.
+    public init?(left: SparseMerkleProof.Leaf?, right: SparseMerkleProof.Leaf?) {
+      guard left != nil || right != nil else { return nil }
+      self.left = left
+      self.right = right
+    }
+
+    public static func == (lhs: LeafChildren, rhs: LeafChildren) -> Bool {
+      lhs.left == rhs.left && lhs.right == rhs.right
+    }
+
+    public func hash(into hasher: inout Hasher) {
+      hasher.combine(left)
+      hasher.combine(right)
+    }
+  }
 
   /// Leaf: `SHA-256(0x00 || key || valueHash)`; internal: `SHA-256(0x01 || left || right)`.
   /// The prefixes keep a leaf from ever being read as an internal node.
   public var hash: Hash256 {
     switch self {
     case .leaf(let key, let valueHash): Self.hash(prefix: 0x00, key, valueHash)
-    case .internalNode(let left, let right, _, _): Self.internalHash(left: left, right: right)
+    case .internalNode(let left, let right, _, _, _): Self.internalHash(left: left, right: right)
     }
   }
 
   static func internalHash(left: Hash256, right: Hash256) -> Hash256 { hash(prefix: 0x01, left, right) }
+
+  static func leafHash(_ leaf: SparseMerkleProof.Leaf) -> Hash256 { hash(prefix: 0x00, leaf.key, leaf.valueHash) }
 
   private static func hash(prefix: UInt8, _ first: Hash256, _ second: Hash256) -> Hash256 {
     var hasher = SHA256Hasher()
@@ -35,6 +68,9 @@ public enum SparseMerkleNode: Hashable, Sendable {
   }
 }
 
+/// Tag 1 is an internal node without leaf children (the only internal form
+/// before layout 5); tag 2 adds a flags byte (bit 0: left, bit 1: right, at
+/// least one set) and the key and value hash of each flagged child.
 extension SparseMerkleNode: CanonicalCodable {
   public func encode(to writer: inout CanonicalWriter) {
     switch self {
@@ -42,22 +78,45 @@ extension SparseMerkleNode: CanonicalCodable {
       writer.write(u8: 0)
       writer.write(hash: key)
       writer.write(hash: valueHash)
-    case .internalNode(let left, let right, let leftVersion, let rightVersion):
-      writer.write(u8: 1)
+    case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren):
+      writer.write(u8: leafChildren == nil ? 1 : 2)
       writer.write(hash: left)
       writer.write(hash: right)
       writer.write(u64: leftVersion)
       writer.write(u64: rightVersion)
+      guard let leafChildren else { return }
+      writer.write(u8: (leafChildren.left == nil ? 0 : 1) | (leafChildren.right == nil ? 0 : 2))
+      for leaf in [leafChildren.left, leafChildren.right].compactMap({ $0 }) {
+        writer.write(hash: leaf.key)
+        writer.write(hash: leaf.valueHash)
+      }
     }
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
     switch try reader.read(u8: "kind") {
     case 0: self = .leaf(key: try reader.read(hash: "key"), valueHash: try reader.read(hash: "valueHash"))
-    case 1:
+    case let kind where kind == 1 || kind == 2:
+      let left = try reader.read(hash: "left")
+      let right = try reader.read(hash: "right")
+      let leftVersion = try reader.read(u64: "leftVersion")
+      let rightVersion = try reader.read(u64: "rightVersion")
+      var leafChildren: LeafChildren?
+      if kind == 2 {
+        let flags = try reader.read(u8: "leafChildren")
+        guard flags != 0, flags & ~3 == 0 else {
+          throw FormatError(field: "leafChildren", reason: .unknownTag(UInt64(flags)))
+        }
+        func leaf(_ present: Bool) throws(FormatError) -> SparseMerkleProof.Leaf? {
+          guard present else { return nil }
+          return SparseMerkleProof.Leaf(
+            key: try reader.read(hash: "leafKey"), valueHash: try reader.read(hash: "leafValueHash"))
+        }
+        let leftLeaf = try leaf(flags & 1 != 0)
+        leafChildren = LeafChildren(left: leftLeaf, right: try leaf(flags & 2 != 0))
+      }
       self = .internalNode(
-        left: try reader.read(hash: "left"), right: try reader.read(hash: "right"),
-        leftVersion: try reader.read(u64: "leftVersion"), rightVersion: try reader.read(u64: "rightVersion"))
+        left: left, right: right, leftVersion: leftVersion, rightVersion: rightVersion, leafChildren: leafChildren)
     case let other: throw FormatError(field: "kind", reason: .unknownTag(UInt64(other)))
     }
   }
@@ -78,6 +137,9 @@ public enum SparseMerkleTreeError: Error, Equatable, Sendable {
   /// A node the root refers to is not in the store: the store is damaged or
   /// the version has been pruned.
   case missingNode(Hash256)
+  /// An internal node names a leaf child whose key and value do not hash to
+  /// the child's hash: the store is damaged.
+  case inconsistentLeafChild(Hash256)
 }
 
 /// A root as a store finds it: its hash and the version that stored it.
@@ -172,16 +234,21 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       switch node {
       case .leaf(let leafKey, let valueHash):
         return SparseMerkleProof(siblings: siblings, leaf: .init(key: leafKey, valueHash: valueHash))
-      case .internalNode(let left, let right, let leftVersion, let rightVersion):
+      case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren):
         precondition(depth < 256, "an internal node below depth 256 means two equal keys")
+        let knownLeaf: SparseMerkleProof.Leaf?
         if key.bit(depth) {
           siblings.append(left)
-          (current, version) = (right, rightVersion)
+          (current, version, knownLeaf) = (right, rightVersion, leafChildren?.right)
         } else {
           siblings.append(right)
-          (current, version) = (left, leftVersion)
+          (current, version, knownLeaf) = (left, leftVersion, leafChildren?.left)
         }
         depth += 1
+        if let knownLeaf {
+          try Self.check(knownLeaf, is: current)
+          return SparseMerkleProof(siblings: siblings, leaf: knownLeaf)
+        }
       }
     }
     return SparseMerkleProof(siblings: siblings, leaf: nil)
@@ -209,8 +276,13 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     // levels shared, a new path below them); growing the table step by step
     // rehashed it a dozen times, 1.6 % of a node's CPU.
     context.newNodes.reserveCapacity(updates.count * 8)
-    let result = try context.update(root, version: rootVersion, depth: 0, sorted[...])
+    let result = try context.update(root, version: rootVersion, knownLeaf: nil, depth: 0, sorted[...])
     return (SparseMerkleRoot(hash: result.hash, version: result.version), context.newNodes)
+  }
+
+  /// A leaf child named by its parent is used only if it hashes to the child's hash.
+  static func check(_ leaf: SparseMerkleProof.Leaf, is hash: Hash256) throws {
+    guard SparseMerkleNode.leafHash(leaf) == hash else { throw SparseMerkleTreeError.inconsistentLeafChild(hash) }
   }
 
   /// The empty root is stored nowhere; any other root must be.
@@ -225,30 +297,48 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     let valueHash: Hash256?
   }
 
-  /// What a rebuilt subtree is, so that its parent can collapse it.
+  /// What a rebuilt subtree is, so that its parent can collapse it and name
+  /// its leaf children.
   enum Subtree {
     case empty
-    case leaf(hash: Hash256, version: UInt64)
+    case leaf(SparseMerkleProof.Leaf, hash: Hash256, version: UInt64)
     case branch(hash: Hash256, version: UInt64)
-    /// A subtree no change reaches, not read: a leaf or a branch. Its parent
-    /// needs to know which only if its other side became empty (a lone leaf
-    /// moves up), so it is read then and only then — not, as every sibling
-    /// on every changed path would be, at each level of each update.
-    case untouched(hash: Hash256, version: UInt64)
+    /// A subtree no change reaches, not read: a leaf or a branch (`leaf`
+    /// says which when the parent knew). Its parent needs to know which only
+    /// if its other side became empty (a lone leaf moves up), so it is read
+    /// then and only then — not, as every sibling on every changed path
+    /// would be, at each level of each update.
+    case untouched(hash: Hash256, version: UInt64, leaf: SparseMerkleProof.Leaf?)
 
     var hash: Hash256 {
       switch self {
       case .empty: .zero
-      case .leaf(let hash, _), .branch(let hash, _), .untouched(let hash, _): hash
+      case .leaf(_, let hash, _), .branch(let hash, _), .untouched(let hash, _, _): hash
       }
     }
 
     var version: UInt64 {
       switch self {
       case .empty: 0
-      case .leaf(_, let version), .branch(_, let version), .untouched(_, let version): version
+      case .leaf(_, _, let version), .branch(_, let version), .untouched(_, let version, _): version
       }
     }
+
+    /// The leaf this subtree is, when known without reading it.
+    var knownLeaf: SparseMerkleProof.Leaf? {
+      switch self {
+      case .leaf(let leaf, _, _), .untouched(_, _, .some(let leaf)): leaf
+      default: nil
+      }
+    }
+  }
+
+  /// A leaf to place among new ones: new (stored by this update) or already
+  /// stored, which keeps its node and version wherever it moves (a leaf's
+  /// hash does not depend on its depth).
+  struct PlacedLeaf {
+    let leaf: SparseMerkleProof.Leaf
+    let stored: (hash: Hash256, version: UInt64)?
   }
 
   struct UpdateContext {
@@ -274,63 +364,82 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       return node
     }
 
-    mutating func update(_ hash: Hash256, version: UInt64, depth: Int, _ changes: ArraySlice<Change>) throws
-      -> Subtree
-    {
-      if changes.isEmpty { return hash == .zero ? .empty : .untouched(hash: hash, version: version) }
-      if hash == .zero { return build(depth: depth, changes) }
-      switch try node(hash, version: version) {
-      case .leaf(let key, let valueHash):
-        // Push the existing leaf down with the changes, unless a change replaces it.
-        var merged = Array(changes)
-        if !merged.contains(where: { $0.key == key }) {
-          let position = merged.firstIndex { key < $0.key } ?? merged.endIndex
-          merged.insert(Change(key: key, valueHash: valueHash), at: position)
+    /// The subtree `hash` (stored by `version`; `knownLeaf` when its parent
+    /// names it as a leaf) after `changes`, which all lie below it.
+    mutating func update(
+      _ hash: Hash256, version: UInt64, knownLeaf: SparseMerkleProof.Leaf?, depth: Int, _ changes: ArraySlice<Change>
+    ) throws -> Subtree {
+      if changes.isEmpty { return hash == .zero ? .empty : .untouched(hash: hash, version: version, leaf: knownLeaf) }
+      if hash == .zero { return build(depth: depth, changes, existing: nil) }
+      let existing: SparseMerkleProof.Leaf
+      if let knownLeaf {
+        try SparseMerkleTree.check(knownLeaf, is: hash)
+        existing = knownLeaf
+      } else {
+        switch try node(hash, version: version) {
+        case .leaf(let key, let valueHash):
+          existing = SparseMerkleProof.Leaf(key: key, valueHash: valueHash)
+        case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren):
+          let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
+          let newLeft = try update(
+            left, version: leftVersion, knownLeaf: leafChildren?.left, depth: depth + 1, changes[..<split])
+          let newRight = try update(
+            right, version: rightVersion, knownLeaf: leafChildren?.right, depth: depth + 1, changes[split...])
+          return try joinUpdated(newLeft, newRight)
         }
-        return build(depth: depth, merged[...])
-      case .internalNode(let left, let right, let leftVersion, let rightVersion):
-        let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
-        let newLeft = try update(left, version: leftVersion, depth: depth + 1, changes[..<split])
-        let newRight = try update(right, version: rightVersion, depth: depth + 1, changes[split...])
-        return try joinUpdated(newLeft, newRight)
       }
+      // Push the existing leaf down with the changes, unless a change replaces it.
+      return build(depth: depth, changes, existing: PlacedLeaf(leaf: existing, stored: (hash, version)))
     }
 
     /// Parent of two subtrees from `update`. The one place an untouched
-    /// subtree must be read: alone under its parent, a leaf moves up, while a
-    /// branch stays below a parent with one empty side.
+    /// subtree must be known: alone under its parent, a leaf moves up, while
+    /// a branch stays below a parent with one empty side.
     mutating func joinUpdated(_ left: Subtree, _ right: Subtree) throws -> Subtree {
       switch (left, right) {
-      case (.untouched(let hash, let version), .empty), (.empty, .untouched(let hash, let version)):
-        let lone: Subtree =
-          if case .leaf = try node(hash, version: version) {
-            .leaf(hash: hash, version: version)
-          } else {
-            .branch(hash: hash, version: version)
-          }
+      case (.untouched(let hash, let version, let knownLeaf), .empty),
+        (.empty, .untouched(let hash, let version, let knownLeaf)):
+        let lone: Subtree
+        if let knownLeaf {
+          try SparseMerkleTree.check(knownLeaf, is: hash)
+          lone = .leaf(knownLeaf, hash: hash, version: version)
+        } else if case .leaf(let key, let valueHash) = try node(hash, version: version) {
+          lone = .leaf(SparseMerkleProof.Leaf(key: key, valueHash: valueHash), hash: hash, version: version)
+        } else {
+          lone = .branch(hash: hash, version: version)
+        }
         return left.hash == .zero ? join(.empty, lone) : join(lone, .empty)
       default:
         return join(left, right)
       }
     }
 
-    /// The subtree holding exactly the non-deleted changes.
-    mutating func build(depth: Int, _ changes: ArraySlice<Change>) -> Subtree {
-      let present = changes.compactMap { change in change.valueHash.map { (key: change.key, valueHash: $0) } }
-      return build(depth: depth, present[...])
+    /// The subtree holding exactly the non-deleted changes and, unless a
+    /// change has its key, the `existing` leaf.
+    mutating func build(depth: Int, _ changes: ArraySlice<Change>, existing: PlacedLeaf?) -> Subtree {
+      var leaves = changes.compactMap { change in
+        change.valueHash.map { PlacedLeaf(leaf: .init(key: change.key, valueHash: $0), stored: nil) }
+      }
+      if let existing, !changes.contains(where: { $0.key == existing.leaf.key }) {
+        let position = leaves.firstIndex { existing.leaf.key < $0.leaf.key } ?? leaves.endIndex
+        leaves.insert(existing, at: position)
+      }
+      return build(depth: depth, leaves[...])
     }
 
-    /// `entries` are sorted by key and all present; split on each bit without copying.
-    mutating func build(depth: Int, _ entries: ArraySlice<(key: Hash256, valueHash: Hash256)>) -> Subtree {
-      switch entries.count {
+    /// `leaves` are sorted by key; split on each bit without copying.
+    mutating func build(depth: Int, _ leaves: ArraySlice<PlacedLeaf>) -> Subtree {
+      switch leaves.count {
       case 0: return .empty
       case 1:
-        let entry = entries.first!
-        return .leaf(hash: store(.leaf(key: entry.key, valueHash: entry.valueHash)), version: version)
+        let placed = leaves.first!
+        if let stored = placed.stored { return .leaf(placed.leaf, hash: stored.hash, version: stored.version) }
+        let hash = store(.leaf(key: placed.leaf.key, valueHash: placed.leaf.valueHash))
+        return .leaf(placed.leaf, hash: hash, version: version)
       default:
         precondition(depth < 256, "two distinct keys differ within 256 bits")
-        let split = entries.firstIndex { $0.key.bit(depth) } ?? entries.endIndex
-        return join(build(depth: depth + 1, entries[..<split]), build(depth: depth + 1, entries[split...]))
+        let split = leaves.firstIndex { $0.leaf.key.bit(depth) } ?? leaves.endIndex
+        return join(build(depth: depth + 1, leaves[..<split]), build(depth: depth + 1, leaves[split...]))
       }
     }
 
@@ -342,7 +451,8 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       case (.leaf, .empty), (.empty, .leaf): return left.hash == .zero ? right : left
       default:
         let node = SparseMerkleNode.internalNode(
-          left: left.hash, right: right.hash, leftVersion: left.version, rightVersion: right.version)
+          left: left.hash, right: right.hash, leftVersion: left.version, rightVersion: right.version,
+          leafChildren: .init(left: left.knownLeaf, right: right.knownLeaf))
         return .branch(hash: store(node), version: version)
       }
     }

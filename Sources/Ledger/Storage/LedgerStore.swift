@@ -117,6 +117,11 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       if try database.get(StoreKey.layout) == StoreKey.movableLayout {
         try Self.moveToHeightOrdered(from: database, to: heightOrdered)
       }
+      if try database.get(StoreKey.layout) == StoreKey.leafChildrenFreeLayout {
+        let marker = WriteBatch()
+        marker.put(StoreKey.layout, StoreKey.currentLayout)
+        try database.write(marker)
+      }
       guard try database.get(StoreKey.layout) == StoreKey.currentLayout else {
         throw StoreError(
           "store.old_layout",

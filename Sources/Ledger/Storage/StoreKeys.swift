@@ -6,12 +6,16 @@
 enum StoreKey {
   /// Genesis hash this store was created from (32 bytes).
   static let genesisHash = Array("m/genesis".utf8)
-  /// The key layout this store was written with: 4 keeps blocks and tree
+  /// The key layout this store was written with: 5 keeps blocks and tree
   /// nodes (by version and hash) in the height-ordered database and each
-  /// record once, under its value hash. Layout 3 is converted when it opens;
-  /// a store with another layout, or none, is refused.
+  /// record once, under its value hash, and its internal tree nodes may name
+  /// their leaf children (node tag 2). Layouts 3 and 4 are converted when
+  /// they open; a store with another layout, or none, is refused.
   static let layout = Array("m/layout".utf8)
-  static let currentLayout: [UInt8] = [4]
+  static let currentLayout: [UInt8] = [5]
+  /// Layout 4 is layout 5 without tag-2 nodes; its nodes stay valid as they
+  /// are, so opening it only writes the new marker (which older builds refuse).
+  static let leafChildrenFreeLayout: [UInt8] = [4]
   /// Layout 3 kept blocks (`b/<height>`) and tree nodes (`n/<version><hash>`)
   /// in this database; such a store moves them to the height-ordered one when it opens.
   static let movableLayout: [UInt8] = [3]
