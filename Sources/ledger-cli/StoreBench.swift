@@ -80,6 +80,7 @@ extension BenchCommand {
       }
       let measured = blocks * blockSize
       let cpuMicroseconds = (Self.processCPUSeconds() - cpuAtWindowStart) * 1e6 / Double(measured)
+      let elapsed = ContinuousClock.now - windowStart
       let totals = zip(executeMicroseconds, commitMicroseconds).map { $0 + $1 }
       let report = StoreReport(
         blocks: blocks, blockTransactions: blockSize, records: try Self.recordCount(store),
@@ -88,7 +89,7 @@ extension BenchCommand {
         commitMicrosecondsPerTransaction: Self.median(commitMicroseconds),
         blockMicrosecondsPerTransaction: Self.median(totals),
         cpuMicrosecondsPerTransaction: cpuMicroseconds,
-        transactionsPerSecond: Double(measured) / (ContinuousClock.now - windowStart).seconds,
+        transactionsPerSecond: Double(measured) / elapsed.seconds,
         peakRSSMegabytes: Self.peakRSSMegabytes())
       if output == .json {
         print(try JSONOutput.string(report))
