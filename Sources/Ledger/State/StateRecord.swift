@@ -81,7 +81,7 @@ public enum RecordStatus: UInt8, WireEnum {
 }
 
 /// The kind-specific content of a record.
-public enum RecordValue: Hashable, Sendable {
+public indirect enum RecordValue: Hashable, Sendable {
   case bureau(BureauRegistration)
   /// A duty and how many active directories cite it; a cited duty cannot retire.
   case duty(Duty, citingDirectoryCount: UInt32)
