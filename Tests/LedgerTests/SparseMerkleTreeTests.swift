@@ -180,6 +180,36 @@ struct SparseMerkleTreeTests {
     #expect(splits > 0, "in a tree of 4,096 keys, most new keys end on a leaf")
   }
 
+  @Test("an internal node's leaf children round-trip in tag 2; a node without them stays tag 1; bad flags are refused")
+  func leafChildrenEncoding() throws {
+    let left = SparseMerkleProof.Leaf(key: Self.key(1), valueHash: Self.value(1, 0))
+    let right = SparseMerkleProof.Leaf(key: Self.key(2), valueHash: Self.value(2, 0))
+    let hashes = (SparseMerkleNode.leafHash(left), SparseMerkleNode.leafHash(right))
+    for (children, size) in [
+      ((left, nil), 1 + 80 + 1 + 64), ((nil, right), 1 + 80 + 1 + 64), ((left, right), 1 + 80 + 1 + 128),
+    ]
+      as [((SparseMerkleProof.Leaf?, SparseMerkleProof.Leaf?), Int)]
+    {
+      let node = SparseMerkleNode.internalNode(
+        left: hashes.0, right: hashes.1, leftVersion: 3, rightVersion: 4,
+        leafChildren: .init(left: children.0, right: children.1))
+      let bytes = node.canonicalBytes
+      #expect(bytes.first == 2 && bytes.count == size)
+      #expect(try SparseMerkleNode(canonicalBytes: bytes) == node)
+      // Not hashed: the node's hash is the one without them.
+      #expect(node.hash == SparseMerkleNode.internalHash(left: hashes.0, right: hashes.1))
+    }
+    let plain = SparseMerkleNode.internalNode(left: hashes.0, right: hashes.1, leftVersion: 3, rightVersion: 4)
+    #expect(plain.canonicalBytes.first == 1 && plain.canonicalBytes.count == 81)
+    for flags: UInt8 in [0, 4, 0x83] {
+      var bytes = plain.canonicalBytes
+      bytes[0] = 2
+      bytes.append(flags)
+      bytes += Self.key(1).bytes + Self.value(1, 0).bytes
+      #expect(throws: FormatError.self) { try SparseMerkleNode(canonicalBytes: bytes) }
+    }
+  }
+
   @Test("a leaf child that does not hash to its parent's child hash is reported, not used")
   func inconsistentLeafChild() throws {
     let (tree, root) = try Self.populatedTree(count: 64)

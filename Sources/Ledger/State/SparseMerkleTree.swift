@@ -86,7 +86,8 @@ extension SparseMerkleNode: CanonicalCodable {
       writer.write(u64: rightVersion)
       guard let leafChildren else { return }
       writer.write(u8: (leafChildren.left == nil ? 0 : 1) | (leafChildren.right == nil ? 0 : 2))
-      for leaf in [leafChildren.left, leafChildren.right].compactMap({ $0 }) {
+      for leaf in [leafChildren.left, leafChildren.right] {
+        guard let leaf else { continue }
         writer.write(hash: leaf.key)
         writer.write(hash: leaf.valueHash)
       }

@@ -251,7 +251,9 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
 
   /// The default fills the cache's two tables: a generation of 98,304 nodes
   /// is exactly 3/4 of a 131,072-slot dictionary, Swift's maximum load, so it
-  /// holds half again as many nodes as 65,536 would in the same ≈ 16 MB.
+  /// holds half again as many nodes as 65,536 would in the same ≈ 17 MB
+  /// (128-byte slots), plus ≈ 160 bytes for each internal node that names
+  /// leaf children.
   /// Nodes and root versions share `database` unless `rootDatabase` is given.
   public init(database: LevelDB, rootDatabase: LevelDB? = nil, cachedNodesMax: Int = 3 << 16) {
     self.database = database
@@ -342,7 +344,7 @@ final class TwoGenerationCache<Key: Hashable, Value>: @unchecked Sendable {
   private func insertLocked(_ key: Key, _ value: Value) {
     if young.count >= generationMax {
       // The dropped generation's table becomes the new young one, emptied in
-      // place: a fresh table for 98,304 tree nodes (≈ 16 MB) was mapped,
+      // place: a fresh table for 98,304 tree nodes (≈ 17 MB) was mapped,
       // faulted in and unmapped every few blocks.
       swap(&old, &young)
       young.removeAll(keepingCapacity: true)
