@@ -237,6 +237,24 @@ struct LedgerStoreTests {
     #expect(try fixture.store.record(.grant(H.police, "G-2"))?.status == .active)
   }
 
+  @Test("a committed block's new internal nodes are cached, its leaves (named by their parents) are not")
+  func cachesInternalNodesOnly() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let (block, execution) = try fixture.commit([fixture.policeGrant("G-1")])
+    let cache = fixture.store.tree.source.cache
+    let (_, proof) = try fixture.store.record(.grant(H.police, "G-1"), atRoot: block.header.stateRoot)
+    let leaf = try #require(proof.leaf)
+    #expect(execution.newNodes[SparseMerkleNode.leafHash(leaf)] != nil, "the grant's leaf is new in this block")
+    #expect(cache.value(SparseMerkleNode.leafHash(leaf)) == nil)
+    #expect(cache.value(block.header.stateRoot) != nil)
+    let internalCount = execution.newNodes.values.filter { if case .internalNode = $0 { true } else { false } }.count
+    #expect(internalCount > 0)
+    for (hash, node) in execution.newNodes {
+      if case .internalNode = node { #expect(cache.value(hash) == node) }
+    }
+  }
+
   @Test(
     "a layout-4 store, whose internal tree nodes do not name their leaf children, opens as layout 5 and goes on to the same roots"
   )
