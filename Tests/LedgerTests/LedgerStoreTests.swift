@@ -237,6 +237,35 @@ struct LedgerStoreTests {
     #expect(try fixture.store.record(.grant(H.police, "G-2"))?.status == .active)
   }
 
+  @Test("execution hands its tables back empty with their capacity, and reusing them changes nothing")
+  func executionTablesReused() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let store = fixture.store!
+    let transactions = (1...40).map { fixture.policeGrant("G-\($0)") }
+    let machine = StateMachine(chainId: store.chainId)
+    func run(_ tables: inout ExecutionTables) throws -> BlockExecution {
+      try machine.execute(
+        transactions: transactions, height: store.head.height + 1, timeMs: store.head.timeMs + 1_000, state: store,
+        tree: store.tree, stateRoot: store.head.stateRoot, reusingNodeTable: [:], tables: &tables)
+    }
+    var tables = ExecutionTables()
+    let first = try run(&tables)
+    #expect(tables.blockWrites.isEmpty && tables.baseValues.isEmpty)
+    let capacity = tables.blockWrites.capacity
+    #expect(capacity >= 2 * transactions.count)
+    let again = try run(&tables)
+    #expect(tables.blockWrites.isEmpty && tables.blockWrites.capacity == capacity)
+    let plain = try machine.execute(
+      transactions: transactions, height: store.head.height + 1, timeMs: store.head.timeMs + 1_000, state: store,
+      tree: store.tree, stateRoot: store.head.stateRoot)
+    for execution in [first, again] {
+      #expect(execution.stateRoot == plain.stateRoot && execution.resultsRoot == plain.resultsRoot)
+      #expect(execution.changes == plain.changes)
+    }
+    #expect(plain.acceptedCount == transactions.count)
+  }
+
   @Test("a committed block's new internal nodes are cached, its leaves (named by their parents) are not")
   func cachesInternalNodesOnly() throws {
     var fixture = try StoreFixture()

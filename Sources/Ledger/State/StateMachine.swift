@@ -87,7 +87,7 @@ public struct StateMachine: Sendable {
     // Taken, not shared, so that emptying them later cannot copy them.
     var handed = ExecutionTables()
     swap(&handed, &tables)
-    let working = WorkingState(base: state, reusing: handed, expectedWrites: transactions.count * 2)
+    let working = WorkingState(base: state, reusing: consume handed, expectedWrites: transactions.count * 2)
     defer { tables = working.emptiedTables() }
     let validatorSet = try activateScheduledValidatorChanges(height: height, in: working)
     working.commitTransaction()
@@ -206,8 +206,13 @@ final class WorkingState {
   /// about two records) instead of growing them, and rehashing, as they fill.
   init(base: any StateReader, reusing tables: consuming ExecutionTables = .init(), expectedWrites: Int = 0) {
     self.base = base
-    blockWrites = tables.blockWrites
-    baseValues = tables.baseValues
+    // Swapped out, not copied: a second reference would make the first
+    // reserve or write copy the whole table.
+    var owned = consume tables
+    blockWrites = [:]
+    baseValues = [:]
+    swap(&blockWrites, &owned.blockWrites)
+    swap(&baseValues, &owned.baseValues)
     blockWrites.reserveCapacity(expectedWrites)
     baseValues.reserveCapacity(expectedWrites)
   }
