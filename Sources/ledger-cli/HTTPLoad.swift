@@ -124,8 +124,8 @@ extension Duration {
   var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
-/// The value at fraction `q` (0…1) of sorted samples.
-func percentile(_ sorted: [UInt64], _ q: Double) -> UInt64 {
-  guard !sorted.isEmpty else { return 0 }
+/// The value at fraction `q` (0…1) of sorted samples (the nearest rank).
+func percentile<Value: Numeric>(_ sorted: [Value], _ q: Double) -> Value {
+  guard !sorted.isEmpty else { return .zero }
   return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
 }

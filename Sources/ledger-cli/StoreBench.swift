@@ -85,9 +85,9 @@ extension BenchCommand {
       let report = StoreReport(
         blocks: blocks, blockTransactions: blockSize, records: try Self.recordCount(store),
         rejectedTransactions: rejected,
-        executeMicrosecondsPerTransaction: Self.median(executeMicroseconds),
-        commitMicrosecondsPerTransaction: Self.median(commitMicroseconds),
-        blockMicrosecondsPerTransaction: Self.median(totals),
+        executeMicrosecondsPerTransaction: percentile(executeMicroseconds.sorted(), 0.5),
+        commitMicrosecondsPerTransaction: percentile(commitMicroseconds.sorted(), 0.5),
+        blockMicrosecondsPerTransaction: percentile(totals.sorted(), 0.5),
         cpuMicrosecondsPerTransaction: cpuMicroseconds,
         transactionsPerSecond: Double(measured) / elapsed.seconds,
         peakRSSMegabytes: Self.peakRSSMegabytes())
@@ -96,13 +96,6 @@ extension BenchCommand {
       } else {
         report.printTable()
       }
-    }
-
-    static func median(_ values: [Double]) -> Double {
-      let sorted = values.sorted()
-      guard !sorted.isEmpty else { return 0 }
-      return sorted.count % 2 == 1
-        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     static func processCPUSeconds() -> Double {
@@ -156,7 +149,9 @@ extension BenchCommand {
           cpuMicrosecondsPerTransaction))
       say(
         String(format: "throughput          %.0f tx/s on one thread, no signatures, no network", transactionsPerSecond))
-      say("state               \(records) records after the run; \(rejectedTransactions) transactions rejected (warm-up included)")
+      say(
+        "state               \(records) records after the run; \(rejectedTransactions) transactions rejected (warm-up included)"
+      )
       say(String(format: "peak RSS            %.0f MB (the pre-signed transactions included)", peakRSSMegabytes))
     }
   }
