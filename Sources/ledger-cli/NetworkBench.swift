@@ -59,11 +59,7 @@ extension BenchCommand {
       let apis: [String]
       let genesis: Genesis
       let sample = try Genesis.load(path: try shippedGenesis("sample-city"))
-      let sampleCity = { (validators: Int) in
-        Devnet.genesis(
-          validatorCount: validators, bureaus: sample.bureaus, duties: sample.duties, directories: sample.directories,
-          grants: sample.grants)
-      }
+      let sampleCity = { (validators: Int) in Workload.sampleCity(sample, validators: validators) }
       if urls.isEmpty {
         let benchGenesis = sampleCity(nodes)
         let directory = dir ?? NSTemporaryDirectory() + "dirledger-bench-\(getpid())"
@@ -369,6 +365,14 @@ struct Workload {
 
   static func mixDescription(bureaus: Int, submissions: Int) -> String {
     "\(bureaus) bureaus × (publishDirectory, reviseDirectory, attestData, grantAccess, recordShare, revokeGrant), \(submissions) submissions"
+  }
+
+  /// A devnet genesis with `validators` validators and the bureaus, duties,
+  /// directories and grants of the sample city (`sample`).
+  static func sampleCity(_ sample: Genesis, validators: Int) -> Genesis {
+    Devnet.genesis(
+      validatorCount: validators, bureaus: sample.bureaus, duties: sample.duties, directories: sample.directories,
+      grants: sample.grants)
   }
 
   /// The genesis bureaus that declare a duty: they can publish directories.

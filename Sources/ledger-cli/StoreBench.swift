@@ -30,12 +30,8 @@ extension BenchCommand {
         throw CLIError(code: "input.invalid", message: "--blocks 1…10000, --warmup-blocks 0…1000, --block-size 1…20000")
       }
       let log: (String) -> Void = { message in if output == .text { say(message) } }
-      let sample = try Genesis.load(path: try shippedGenesis("sample-city"))
-      let genesis = Devnet.genesis(
-        validatorCount: 4, bureaus: sample.bureaus, duties: sample.duties, directories: sample.directories,
-        grants: sample.grants)
+      let genesis = Workload.sampleCity(try Genesis.load(path: try shippedGenesis("sample-city")), validators: 4)
       let validatorKeys = Devnet.validatorKeys(of: genesis)
-      let quorum = genesis.validators.count - (genesis.validators.count - 1) / 3
 
       let total = (blocks + warmupBlocks) * blockSize
       log("pre-signing \(total) transactions …")
@@ -69,7 +65,7 @@ extension BenchCommand {
           transactions: slice, timeMs: timeMs, execution: execution, proposer: validatorKeys[0].publicKey)
         let block = Block(header: header, transactions: slice).encoded()
         let executed = ContinuousClock.now
-        let certificate = Devnet.certify(header, keys: validatorKeys, quorum: quorum)
+        let certificate = Devnet.certify(header, keys: validatorKeys, quorum: execution.validatorSet.quorum)
         let certified = ContinuousClock.now
         try store.commit(block, certificate: certificate, execution: execution)
         let committed = ContinuousClock.now
