@@ -202,6 +202,16 @@ public actor NodeEngine {
     for (id, valid) in outcomes where valid { recentlyVerified.insert(id) }
   }
 
+  /// Forwarded transactions whose signatures the caller just checked
+  /// (`valid`, in the same order): records the checks and admits the valid
+  /// ones. Returns how many had a bad signature.
+  public func admitForwarded(_ transactions: [SignedTransaction], valid: [Bool]) -> Int {
+    noteVerified(Array(zip(transactions.map(\.id), valid)))
+    let admissible = zip(transactions, valid).filter(\.1).map { ($0.0, size: $0.0.encodedByteCount) }
+    _ = admit(admissible, forward: false)
+    return transactions.count - admissible.count
+  }
+
   /// Whether `count` more transactions could enter the mempool now: checked
   /// before any signature is, so an overloaded node refuses work cheaply
   /// instead of verifying what it must then drop.

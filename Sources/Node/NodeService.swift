@@ -180,10 +180,8 @@ struct NodeService: Service {
             let transactions = await engine.needingVerification(forwarded)
             guard !transactions.isEmpty else { continue }
             let valid = LedgerExecutor.verifySignatures(transactions)
-            await engine.noteVerified(Array(zip(transactions.map(\.id), valid)))
-            let admissible = zip(transactions, valid).filter(\.1).map { ($0.0, size: $0.0.canonicalBytes.count) }
-            if admissible.count < transactions.count { metrics.peerRejected("forwarded_bad_signature") }
-            _ = await engine.admit(admissible, forward: false)
+            let refused = await engine.admitForwarded(transactions, valid: valid)
+            if refused > 0 { metrics.peerRejected("forwarded_bad_signature") }
           }
         }
         group.addTask {

@@ -53,6 +53,31 @@ struct CanonicalEncodingTests {
     }
   }
 
+  @Test("a transaction's size is known without encoding it again, however it was made")
+  func encodedByteCount() throws {
+    for (_, transaction) in FormatExamples.transactions {
+      let bytes = transaction.canonicalBytes
+      #expect(transaction.encodedByteCount == bytes.count)
+      #expect(try SignedTransaction(canonicalBytes: bytes).encodedByteCount == bytes.count)
+      let fromJSON = try JSONDecoder().decode(SignedTransaction.self, from: JSONEncoder().encode(transaction))
+      #expect(fromJSON.encodedByteCount == bytes.count)
+    }
+  }
+
+  @Test("signatures are encoded in key order whatever order they were given in")
+  func signatureOrder() throws {
+    let keys = ["BJ-GAJ", "BJ-RSJ", "BJ-ZJW"].map(Devnet.operatorKey)
+    let body = FormatExamples.transactions[0].transaction.body
+    let forward = SignedTransaction(body: body, signedBy: keys)
+    // Signing draws fresh randomness: the same signatures, given the other way round.
+    let backward = SignedTransaction(body: body, signatures: forward.signatures.reversed())
+    #expect(forward.canonicalBytes == backward.canonicalBytes)
+    #expect(forward.signatures.map(\.publicKey) == keys.map(\.publicKey).sorted())
+    let decoded = try SignedTransaction(canonicalBytes: backward.canonicalBytes)
+    #expect(decoded == forward)
+    #expect(decoded.encodedByteCount == forward.encodedByteCount)
+  }
+
   @Test("transactions survive a JSON round trip unchanged")
   func jsonRoundTrip() throws {
     for (_, transaction) in FormatExamples.transactions {

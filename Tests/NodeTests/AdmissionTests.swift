@@ -52,6 +52,26 @@ struct AdmissionTests {
   }
 }
 
+extension AdmissionTests {
+  /// What a peer forwarded is admitted once its signatures were checked, and
+  /// not handed out for checking again; a bad signature keeps it out.
+  @Test func forwardedTransactionsAreAdmittedOnceCheckedAndNotCheckedAgain() async throws {
+    let engine = try engine(clientTransactionsMax: 10, transactionsMax: 10)
+    let good = duty(0).0
+    let forged = SignedTransaction(body: duty(1).0.body, signatures: good.signatures)
+    #expect(await engine.needingVerification([good, forged]).map(\.id) == [good.id, forged.id])
+    let refused = await engine.admitForwarded(
+      [good, forged], valid: [good.signaturesAreValid, forged.signaturesAreValid])
+    #expect(refused == 1, "the forged signature is refused")
+    #expect(await engine.mempool.contains(good.id))
+    #expect(await !engine.mempool.contains(forged.id))
+    #expect(await engine.mempool.byteCount == good.canonicalBytes.count)
+    #expect(
+      await engine.needingVerification([good, forged]).map(\.id) == [forged.id],
+      "the admitted one is not checked again; the forged one would be")
+  }
+}
+
 /// The inbound queue of forwarded transactions is bounded by transactions, not frames.
 @Test func countingBoundRefusesWhatWouldExceedItAndFreesWhatIsGivenBack() {
   let bound = CountingBound(limit: 10)

@@ -1,15 +1,24 @@
 /// Lower-case hexadecimal, the only text form of bytes the project prints.
 public enum Hex {
-  private static let digits = Array("0123456789abcdef".utf8)
-
   public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-    var utf8: [UInt8] = []
-    utf8.reserveCapacity(bytes.underestimatedCount * 2)
-    for byte in bytes {
-      utf8.append(digits[Int(byte >> 4)])
-      utf8.append(digits[Int(byte & 0x0f)])
+    bytes.withContiguousStorageIfAvailable(encode(contiguous:))
+      ?? Array(bytes).withUnsafeBufferPointer(encode(contiguous:))
+  }
+
+  /// Writes the digits straight into the string's storage: every id, key and
+  /// record path the node prints or builds goes through here.
+  private static func encode(contiguous bytes: UnsafeBufferPointer<UInt8>) -> String {
+    String(unsafeUninitializedCapacity: bytes.count * 2) { utf8 in
+      for index in bytes.indices {
+        utf8[2 * index] = digit(bytes[index] >> 4)
+        utf8[2 * index + 1] = digit(bytes[index] & 0x0f)
+      }
+      return bytes.count * 2
     }
-    return String(decoding: utf8, as: UTF8.self)
+  }
+
+  @inline(__always) private static func digit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
   }
 
   /// Decodes hex digits (either case); nil for odd length or a non-hex character.

@@ -144,15 +144,15 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
   /// Writes the transaction list (its count, then each transaction's length
   /// and canonical bytes) and returns where each transaction's bytes sit.
   private static func write(_ transactions: [SignedTransaction], to writer: inout CanonicalWriter) -> [Range<Int>] {
-    var transactionWriter = CanonicalWriter(capacity: 1_024)
     var ranges: [Range<Int>] = []
     ranges.reserveCapacity(transactions.count)
     writer.write(array: transactions) { writer, transaction in
-      transactionWriter.removeAll()
-      transaction.encode(to: &transactionWriter)
-      writer.write(varint: transactionWriter.bytes.count)
+      // The length is known before the bytes, so each is encoded in place.
+      writer.write(varint: transaction.encodedByteCount)
       let start = writer.bytes.count
-      writer.write(encoded: transactionWriter.bytes)
+      transaction.encode(to: &writer)
+      precondition(
+        writer.bytes.count - start == transaction.encodedByteCount, "a transaction re-encoded to another length")
       ranges.append(start..<writer.bytes.count)
     }
     return ranges

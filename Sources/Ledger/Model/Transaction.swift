@@ -239,11 +239,13 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     @usableFromInline let body: TransactionBody
     @usableFromInline let signatures: [TransactionSignature]
     @usableFromInline let id: Hash256
+    @usableFromInline let encodedByteCount: Int
 
-    init(body: TransactionBody, signatures: [TransactionSignature], id: Hash256) {
+    init(body: TransactionBody, signatures: [TransactionSignature], id: Hash256, encodedByteCount: Int) {
       self.body = body
       self.signatures = signatures
       self.id = id
+      self.encodedByteCount = encodedByteCount
     }
   }
 
@@ -253,11 +255,22 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
   @inlinable public var signatures: [TransactionSignature] { fields.signatures }
   /// Derived from `body`; kept so the id is hashed once per decode.
   @inlinable public var id: Hash256 { fields.id }
+  /// The length of `canonicalBytes`, known from the decode (or the one
+  /// encoding at construction), so sizing a transaction never re-encodes it.
+  @inlinable public var encodedByteCount: Int { fields.encodedByteCount }
 
   private enum CodingKeys: String, CodingKey { case id, body, signatures }
 
   public init(body: TransactionBody, signatures: [TransactionSignature]) {
-    fields = Fields(body: body, signatures: CanonicalSet.sorted(signatures), id: body.id)
+    let sorted = CanonicalSet.sorted(signatures)
+    var writer = CanonicalWriter(capacity: 512)
+    writer.write(body)
+    let bodyEnd = writer.bytes.count
+    writer.write(array: sorted)
+    let id = writer.bytes.withUnsafeBytes {
+      TaggedHash.hash(.transaction, UnsafeRawBufferPointer(rebasing: $0[..<bodyEnd]))
+    }
+    fields = Fields(body: body, signatures: sorted, id: id, encodedByteCount: writer.bytes.count)
   }
 
   /// Signs `body` with every key given (the first is normally `body.signer`).
@@ -295,7 +308,8 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
 
   public func encode(to writer: inout CanonicalWriter) {
     writer.write(body)
-    writer.write(set: signatures)
+    // Already in set order: sorted at construction, strictly ascending when decoded.
+    writer.write(array: signatures)
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
@@ -307,7 +321,7 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     let signatures = try reader.read(set: "signatures", count: 1...Limits.transactionSignatureCountMax) {
       (reader) throws(FormatError) in try TransactionSignature(from: &reader)
     }
-    fields = Fields(body: body, signatures: signatures, id: id)
+    fields = Fields(body: body, signatures: signatures, id: id, encodedByteCount: reader.offset - bodyStart)
   }
 
   /// True when every signature is a valid BIP-340 signature over the id.

@@ -289,7 +289,8 @@ struct TransactionExecution {
     if signatureCheck == .verify && !transaction.signaturesAreValid {
       throw Rejection("tx.bad_signature", "a signature does not verify over the transaction id")
     }
-    let account = try state.read(.account(signer))
+    let accountKey = RecordKey.account(signer)
+    let account = try state.read(accountKey)
     let expectedSequence: UInt64
     if case .account(let next)? = account?.value { expectedSequence = next } else { expectedSequence = 0 }
     guard body.sequence == expectedSequence else {
@@ -303,7 +304,7 @@ struct TransactionExecution {
     let nextAccount =
       account?.changed(value: .account(nextSequence: expectedSequence + 1), at: height)
       ?? .created(.account(nextSequence: 1), at: height)
-    state.write(.account(signer), nextAccount)
+    state.write(accountKey, nextAccount)
   }
 
   /// The transaction is for this chain and its signer signed it.
