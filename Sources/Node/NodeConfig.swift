@@ -84,7 +84,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     /// follows what the network commits, and every validator still gets what
     /// another one accepted (a transaction missing on one node would leave a
     /// gap in its signer's sequence there).
-    public var clientTransactionsMax = 20_000
+    public var clientTransactionsMax = 10_000
     public var bytesMax = 256 * 1_024 * 1_024
     public init() {}
     public init(from decoder: any Decoder) throws {

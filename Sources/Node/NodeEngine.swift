@@ -133,20 +133,25 @@ public actor NodeEngine {
     var admitted: [SignedTransaction] = []
     var results: [Result<Hash256, MempoolRejection>] = []
     let now = ContinuousClock.now
+    // Committed state does not change during this call: what the checks
+    // read of it (signers' sequences, bureaus, operators) is read once.
+    let authorization = StateMachine.AdmissionCheck(
+      chainId: chainId, height: store.head.height + 1, timeMs: store.head.timeMs, state: store)
+    var committedSequences: [PublicKey: UInt64] = [:]
     for (transaction, size) in transactions {
       do throws(MempoolRejection) {
         guard transaction.body.chainId == chainId else {
           throw MempoolRejection(
             "tx.wrong_chain", "transaction is for chain \"\(transaction.body.chainId)\", this is \"\(chainId)\"")
         }
-        let signerNextSequence = committedSequence(of: transaction.body.signer)
+        let signer = transaction.body.signer
+        let signerNextSequence = committedSequences[signer] ?? committedSequence(of: signer)
+        committedSequences[signer] = signerNextSequence
         if let location = try? store.committedLocation(of: transaction, signerNextSequence: signerNextSequence) {
           throw MempoolRejection(
             "tx.already_committed", "transaction \(transaction.id.hex) is in block \(location.height)")
         }
-        if let rejection = StateMachine(chainId: chainId).admissionRejection(
-          of: transaction, height: store.head.height + 1, timeMs: store.head.timeMs, state: store)
-        {
+        if let rejection = authorization.rejection(of: transaction) {
           throw MempoolRejection(rejection.code, rejection.message)
         }
         try mempool.add(transaction, size: size, committedSequence: signerNextSequence)

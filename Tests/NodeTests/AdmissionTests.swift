@@ -72,6 +72,24 @@ extension AdmissionTests {
   }
 }
 
+extension AdmissionTests {
+  /// The checks of one request share what they read of committed state; each
+  /// transaction is still judged on its own.
+  @Test func oneRequestRefusesTheUnauthorisedAndAdmitsTheRest() async throws {
+    let engine = try engine(clientTransactionsMax: 10, transactionsMax: 10)
+    let intruder = Devnet.operatorKey("BJ-ZJW")
+    let foreign = SignedTransaction(
+      body: TransactionBody(
+        chainId: Devnet.chainId, signer: intruder.publicKey, sequence: 0, payload: duty(5).0.body.payload),
+      signedBy: [intruder])
+    let results = await engine.admit([duty(0), (foreign, foreign.encodedByteCount), duty(1)], forward: false)
+    #expect(results.map { (try? $0.get()) != nil } == [true, false, true])
+    guard case .failure(let refusal) = results[1] else { return }
+    #expect(refusal.code == "tx.signer_not_operator", "BJ-ZJW's operator declaring a duty of BJ-GAJ")
+    #expect(await engine.mempool.count == 2)
+  }
+}
+
 /// The inbound queue of forwarded transactions is bounded by transactions, not frames.
 @Test func countingBoundRefusesWhatWouldExceedItAndFreesWhatIsGivenBack() {
   let bound = CountingBound(limit: 10)

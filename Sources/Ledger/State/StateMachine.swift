@@ -132,17 +132,38 @@ public struct StateMachine: Sendable {
   public func admissionRejection(
     of transaction: SignedTransaction, height: UInt64, timeMs: UInt64, state: any StateReader
   ) -> Rejection? {
-    let execution = TransactionExecution(
-      transaction: transaction, chainId: chainId, height: height, timeMs: timeMs,
-      signatureCheck: .alreadyVerified, state: WorkingState(base: state))
-    do {
-      try execution.authorize()
-    } catch let rejection as Rejection {
-      return Self.admissionCodes.contains(rejection.code) ? rejection : nil
-    } catch {
+    AdmissionCheck(chainId: chainId, height: height, timeMs: timeMs, state: state).rejection(of: transaction)
+  }
+
+  /// `admissionRejection` for a batch of transactions against one committed
+  /// state: the records the checks read (bureaus, their operators) are read
+  /// once for the batch, not once per transaction.
+  public struct AdmissionCheck {
+    let chainId: String
+    let height: UInt64
+    let timeMs: UInt64
+    let state: WorkingState
+
+    public init(chainId: String, height: UInt64, timeMs: UInt64, state: any StateReader) {
+      self.chainId = chainId
+      self.height = height
+      self.timeMs = timeMs
+      self.state = WorkingState(base: state)
+    }
+
+    public func rejection(of transaction: SignedTransaction) -> Rejection? {
+      let execution = TransactionExecution(
+        transaction: transaction, chainId: chainId, height: height, timeMs: timeMs,
+        signatureCheck: .alreadyVerified, state: state)
+      do {
+        try execution.authorize()
+      } catch let rejection as Rejection {
+        return StateMachine.admissionCodes.contains(rejection.code) ? rejection : nil
+      } catch {
+        return nil
+      }
       return nil
     }
-    return nil
   }
 
   /// The state tree after `changes`: one batched update of every key they
