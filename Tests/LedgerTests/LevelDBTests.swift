@@ -30,6 +30,20 @@ struct LevelDBTests {
     #expect(reopened.scan(prefix: Array("k/".utf8), limit: 7).count == 7)
   }
 
+  @Test("the two-generation cache takes many entries at once, in chunks, as if one by one")
+  func twoGenerationCacheBatches() {
+    let batched = TwoGenerationCache<Int, Int>(capacity: 8)
+    let single = TwoGenerationCache<Int, Int>(capacity: 8)
+    batched.insert(contentsOf: (0..<10).map { ($0, $0 * 10) }, chunk: 3)
+    for key in 0..<10 { single.insert(key, key * 10) }
+    let kept = (0..<10).filter { batched.value($0) != nil }
+    #expect(kept == (0..<10).filter { single.value($0) != nil })
+    #expect(kept.count <= 8)
+    #expect(batched.value(9) == 90)
+    batched.insert(contentsOf: [(Int, Int)](), chunk: 3)
+    #expect(batched.value(9) == 90, "an empty batch changes nothing")
+  }
+
   @Test("the two-generation cache keeps recent and recently read entries, and at most its capacity")
   func twoGenerationCache() {
     let cache = TwoGenerationCache<Int, String>(capacity: 4)
