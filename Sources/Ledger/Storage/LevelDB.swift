@@ -371,6 +371,7 @@ final class TwoGenerationCache<Key: Hashable & Sendable, Value: Sendable>: Senda
   /// Inserts many under one acquisition of the lock, `chunk` at a time so
   /// that readers on other threads wait for at most one chunk.
   func insert(contentsOf entries: some Sequence<(Key, Value)>, chunk: Int = 4_096) {
+    let chunk = max(1, chunk)
     var iterator = entries.makeIterator()
     var more = true
     while more {
