@@ -86,10 +86,14 @@ extension SparseMerkleNode: CanonicalCodable {
       writer.write(u64: rightVersion)
       guard let leafChildren else { return }
       writer.write(u8: (leafChildren.left == nil ? 0 : 1) | (leafChildren.right == nil ? 0 : 2))
-      for leaf in [leafChildren.left, leafChildren.right] {
-        guard let leaf else { continue }
-        writer.write(hash: leaf.key)
-        writer.write(hash: leaf.valueHash)
+      // Each named leaf in turn, without an array per node: every block writes thousands.
+      if let left = leafChildren.left {
+        writer.write(hash: left.key)
+        writer.write(hash: left.valueHash)
+      }
+      if let right = leafChildren.right {
+        writer.write(hash: right.key)
+        writer.write(hash: right.valueHash)
       }
     }
   }
