@@ -191,13 +191,21 @@ public enum HTTPAPI {
     router.get("/v1/history") { request, _ in
       let key = try recordKeyQuery(request)
       let limit = try pageSize.read(request)
-      let entries = await engine.read { $0.history(of: key, limit: limit) }
+      let before = try cursor(request).map { bytes in
+        guard let position = RecordHistory.Position(cursor: bytes) else {
+          throw APIError.badRequest("request.invalid_field", "after: the next cursor of a previous page")
+        }
+        return position
+      }
+      let page = try await engine.read { try $0.history(of: key, limit: limit, before: before) }
       return json(
         HistoryView(
           key: key.path,
-          entries: entries.map {
-            HistoryView.Entry(height: $0.height, index: $0.index, transactionId: $0.transactionId.hex)
-          }))
+          entries: page.entries.map {
+            HistoryView.Entry(
+              height: $0.position.height, index: $0.position.index, transactionId: $0.transactionId.hex)
+          },
+          next: page.next.map { Hex.encode($0.cursor) }))
     }
 
     router.get("/v1/bureaus") { request, _ in
@@ -676,6 +684,8 @@ struct HistoryView: Encodable, Sendable {
   }
   let key: String
   let entries: [Entry]
+  /// Absent on the last page.
+  let next: String?
 }
 
 struct ResultView: Encodable, Sendable {

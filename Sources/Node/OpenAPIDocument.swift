@@ -128,10 +128,16 @@ public enum OpenAPIDocument {
             "404": { $ref: "#/components/responses/Error" }
       /v1/history:
         get:
-          summary: The transactions that wrote a record, newest first.
+          summary: The transactions that wrote a record, newest first, paged.
+          description: |
+            Every committed transaction that wrote the record (genesis writes carry a zero id),
+            newest first. A page ends where `next` says; pass it as `after` for the older ones.
+            The cursor is 12 bytes in hex (height, then index in the block, big endian); any
+            other value is refused with `request.invalid_field`.
           parameters:
             - { $ref: "#/components/parameters/RecordKey" }
             - { $ref: "#/components/parameters/Limit" }
+            - { $ref: "#/components/parameters/After" }
           responses:
             "200":
               description: History
@@ -149,6 +155,7 @@ public enum OpenAPIDocument {
                             height: { type: integer }
                             index: { type: integer }
                             transactionId: { $ref: "#/components/schemas/Hash" }
+                      next: { type: string, description: "Cursor of the next (older) page; absent on the last page." }
             "400": { $ref: "#/components/responses/Error" }
       /v1/bureaus:
         get:

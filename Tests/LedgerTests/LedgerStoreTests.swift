@@ -452,7 +452,65 @@ struct LedgerStoreTests {
       MerkleTree.verifyInclusion(
         leafHash: first.header.hash.withUnsafeBytes { MerkleTree.leafHash($0) }, index: 1, treeSize: 2, proof: proof,
         root: second.header.historyRoot))
-    #expect(fixture.store.history(of: key, limit: 10).map(\.height) == [1, 2])
+    #expect(try fixture.store.history(of: key, limit: 10).entries.map(\.position.height) == [2, 1])
+  }
+
+  @Test(
+    "a record's history: one key per block, newest first in pages that meet exactly; a layout-5 store's entries per transaction read the same"
+  )
+  func recordHistoryPages() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    var committed: [(height: UInt64, index: UInt32, id: Hash256)] = []
+    for grantIds in [["G-1", "G-2", "G-3"], ["G-4"], ["G-5", "G-6"]] {
+      let transactions = grantIds.map { fixture.policeGrant($0) }
+      let (block, _) = try fixture.commit(transactions)
+      for (index, transaction) in transactions.enumerated() {
+        committed.append((block.header.height, UInt32(index), transaction.id))
+      }
+    }
+    let account = RecordKey.account(police.publicKey)
+    let newestFirst = committed.reversed().map { "\($0.height).\($0.index) \($0.id.hex)" }
+    func read(_ store: LedgerStore, pageSize: Int) throws -> [String] {
+      var lines: [String] = []
+      var before: RecordHistory.Position?
+      repeat {
+        let page = try store.history(of: account, limit: pageSize, before: before)
+        #expect(page.entries.count == pageSize || page.next == nil)
+        lines += page.entries.map { "\($0.position.height).\($0.position.index) \($0.transactionId.hex)" }
+        before = page.next
+      } while before != nil
+      return lines
+    }
+    // The account was written by every transaction: one key per block holds them.
+    let stored = fixture.store.database.scan(prefix: StoreKey.recordHistory(account), limit: 100)
+    #expect(stored.count == 3)
+    for pageSize in [1, 2, 3, 6, 7] { #expect(try read(fixture.store, pageSize: pageSize) == newestFirst) }
+
+    // Back to layout 5: one key per transaction, `<height> <index>` with the id as value.
+    let perTransaction = WriteBatch()
+    for entry in stored { perTransaction.delete(entry.key) }
+    for (height, index, id) in committed {
+      perTransaction.put(StoreKey.recordHistory(account, height: height) + StoreKey.bigEndian32(index), id.bytes)
+    }
+    perTransaction.put(StoreKey.layout, [5])
+    try fixture.store.database.write(perTransaction)
+    try fixture.reopen()
+    #expect(try fixture.store.database.get(StoreKey.layout) == StoreKey.currentLayout)
+    try fixture.store.verifyIntegrity()
+    for pageSize in [1, 2, 4, 6] { #expect(try read(fixture.store, pageSize: pageSize) == newestFirst) }
+    // The next block adds a grouped key after the old ones.
+    let next = fixture.policeGrant("G-7")
+    let (block, _) = try fixture.commit([next])
+    #expect(
+      try read(fixture.store, pageSize: 4) == ["\(block.header.height).0 \(next.id.hex)"] + newestFirst)
+    try fixture.store.verifyIntegrity()
+
+    // A malformed entry is reported, not read as something else.
+    let broken = WriteBatch()
+    broken.put(StoreKey.recordHistory(account, height: 99), Array(repeating: 1, count: 35))
+    try fixture.store.database.write(broken)
+    #expect(throws: StoreError.self) { try fixture.store.history(of: account, limit: 2) }
   }
 
   @Test("indexes: directories by bureau and share type, grants by grantor, grantee and directory, paged")

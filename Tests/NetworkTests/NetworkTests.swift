@@ -168,6 +168,26 @@ struct NetworkTests {
       #expect(expected.count >= 2, "\(path)")
     }
 
+    // A record's history, newest first, paged one entry at a time: every
+    // transaction the operator signed and had committed, each once.
+    let accountPath = "/v1/history?key=account/" + Self.op("BJ-GAJ").publicKey.rawValue.hex
+    var history: [[String: Any]] = []
+    var historyAfter: String?
+    repeat {
+      let page = try await HTTP.get(
+        network.observer.api + accountPath + "&limit=1" + (historyAfter.map { "&after=\($0)" } ?? ""))
+      history += (page.json["entries"] as? [[String: Any]]) ?? []
+      historyAfter = page.json["next"] as? String
+    } while historyAfter != nil && history.count < 100
+    let wholeHistory = try await HTTP.get(network.observer.api + accountPath)
+    let historyIds = history.compactMap { $0["transactionId"] as? String }
+    #expect(
+      historyIds
+        == ((wholeHistory.json["entries"] as? [[String: Any]]) ?? []).compactMap { $0["transactionId"] as? String })
+    #expect(historyIds.count >= 2 && Set(historyIds).count == historyIds.count)
+    let historyHeights = history.compactMap { ($0["height"] as? NSNumber)?.uint64Value }
+    #expect(historyHeights == historyHeights.sorted(by: >), "newest first: \(historyHeights)")
+
     // Bad input: a 4xx JSON error with a code, and nothing changes.
     let before = try await status(entry)
     let valid = submitter.transaction(
@@ -215,6 +235,7 @@ struct NetworkTests {
       ("/v1/transactions/xyz", "request.invalid_field"), ("/v1/directories?shareType=secret", "request.invalid_field"),
       ("/v1/grants?grantor=BJ-GAJ&status=maybe", "request.invalid_field"),
       ("/v1/bureaus?limit=100000", "request.invalid_field"),
+      ("/v1/history?key=bureau/BJ-GAJ&after=00", "request.invalid_field"),
       ("/v1/bureaus/BJ-NOPE", "not_found"), ("/v1/blocks/99999", "not_found"), ("/v1/no-such-thing", "not_found"),
     ]
     for (path, code) in badQueries {

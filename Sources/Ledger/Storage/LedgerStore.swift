@@ -90,6 +90,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// The working state's tables, for the same reason (≈ 1.6 MB at 5,000 transactions).
   private var spareExecutionTables = ExecutionTables()
   private let commitBatch = WriteBatch()
+  /// A block's history entries by record, kept from block to block like the tables above.
+  private var historyGroups: [RecordKey: [UInt8]] = [:]
   private let commitHeightOrderedBatch = WriteBatch()
   let rejectedTransactionIds: RejectedTransactionIds
   let recordKeys = RecordKeyFilter()
@@ -119,7 +121,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       if try database.get(StoreKey.layout) == StoreKey.movableLayout {
         try Self.moveToHeightOrdered(from: database, to: heightOrdered)
       }
-      if try database.get(StoreKey.layout) == StoreKey.leafChildrenFreeLayout {
+      if let layout = try database.get(StoreKey.layout), StoreKey.markerOnlyLayouts.contains(layout) {
         let marker = WriteBatch()
         marker.put(StoreKey.layout, StoreKey.currentLayout)
         try database.write(marker)
@@ -416,11 +418,15 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       batch.put(StoreKey.recordValue(change.afterValueHash), change.afterBytes)
       StoreIndexes.update(change, in: batch)
     }
+    // One history entry per record and block: a block's writes of a record
+    // (an operator's account, with every transaction it signs) become one
+    // key, ≈ 0.7 keys per transaction instead of ≈ 2.2.
+    historyGroups.removeAll(keepingCapacity: true)
     for write in execution.recordWrites {
-      batch.put(
-        StoreKey.recordHistory(write.key, height: height, index: UInt32(write.transactionIndex)),
-        height == 0 ? Hash256.zero.bytes : block.transactions[write.transactionIndex].id.bytes)
+      let id = height == 0 ? Hash256.zero : block.transactions[write.transactionIndex].id
+      RecordHistory.append(index: UInt32(write.transactionIndex), id: id, to: &historyGroups[write.key, default: []])
     }
+    for (key, entries) in historyGroups { batch.put(StoreKey.recordHistory(key, height: height), entries) }
     let root = SparseMerkleRoot(hash: execution.stateRoot, version: execution.stateRootVersion)
     LevelDBSparseMerkleNodes.add(execution.newNodes, version: height, root: root, to: heightBatch, rootVersionTo: batch)
     if height > 0, execution.validatorSet != validatorSet {
@@ -526,16 +532,96 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     )
   }
 
-  /// The transactions that wrote `key`, oldest first: (height, index, transaction id).
-  public func history(of key: RecordKey, limit: Int) -> [(height: UInt64, index: UInt32, transactionId: Hash256)] {
+  /// The transactions that wrote `key`, newest first, at most `limit`, from
+  /// just before `before` (a position an earlier page ended at) or from the
+  /// newest; `next` is where the following page starts, nil on the last.
+  public func history(
+    of key: RecordKey, limit: Int, before: RecordHistory.Position? = nil
+  ) throws -> (entries: [RecordHistory.Entry], next: RecordHistory.Position?) {
+    precondition(limit > 0, "pages are bounded")
     let prefix = StoreKey.recordHistory(key)
-    return database.scan(prefix: prefix, limit: limit).map { entry in
-      let suffix = entry.key.dropFirst(prefix.count)
-      return (
-        StoreKey.readBigEndian(suffix.prefix(8)), UInt32(StoreKey.readBigEndian(suffix.dropFirst(8))),
-        Hash256(bytes: entry.value) ?? .zero
-      )
+    // Each key holds at least one entry, and only the first, at `before`'s
+    // own height, may hold none before it: limit + 2 keys tell whether a page follows.
+    let bound = before.map { prefix + $0.cursor }
+    var entries: [RecordHistory.Entry] = []
+    for stored in database.scanBackward(prefix: prefix, before: bound, limit: limit + 2) {
+      for entry in try RecordHistory.entries(key: stored.key, value: stored.value, prefixCount: prefix.count).reversed()
+      where before.map({ entry.position < $0 }) ?? true {
+        entries.append(entry)
+        if entries.count > limit { return (Array(entries.prefix(limit)), entries[limit - 1].position) }
+      }
     }
+    return (entries, nil)
+  }
+}
+
+/// A record's history: which transactions wrote it (`x/` keys, docs/OPERATIONS.md).
+///
+/// Under `x/<record path> 0x00 <height, 8 bytes>`, the value lists the
+/// block's transactions that wrote the record, ascending: per transaction its
+/// index (4 bytes, big endian) and id (32 bytes). Layouts 5 and older wrote
+/// `x/<path> 0x00 <height> <index>` with the id as value; both read the same.
+public enum RecordHistory {
+  public struct Position: Comparable, Sendable {
+    public let height: UInt64
+    public let index: UInt32
+    public init(height: UInt64, index: UInt32) {
+      self.height = height
+      self.index = index
+    }
+    public static func < (a: Position, b: Position) -> Bool { (a.height, a.index) < (b.height, b.index) }
+
+    /// A page cursor: height (8 bytes) and index (4 bytes), big endian.
+    public var cursor: [UInt8] { StoreKey.bigEndian(height) + StoreKey.bigEndian32(index) }
+    public init?(cursor: [UInt8]) {
+      guard cursor.count == 12 else { return nil }
+      self.init(
+        height: StoreKey.readBigEndian(cursor.prefix(8)), index: UInt32(StoreKey.readBigEndian(cursor.dropFirst(8))))
+    }
+  }
+
+  public struct Entry: Sendable {
+    public let position: Position
+    /// Zero for the genesis block's writes, which no transaction made.
+    public let transactionId: Hash256
+  }
+
+  static let entryBytes = 4 + 32
+
+  static func append(index: UInt32, id: Hash256, to entries: inout [UInt8]) {
+    entries.append(contentsOf: StoreKey.bigEndian32(index))
+    id.withUnsafeBytes { entries.append(contentsOf: $0) }
+  }
+
+  /// The entries of one stored key, ascending; `prefixCount` is the length of
+  /// `x/<path> 0x00` (zero means: find it, for a scan over all records).
+  static func entries(key: [UInt8], value: [UInt8], prefixCount: Int) throws -> [Entry] {
+    let start = prefixCount > 0 ? prefixCount : (key.firstIndex(of: 0).map { $0 + 1 } ?? key.count)
+    let suffix = key[start...]
+    func corrupt() -> StoreError { StoreError("store.corrupt", "history entry \(Hex.encode(key)) is malformed") }
+    switch suffix.count {
+    case 8:
+      guard !value.isEmpty, value.count % entryBytes == 0 else { throw corrupt() }
+      let height = StoreKey.readBigEndian(suffix)
+      return stride(from: 0, to: value.count, by: entryBytes).map { offset in
+        Entry(
+          position: Position(height: height, index: UInt32(StoreKey.readBigEndian(value[offset..<offset + 4]))),
+          transactionId: Hash256(bytes: Array(value[offset + 4..<offset + entryBytes]))!)
+      }
+    case 12:
+      guard let id = Hash256(bytes: value) else { throw corrupt() }
+      let position = Position(
+        height: StoreKey.readBigEndian(suffix.prefix(8)), index: UInt32(StoreKey.readBigEndian(suffix.dropFirst(8))))
+      return [Entry(position: position, transactionId: id)]
+    default: throw corrupt()
+    }
+  }
+
+  /// The record path of a stored key.
+  static func path(key: [UInt8]) -> String? {
+    let body = key.dropFirst(StoreKey.recordHistoryPrefix.count)
+    guard let end = body.firstIndex(of: 0) else { return nil }
+    return String(decoding: body[..<end], as: UTF8.self)
   }
 }
 
@@ -600,15 +686,17 @@ extension LedgerStore {
     }
     // Every record the head block wrote is in the tree under the head root with its current value.
     // Paged: the history table of a large store does not fit in memory at once.
-    var writes: [(key: [UInt8], value: [UInt8])] = []
-    database.forEachPage(prefix: StoreKey.recordHistoryPrefix) { page in
-      guard writes.count < 10_000 else { return }
-      writes += page.filter { entry in
-        entry.key.count > 12 && StoreKey.readBigEndian(entry.key.suffix(12).prefix(8)) == height
+    var writtenPaths: [String] = []
+    try database.forEachPage(prefix: StoreKey.recordHistoryPrefix) { page in
+      guard writtenPaths.count < 10_000 else { return }
+      for entry in page {
+        guard let path = RecordHistory.path(key: entry.key),
+          let first = try RecordHistory.entries(key: entry.key, value: entry.value, prefixCount: 0).first
+        else { throw StoreError("store.corrupt", "history entry \(Hex.encode(entry.key)) is malformed") }
+        if first.position.height == height, writtenPaths.last != path { writtenPaths.append(path) }
       }
     }
-    for entry in writes.prefix(10_000) {
-      let path = String(decoding: entry.key.dropFirst(StoreKey.recordHistoryPrefix.count).dropLast(13), as: UTF8.self)
+    for path in writtenPaths.prefix(10_000) {
       let key = RecordKey(path: path)
       let (atHead, proof) = try record(key, atRoot: head.stateRoot)
       guard let atHead, atHead == (try record(key)),

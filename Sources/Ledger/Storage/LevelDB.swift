@@ -143,6 +143,33 @@ public final class LevelDB: @unchecked Sendable {
     return results
   }
 
+  /// Keys and values whose key starts with `prefix` and sorts before
+  /// `before` (all of them when nil), in descending key order, at most `limit`.
+  public func scanBackward(prefix: [UInt8], before: [UInt8]? = nil, limit: Int) -> [(key: [UInt8], value: [UInt8])] {
+    precondition(limit > 0, "scans are bounded")
+    precondition(!prefix.isEmpty && prefix.last! < 0xff, "a prefix whose successor is one byte up")
+    let iterator = leveldb_create_iterator(database, readOptions)!
+    defer { leveldb_iter_destroy(iterator) }
+    let bound = before ?? (prefix.dropLast() + [prefix.last! + 1])
+    bound.withUnsafeBufferPointer { bytes in
+      bytes.withMemoryRebound(to: CChar.self) { leveldb_iter_seek(iterator, $0.baseAddress, $0.count) }
+    }
+    // At the first key at or after the bound, or past the end: one step back is the last key before it.
+    if leveldb_iter_valid(iterator) != 0 { leveldb_iter_prev(iterator) } else { leveldb_iter_seek_to_last(iterator) }
+    var results: [(key: [UInt8], value: [UInt8])] = []
+    while leveldb_iter_valid(iterator) != 0 && results.count < limit {
+      var keyLength = 0
+      var valueLength = 0
+      let keyPointer = leveldb_iter_key(iterator, &keyLength)!
+      let key = Array(UnsafeRawBufferPointer(start: keyPointer, count: keyLength))
+      guard key.starts(with: prefix) else { break }
+      let valuePointer = leveldb_iter_value(iterator, &valueLength)
+      results.append((key, Array(UnsafeRawBufferPointer(start: valuePointer, count: valueLength))))
+      leveldb_iter_prev(iterator)
+    }
+    return results
+  }
+
   /// Every entry under `prefix`, in key order, handed to `body` a page of
   /// `pageSize` at a time, so that a table of any size is read in bounded memory.
   public func forEachPage(

@@ -6,16 +6,18 @@
 enum StoreKey {
   /// Genesis hash this store was created from (32 bytes).
   static let genesisHash = Array("m/genesis".utf8)
-  /// The key layout this store was written with: 5 keeps blocks and tree
+  /// The key layout this store was written with: 6 keeps blocks and tree
   /// nodes (by version and hash) in the height-ordered database and each
-  /// record once, under its value hash, and its internal tree nodes may name
-  /// their leaf children (node tag 2). Layouts 3 and 4 are converted when
-  /// they open; a store with another layout, or none, is refused.
+  /// record once, under its value hash; its internal tree nodes may name
+  /// their leaf children (node tag 2), and a record's history has one entry
+  /// per block, not per transaction. Layouts 3 to 5 are converted when they
+  /// open; a store with another layout, or none, is refused.
   static let layout = Array("m/layout".utf8)
-  static let currentLayout: [UInt8] = [5]
-  /// Layout 4 is layout 5 without tag-2 nodes; its nodes stay valid as they
-  /// are, so opening it only writes the new marker (which older builds refuse).
-  static let leafChildrenFreeLayout: [UInt8] = [4]
+  static let currentLayout: [UInt8] = [6]
+  /// Layout 5 is layout 6 with one history entry per transaction, and layout
+  /// 4 is layout 5 without tag-2 nodes. What they wrote stays readable as it
+  /// is, so opening them only writes the new marker (which older builds refuse).
+  static let markerOnlyLayouts: [[UInt8]] = [[4], [5]]
   /// Layout 3 kept blocks (`b/<height>`) and tree nodes (`n/<version><hash>`)
   /// in this database; such a store moves them to the height-ordered one when it opens.
   static let movableLayout: [UInt8] = [3]
@@ -58,11 +60,12 @@ enum StoreKey {
   static func record(_ key: RecordKey) -> [UInt8] { recordPrefix + Array(key.path.utf8) }
   static func recordValue(_ valueHash: Hash256) -> [UInt8] { recordValuePrefix + valueHash.bytes }
 
-  /// `x/<record path> 0x00 <height> <index>`: one entry per transaction that wrote the record.
+  /// `x/<record path> 0x00`: what every history entry of the record starts with.
   static func recordHistory(_ key: RecordKey) -> [UInt8] { recordHistoryPrefix + Array(key.path.utf8) + [0] }
-  static func recordHistory(_ key: RecordKey, height: UInt64, index: UInt32) -> [UInt8] {
-    recordHistory(key) + bigEndian(height) + bigEndian32(index)
-  }
+  /// `x/<record path> 0x00 <height>`: the transactions of block `height` that
+  /// wrote the record (`RecordHistory`). Layout 5 and older wrote one key per
+  /// transaction, `<height> <index>`; those are read as they are.
+  static func recordHistory(_ key: RecordKey, height: UInt64) -> [UInt8] { recordHistory(key) + bigEndian(height) }
 
   static func joined(_ prefix: [UInt8], _ parts: [String]) -> [UInt8] {
     prefix + Array(parts.joined(separator: "/").utf8) + (parts.isEmpty ? [] : Array("/".utf8))
