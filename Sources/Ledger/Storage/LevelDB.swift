@@ -122,40 +122,36 @@ public final class LevelDB: @unchecked Sendable {
 
   /// Keys and values whose key starts with `prefix`, in key order, at most `limit`.
   public func scan(prefix: [UInt8], from start: [UInt8]? = nil, limit: Int) -> [(key: [UInt8], value: [UInt8])] {
-    precondition(limit > 0, "scans are bounded")
-    let iterator = leveldb_create_iterator(database, readOptions)!
-    defer { leveldb_iter_destroy(iterator) }
-    let seekKey = start ?? prefix
-    seekKey.withUnsafeBufferPointer { bytes in
-      bytes.withMemoryRebound(to: CChar.self) { leveldb_iter_seek(iterator, $0.baseAddress, $0.count) }
+    withIterator(seekingTo: start ?? prefix) { iterator in
+      Self.collect(from: iterator, prefix: prefix, limit: limit, step: leveldb_iter_next)
     }
-    var results: [(key: [UInt8], value: [UInt8])] = []
-    while leveldb_iter_valid(iterator) != 0 && results.count < limit {
-      var keyLength = 0
-      var valueLength = 0
-      let keyPointer = leveldb_iter_key(iterator, &keyLength)!
-      let key = Array(UnsafeRawBufferPointer(start: keyPointer, count: keyLength))
-      guard key.starts(with: prefix) else { break }
-      let valuePointer = leveldb_iter_value(iterator, &valueLength)
-      results.append((key, Array(UnsafeRawBufferPointer(start: valuePointer, count: valueLength))))
-      leveldb_iter_next(iterator)
-    }
-    return results
   }
 
   /// Keys and values whose key starts with `prefix` and sorts before
   /// `before` (all of them when nil), in descending key order, at most `limit`.
   public func scanBackward(prefix: [UInt8], before: [UInt8]? = nil, limit: Int) -> [(key: [UInt8], value: [UInt8])] {
-    precondition(limit > 0, "scans are bounded")
     precondition(!prefix.isEmpty && prefix.last! < 0xff, "a prefix whose successor is one byte up")
+    return withIterator(seekingTo: before ?? (prefix.dropLast() + [prefix.last! + 1])) { iterator in
+      // At the first key at or after the bound, or past the end: one step back is the last key before it.
+      if leveldb_iter_valid(iterator) != 0 { leveldb_iter_prev(iterator) } else { leveldb_iter_seek_to_last(iterator) }
+      return Self.collect(from: iterator, prefix: prefix, limit: limit, step: leveldb_iter_prev)
+    }
+  }
+
+  private func withIterator<Result>(seekingTo key: [UInt8], _ body: (OpaquePointer) -> Result) -> Result {
     let iterator = leveldb_create_iterator(database, readOptions)!
     defer { leveldb_iter_destroy(iterator) }
-    let bound = before ?? (prefix.dropLast() + [prefix.last! + 1])
-    bound.withUnsafeBufferPointer { bytes in
+    key.withUnsafeBufferPointer { bytes in
       bytes.withMemoryRebound(to: CChar.self) { leveldb_iter_seek(iterator, $0.baseAddress, $0.count) }
     }
-    // At the first key at or after the bound, or past the end: one step back is the last key before it.
-    if leveldb_iter_valid(iterator) != 0 { leveldb_iter_prev(iterator) } else { leveldb_iter_seek_to_last(iterator) }
+    return body(iterator)
+  }
+
+  /// Entries from the iterator's position while their keys start with `prefix`, moving by `step`.
+  private static func collect(
+    from iterator: OpaquePointer, prefix: [UInt8], limit: Int, step: (OpaquePointer) -> Void
+  ) -> [(key: [UInt8], value: [UInt8])] {
+    precondition(limit > 0, "scans are bounded")
     var results: [(key: [UInt8], value: [UInt8])] = []
     while leveldb_iter_valid(iterator) != 0 && results.count < limit {
       var keyLength = 0
@@ -165,7 +161,7 @@ public final class LevelDB: @unchecked Sendable {
       guard key.starts(with: prefix) else { break }
       let valuePointer = leveldb_iter_value(iterator, &valueLength)
       results.append((key, Array(UnsafeRawBufferPointer(start: valuePointer, count: valueLength))))
-      leveldb_iter_prev(iterator)
+      step(iterator)
     }
     return results
   }
