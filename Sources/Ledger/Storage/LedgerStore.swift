@@ -609,9 +609,7 @@ public enum RecordHistory {
           transactionId: Hash256(bytes: Array(value[offset + 4..<offset + entryBytes]))!)
       }
     case 12:
-      guard let id = Hash256(bytes: value) else { throw corrupt() }
-      let position = Position(
-        height: StoreKey.readBigEndian(suffix.prefix(8)), index: UInt32(StoreKey.readBigEndian(suffix.dropFirst(8))))
+      guard let id = Hash256(bytes: value), let position = Position(cursor: Array(suffix)) else { throw corrupt() }
       return [Entry(position: position, transactionId: id)]
     default: throw corrupt()
     }
