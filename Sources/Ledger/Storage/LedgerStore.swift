@@ -565,19 +565,7 @@ public enum RecordHistory {
   public struct Position: Comparable, Sendable {
     public let height: UInt64
     public let index: UInt32
-    public init(height: UInt64, index: UInt32) {
-      self.height = height
-      self.index = index
-    }
     public static func < (a: Position, b: Position) -> Bool { (a.height, a.index) < (b.height, b.index) }
-
-    /// A page cursor: height (8 bytes) and index (4 bytes), big endian.
-    public var cursor: [UInt8] { StoreKey.bigEndian(height) + StoreKey.bigEndian32(index) }
-    public init?(cursor: [UInt8]) {
-      guard cursor.count == 12 else { return nil }
-      self.init(
-        height: StoreKey.readBigEndian(cursor.prefix(8)), index: UInt32(StoreKey.readBigEndian(cursor.dropFirst(8))))
-    }
   }
 
   public struct Entry: Sendable {
@@ -620,6 +608,16 @@ public enum RecordHistory {
     let body = key.dropFirst(StoreKey.recordHistoryPrefix.count)
     guard let end = body.firstIndex(of: 0) else { return nil }
     return String(decoding: body[..<end], as: UTF8.self)
+  }
+}
+
+extension RecordHistory.Position {
+  /// A page cursor: height (8 bytes) and index (4 bytes), big endian.
+  public var cursor: [UInt8] { StoreKey.bigEndian(height) + StoreKey.bigEndian32(index) }
+  public init?(cursor: [UInt8]) {
+    guard cursor.count == 12 else { return nil }
+    self.init(
+      height: StoreKey.readBigEndian(cursor.prefix(8)), index: UInt32(StoreKey.readBigEndian(cursor.dropFirst(8))))
   }
 }
 
