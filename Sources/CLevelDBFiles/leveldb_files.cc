@@ -1,4 +1,5 @@
-// Reads LevelDB table files with pread instead of mmap (see leveldb_files.h).
+// LevelDB's files as a node wants them (see leveldb_files.h): table files
+// read with pread instead of mmap, and written in large pieces.
 #include "leveldb_files.h"
 
 #include <cerrno>
@@ -50,6 +51,57 @@ class PreadFile final : public leveldb::RandomAccessFile {
   const int fd_;
 };
 
+// LevelDB's table builder flushes its file after every data block (4 KiB
+// and a 5-byte trailer), so each write(2) starts and ends inside a page and
+// the filesystem zero-fills the rest of every new page before copying into
+// it: a memset and a system call per 4 KiB, 5-6 % of a node's CPU under
+// load. A table is read only after LevelDB has synced and closed it, so
+// those flushes order nothing; this file keeps the data until a quarter of
+// a MiB has gathered, or until Sync or Close, and hands it on in one piece.
+// Log and manifest files are not wrapped: their flushes are what makes an
+// unsynced write survive the process.
+class GatheringTableFile final : public leveldb::WritableFile {
+ public:
+  static constexpr size_t gatherBytesMax = 256 << 10;
+
+  explicit GatheringTableFile(leveldb::WritableFile *file) : file_(file) { gathered_.reserve(gatherBytesMax); }
+  ~GatheringTableFile() override { delete file_; }
+
+  leveldb::Status Append(const leveldb::Slice &data) override {
+    gathered_.append(data.data(), data.size());
+    return gathered_.size() >= gatherBytesMax ? handOn() : leveldb::Status::OK();
+  }
+
+  leveldb::Status Flush() override { return leveldb::Status::OK(); }
+
+  leveldb::Status Sync() override {
+    leveldb::Status status = handOn();
+    return status.ok() ? file_->Sync() : status;
+  }
+
+  leveldb::Status Close() override {
+    leveldb::Status status = handOn();
+    leveldb::Status closed = file_->Close();
+    return status.ok() ? closed : status;
+  }
+
+ private:
+  leveldb::Status handOn() {
+    if (gathered_.empty()) return leveldb::Status::OK();
+    leveldb::Status status = file_->Append(leveldb::Slice(gathered_));
+    gathered_.clear();
+    return status.ok() ? file_->Flush() : status;
+  }
+
+  leveldb::WritableFile *const file_;
+  std::string gathered_;
+};
+
+bool isTableFile(const std::string &name) {
+  const std::string suffix = ".ldb";
+  return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 class PreadEnv final : public leveldb::EnvWrapper {
  public:
   PreadEnv() : leveldb::EnvWrapper(leveldb::Env::Default()) {}
@@ -62,6 +114,12 @@ class PreadEnv final : public leveldb::EnvWrapper {
     }
     *file = new PreadFile(name, fd);
     return leveldb::Status::OK();
+  }
+
+  leveldb::Status NewWritableFile(const std::string &name, leveldb::WritableFile **file) override {
+    leveldb::Status status = target()->NewWritableFile(name, file);
+    if (status.ok() && isTableFile(name)) *file = new GatheringTableFile(*file);
+    return status;
   }
 };
 
