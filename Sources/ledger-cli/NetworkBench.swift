@@ -97,6 +97,10 @@ extension BenchCommand {
         String(format: "pre-signed in %.1f s: %@", (ContinuousClock.now - signStart).seconds, workload.mixDescription))
 
       let before = network.map { Self.processStats($0) } ?? [:]
+      // The load client shares the cores: its own CPU and the wall time of
+      // the same interval tell how busy the machine was and who kept it so.
+      let clientBefore = Self.processStat(pid: getpid())
+      let wallBefore = ContinuousClock.now
       let diskBefore = network.map { Self.diskBytes($0) } ?? 0
       // The watcher follows the last node, so its reads do not land on the
       // first primary (validator 0) and inflate its memory and CPU.
@@ -132,6 +136,9 @@ extension BenchCommand {
 
       // 5. Node costs.
       let after = network.map { Self.processStats($0) } ?? [:]
+      let clientCPUSeconds =
+        (Self.processStat(pid: getpid())?.cpuSeconds ?? 0) - (clientBefore?.cpuSeconds ?? 0)
+      let wallSeconds = (ContinuousClock.now - wallBefore).seconds
       let diskAfter = network.map { Self.diskBytes($0) } ?? 0
       var views: [Int] = []
       for api in apis {
@@ -189,6 +196,12 @@ extension BenchCommand {
         meanBlockTransactions: summary.meanBlockSize,
         blocks: summary.blocks, views: views, nodes: perNode,
         diskBytesPerTransaction: network == nil ? nil : Double(diskAfter - diskBefore) / Double(committedAll),
+        loadClientCPUMicrosecondsPerTransaction: clientCPUSeconds / Double(committedAll) * 1e6,
+        // Nodes and client together, over the cores: 1 is a machine with no idle time.
+        busyFractionOfCores: network == nil
+          ? nil
+          : (perNode.reduce(0) { $0 + $1.cpuSecondsPerTransaction } * Double(committedAll) + clientCPUSeconds)
+            / (wallSeconds * Double(cores)),
         proofs: proofs)
       if output == .json {
         print(try JSONOutput.string(report))
@@ -218,19 +231,24 @@ extension BenchCommand {
 
     static func processStats(_ network: LocalNetwork) -> [Int32: ProcessStat] {
       var stats: [Int32: ProcessStat] = [:]
-      let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-      for member in network.members {
-        guard let stat = try? String(contentsOfFile: "/proc/\(member.pid)/stat", encoding: .utf8),
-          let status = try? String(contentsOfFile: "/proc/\(member.pid)/status", encoding: .utf8)
-        else { continue }
-        // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
-        let cpu = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?.split(separator: " ").dropFirst()
-          .first
-        stats[member.pid] = ProcessStat(cpuSeconds: cpu / ticks, peakRSSKilobytes: Double(hwm ?? "0") ?? 0)
-      }
+      for member in network.members { stats[member.pid] = processStat(pid: member.pid) }
       return stats
+    }
+
+    /// CPU time so far and peak RSS of process `pid`, from /proc; nil when it is gone.
+    static func processStat(pid: Int32) -> ProcessStat? {
+      guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let nameEnd = stat.lastIndex(of: ")")
+      else { return nil }
+      // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+      let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
+      guard fields.count > 12 else { return nil }
+      let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+      let cpu = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+      let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?.split(separator: " ").dropFirst()
+        .first
+      return ProcessStat(cpuSeconds: cpu / ticks, peakRSSKilobytes: Double(hwm ?? "0") ?? 0)
     }
 
     static func diskBytes(_ network: LocalNetwork) -> Int {
@@ -281,6 +299,12 @@ extension BenchCommand {
     let views: [Int]
     let nodes: [NodeCost]
     let diskBytesPerTransaction: Double?
+    /// The load generator's own CPU (HTTP, following the chain) per committed transaction.
+    let loadClientCPUMicrosecondsPerTransaction: Double
+    /// CPU of the nodes and the load client over the cores and the run's wall
+    /// time; near 1, the machine had no idle time and CPU was the limit.
+    /// Absent with `--node`, whose processes this bench cannot see.
+    let busyFractionOfCores: Double?
     let proofs: [String: Double]
 
     func printTable() {
@@ -314,6 +338,9 @@ extension BenchCommand {
         say(
           String(format: "disk                %.0f bytes per committed transaction per node", diskBytesPerTransaction))
       }
+      say(
+        String(format: "load client         %.0f µs CPU per committed tx", loadClientCPUMicrosecondsPerTransaction)
+          + (busyFractionOfCores.map { String(format: "; machine busy %.0f%% of %d cores", $0 * 100, cores) } ?? ""))
       if let rate = proofs["recordProofsPerSecond"] {
         say(
           String(

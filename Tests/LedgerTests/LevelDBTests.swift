@@ -30,6 +30,44 @@ struct LevelDBTests {
     #expect(reopened.scan(prefix: Array("k/".utf8), limit: 7).count == 7)
   }
 
+  @Test("a batch applied in key order keeps the last write to each key, whatever order it was built in")
+  func keyOrderedBatches() throws {
+    let path = temporaryDirectory("leveldb")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let database = try LevelDB(path: path)
+    let seed = WriteBatch()
+    for key in ["deleted-then-put", "put-then-deleted"] { seed.put(Array(key.utf8), Array("old".utf8)) }
+    try database.write(seed)
+    let batch = WriteBatch()
+    // Keys that share their first 16 bytes (ordered past the sort's cached
+    // heads), keys that are prefixes of others, and one key written thrice.
+    let shared = "0123456789abcdef-shared-"
+    for n in (0..<300).reversed() { batch.put(Array("\(shared)\(n)".utf8), Array("v\(n)".utf8)) }
+    batch.put(Array("ab".utf8), [1])
+    batch.put(Array("a".utf8), [2])
+    batch.put(Array("ab\u{0}".utf8), [3])
+    batch.put(Array("thrice".utf8), Array("first".utf8))
+    batch.delete(Array("deleted-then-put".utf8))
+    batch.put(Array("thrice".utf8), Array("second".utf8))
+    batch.put(Array("put-then-deleted".utf8), Array("new".utf8))
+    batch.put(Array("deleted-then-put".utf8), Array("new".utf8))
+    batch.delete(Array("put-then-deleted".utf8))
+    batch.put(Array("thrice".utf8), Array("third".utf8))
+    try database.write(batch)
+    #expect(try database.get(Array("thrice".utf8)) == Array("third".utf8))
+    #expect(try database.get(Array("deleted-then-put".utf8)) == Array("new".utf8))
+    #expect(try database.get(Array("put-then-deleted".utf8)) == nil)
+    #expect(try database.get(Array("a".utf8)) == [2])
+    #expect(try database.get(Array("ab".utf8)) == [1])
+    #expect(try database.get(Array("ab\u{0}".utf8)) == [3])
+    let scanned = database.scan(prefix: Array(shared.utf8), limit: 1_000)
+    #expect(scanned.count == 300)
+    for (key, value) in scanned {
+      let n = String(decoding: key.dropFirst(shared.utf8.count), as: UTF8.self)
+      #expect(value == Array("v\(n)".utf8))
+    }
+  }
+
   @Test("tables written in gathered pieces hold every byte, through flushes, compaction and reopening")
   func gatheredTableWrites() throws {
     let path = temporaryDirectory("leveldb")

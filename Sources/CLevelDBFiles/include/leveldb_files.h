@@ -16,6 +16,13 @@ extern "C" {
 /// One process-wide instance; never destroy it.
 leveldb_env_t *dirledger_leveldb_pread_env(void);
 
+/// leveldb_write, with the batch's records applied in key order (stable:
+/// of two records for one key the later still wins), which makes LevelDB's
+/// memtable inserts several times cheaper for a block's scattered keys.
+/// The outcome is the same as leveldb_write's: the batch is atomic.
+void dirledger_leveldb_write_in_key_order(leveldb_t *database, const leveldb_writeoptions_t *options,
+                                          const leveldb_writebatch_t *batch, char **errptr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -116,7 +116,7 @@ public final class LevelDB: @unchecked Sendable {
   /// either all of them are there or none is.
   public func write(_ batch: WriteBatch) throws(Failure) {
     var error: UnsafeMutablePointer<CChar>?
-    leveldb_write(database, syncedWrites, batch.handle, &error)
+    dirledger_leveldb_write_in_key_order(database, syncedWrites, batch.handle, &error)
     try Self.check(error, "write")
   }
 
