@@ -186,12 +186,12 @@ void collectDeletion(void *records, const char *key, size_t keyLength) {
 // A batch is atomic, so the order of distinct keys changes nothing a reader
 // can see; records for one key keep their order, so the later still wins.
 extern "C" void dirledger_leveldb_write_in_key_order(leveldb_t *database, const leveldb_writeoptions_t *options,
-                                                     const leveldb_writebatch_t *batch, char **errptr) {
-  // Per thread and kept between writes: a node writes a block's batches
-  // one after another, each of tens of thousands of records.
-  thread_local std::vector<BatchRecord> records;
-  thread_local leveldb_writebatch_t *ordered = leveldb_writebatch_create();
-  records.clear();
+                                                     const leveldb_writebatch_t *batch, size_t recordCount,
+                                                     char **errptr) {
+  // Both copies live only for this write: kept between blocks (per thread)
+  // they raised a node's peak memory by 20-25 MB.
+  std::vector<BatchRecord> records;
+  records.reserve(recordCount);
   leveldb_writebatch_iterate(batch, &records, collectPut, collectDeletion);
   std::sort(records.begin(), records.end(), [](const BatchRecord &a, const BatchRecord &b) {
     if (a.head0 != b.head0) return a.head0 < b.head0;
@@ -199,6 +199,10 @@ extern "C" void dirledger_leveldb_write_in_key_order(leveldb_t *database, const 
     int order = leveldb::Slice(a.key, a.keyLength).compare(leveldb::Slice(b.key, b.keyLength));
     return order < 0 || (order == 0 && a.position < b.position);
   });
+  leveldb_writebatch_t *ordered = leveldb_writebatch_create();
+  // Appending the batch and clearing it leaves room for all of it in one
+  // allocation, where record-by-record growth would copy it over and over.
+  leveldb_writebatch_append(ordered, batch);
   leveldb_writebatch_clear(ordered);
   for (const BatchRecord &record : records) {
     if (record.value == nullptr) {
@@ -208,4 +212,5 @@ extern "C" void dirledger_leveldb_write_in_key_order(leveldb_t *database, const 
     }
   }
   leveldb_write(database, options, ordered, errptr);
+  leveldb_writebatch_destroy(ordered);
 }

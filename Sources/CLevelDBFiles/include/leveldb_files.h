@@ -20,8 +20,9 @@ leveldb_env_t *dirledger_leveldb_pread_env(void);
 /// of two records for one key the later still wins), which makes LevelDB's
 /// memtable inserts several times cheaper for a block's scattered keys.
 /// The outcome is the same as leveldb_write's: the batch is atomic.
+/// `recordCount` (the batch's puts and deletions) sizes the sort's table.
 void dirledger_leveldb_write_in_key_order(leveldb_t *database, const leveldb_writeoptions_t *options,
-                                          const leveldb_writebatch_t *batch, char **errptr);
+                                          const leveldb_writebatch_t *batch, size_t recordCount, char **errptr);
 
 #ifdef __cplusplus
 }
