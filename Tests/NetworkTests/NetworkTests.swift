@@ -495,6 +495,11 @@ struct BenchSmokeTests {
     #expect((report["nodes"] as? [Any])?.count == 4)
     #expect((((report["proofs"] as? [String: Any])?["recordProofsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
     #expect((report["views"] as? [NSNumber])?.allSatisfy { $0.intValue >= 0 } == true, "every node answered")
+    // The load client did work (HTTP, following the chain), and the nodes and
+    // it together kept the cores busy some of the time, never over all of it.
+    #expect(((report["loadClientCPUMicrosecondsPerTransaction"] as? NSNumber)?.doubleValue ?? 0) > 0)
+    let busy = try #require((report["busyFractionOfCores"] as? NSNumber)?.doubleValue, "\(run.output)")
+    #expect(busy > 0 && busy <= 1.05, "\(run.output)")
   }
 
   @Test func storeBenchCommitsEveryBlockWithNothingRejected() async throws {
