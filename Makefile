@@ -11,7 +11,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libsecp256k1-dev libleveldb-dev libssl-dev pkg-config python3-venv
 CLI := .build/debug/ledger-cli
 
-.PHONY: all deps build test demo soak bench bench-micro api-fuzz format-vectors openapi clean
+.PHONY: all deps build test demo soak bench bench-micro bench-memtable api-fuzz format-vectors openapi clean
 
 all: build
 
@@ -59,6 +59,13 @@ soak: deps
 # test build never compiles it. BENCH_ARGS passes options, e.g. --filter.
 bench-micro: deps
 	LEDGER_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench --allow-writing-to-package-directory benchmark $(BENCH_ARGS)
+
+# LevelDB's memtable inserts by the order of a batch's keys (docs/BENCHMARKS.md,
+# "the write round"): plain C against the same Debian LevelDB the node links.
+bench-memtable: deps
+	mkdir -p .build
+	cc -O2 -o .build/memtable_order Benchmarks/MemtableOrder/memtable_order.c -lleveldb
+	for order in random sorted fresh; do .build/memtable_order $$order; done
 
 # Rewrites the hex vectors in docs/FORMAT.md from Ledger.FormatExamples.
 format-vectors: deps

@@ -18,7 +18,8 @@ leveldb_env_t *dirledger_leveldb_pread_env(void);
 
 /// leveldb_write, with the batch's records applied in key order (stable:
 /// of two records for one key the later still wins), which makes LevelDB's
-/// memtable inserts several times cheaper for a block's scattered keys.
+/// memtable inserts cheaper for a block's scattered keys (by 1.6 times in
+/// the store benchmark, over 2 times for purely random keys).
 /// The outcome is the same as leveldb_write's: the batch is atomic.
 /// `recordCount` (the batch's puts and deletions) sizes the sort's table.
 void dirledger_leveldb_write_in_key_order(leveldb_t *database, const leveldb_writeoptions_t *options,
