@@ -80,7 +80,7 @@ public enum HTTPAPI {
       let (transaction, size) = try decodeTransaction(hex, field: "transaction")
       guard await engine.hasRoomForClient(1) else { throw mempoolFull }
       let signaturesValid = transaction.signaturesAreValid
-      await engine.noteVerified([(transaction.id, signaturesValid)])
+      await engine.noteVerified([(transaction, signaturesValid)])
       guard signaturesValid else {
         throw APIError.badRequest(
           "tx.bad_signature", "transaction: a signature does not verify over the transaction id")
@@ -112,7 +112,7 @@ public enum HTTPAPI {
       }
       guard await engine.hasRoomForClient(decoded.count) else { throw mempoolFull }
       let valid = LedgerExecutor.verifySignatures(decoded.map(\.transaction))
-      await engine.noteVerified(Array(zip(decoded.map(\.transaction.id), valid)))
+      await engine.noteVerified(Array(zip(decoded.map(\.transaction), valid)))
       var admissible: [(SignedTransaction, size: Int)] = []
       var admissibleIndexes: [Int] = []
       for (position, entry) in decoded.enumerated() {

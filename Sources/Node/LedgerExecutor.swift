@@ -14,10 +14,10 @@ final class LedgerExecutor: BlockExecutor {
   let store: LedgerStore
   let logger: Logger
   struct Hooks {
-    /// Transaction ids whose signatures this node already verified (its mempool, recent checks).
-    var isVerified: (Hash256) -> Bool = { _ in false }
+    /// Whether this node already verified these very signatures (its mempool, recent checks).
+    var isVerified: (SignedTransaction) -> Bool = { _ in false }
     /// Told about every transaction whose signatures were checked here, and whether they held.
-    var onVerified: ([(Hash256, Bool)]) -> Void = { _ in }
+    var onVerified: ([(SignedTransaction, Bool)]) -> Void = { _ in }
   }
   var hooks = Hooks()
   /// Executions of validated, not yet committed blocks, by block hash.
@@ -45,7 +45,7 @@ final class LedgerExecutor: BlockExecutor {
     guard parent.hash == store.head.blockHash, height == store.head.height + 1 else { return nil }
     let timeMs = max(Self.nowMs(), store.head.timeMs)
     do {
-      let unverified = transactions.filter { !hooks.isVerified($0.id) }
+      let unverified = transactions.filter { !hooks.isVerified($0) }
       guard verify(unverified) else { return nil }
       let started = ContinuousClock.now
       let execution = try store.execute(transactions, timeMs: timeMs, signatureCheck: .alreadyVerified)
@@ -73,7 +73,7 @@ final class LedgerExecutor: BlockExecutor {
     // A transaction with a bad signature stays in the block as rejected (the
     // state machine says so in its result); verify here only what the mempool did not.
     let started = ContinuousClock.now
-    let unverified = block.transactions.filter { !hooks.isVerified($0.id) }
+    let unverified = block.transactions.filter { !hooks.isVerified($0) }
     let check: StateMachine.SignatureCheck = verify(unverified) ? .alreadyVerified : .verify
     do {
       executions[header.hash] = try store.validate(block, signatureCheck: check)
@@ -98,7 +98,7 @@ final class LedgerExecutor: BlockExecutor {
   private func verify(_ transactions: [SignedTransaction]) -> Bool {
     guard !transactions.isEmpty else { return true }
     let valid = Self.verifySignatures(transactions)
-    hooks.onVerified(Array(zip(transactions.map(\.id), valid)))
+    hooks.onVerified(Array(zip(transactions, valid)))
     return valid.allSatisfy { $0 }
   }
 

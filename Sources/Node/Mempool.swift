@@ -46,6 +46,10 @@ public struct Mempool: Sendable {
   public var count: Int { entries.count }
   public var isEmpty: Bool { entries.isEmpty }
   public func contains(_ id: Hash256) -> Bool { entries[id] != nil }
+  /// Whether this very transaction is pending: the same id and the same signatures.
+  public func holds(_ transaction: SignedTransaction) -> Bool {
+    entries[transaction.id]?.transaction.signatures == transaction.signatures
+  }
 
   /// Adds a transaction whose signature was already verified. `committedSequence`
   /// is the signer's next sequence in committed state.

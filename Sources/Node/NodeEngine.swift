@@ -25,8 +25,9 @@ public actor NodeEngine {
   var ticks = 0
   var lastPending = false
   var lastReportedView: UInt64 = 0
-  /// Ids whose signatures were checked here and held, kept for a while so a
-  /// transaction seen twice (in a proposal, then forwarded) is checked once.
+  /// Transactions whose signatures were checked here and held (by
+  /// `checkedSignaturesKey`), kept for a while so a transaction seen twice
+  /// (in a proposal, then forwarded) is checked once.
   var recentlyVerified = RecentSet(capacity: 100_000)
   /// Set when the node stopped itself (say, its disk failed): it takes no further part.
   public private(set) var haltReason: String?
@@ -89,9 +90,7 @@ public actor NodeEngine {
     }
     // The executor runs only inside this actor's steps, hence assumeIsolated.
     executor.hooks = LedgerExecutor.Hooks(
-      isVerified: { [unowned self] id in
-        self.assumeIsolated { $0.mempool.contains(id) || $0.recentlyVerified.contains(id) }
-      },
+      isVerified: { [unowned self] transaction in self.assumeIsolated { $0.alreadyVerified(transaction) } },
       onVerified: { [unowned self] outcomes in self.assumeIsolated { $0.noteVerified(outcomes) } })
     metrics.committedHeight.record(Int64(store.head.height))
   }
@@ -202,16 +201,23 @@ public actor NodeEngine {
   }
 
   /// Records signature checks made elsewhere (HTTP handlers, the frame consumer, the executor).
-  public func noteVerified(_ outcomes: [(Hash256, Bool)]) {
+  public func noteVerified(_ outcomes: [(SignedTransaction, Bool)]) {
     metrics.signatureChecks.increment(by: outcomes.count)
-    for (id, valid) in outcomes where valid { recentlyVerified.insert(id) }
+    for (transaction, valid) in outcomes where valid { recentlyVerified.insert(transaction.checkedSignaturesKey) }
+  }
+
+  /// Whether these very signatures were checked here: the transaction is
+  /// pending with the same signatures, or was checked recently. Matching the
+  /// id alone would let a body checked once return with forged signatures.
+  func alreadyVerified(_ transaction: SignedTransaction) -> Bool {
+    mempool.holds(transaction) || recentlyVerified.contains(transaction.checkedSignaturesKey)
   }
 
   /// Forwarded transactions whose signatures the caller just checked
   /// (`valid`, in the same order): records the checks and admits the valid
   /// ones. Returns how many had a bad signature.
   public func admitForwarded(_ transactions: [SignedTransaction], valid: [Bool]) -> Int {
-    noteVerified(Array(zip(transactions.map(\.id), valid)))
+    noteVerified(Array(zip(transactions, valid)))
     let admissible = zip(transactions, valid).filter(\.1).map { ($0.0, size: $0.0.encodedByteCount) }
     _ = admit(admissible, forward: false)
     return transactions.count - admissible.count
@@ -236,10 +242,7 @@ public actor NodeEngine {
   /// that almost always misses cost more than the rare late forward it saves.
   public func needingVerification(_ transactions: [SignedTransaction]) -> [SignedTransaction] {
     guard hasRoom(for: 1) else { return [] }
-    return transactions.filter { transaction in
-      let id = transaction.id
-      return !mempool.contains(id) && !recentlyVerified.contains(id)
-    }
+    return transactions.filter { !alreadyVerified($0) }
   }
 
   func committedSequence(of signer: PublicKey) -> UInt64 { (try? store.nextSequence(of: signer)) ?? 0 }

@@ -69,6 +69,10 @@ extension AdmissionTests {
     #expect(
       await engine.needingVerification([good, forged]).map(\.id) == [forged.id],
       "the admitted one is not checked again; the forged one would be")
+    let pendingBodyOtherSignatures = SignedTransaction(body: good.body, signatures: duty(1).0.signatures)
+    #expect(
+      await engine.needingVerification([pendingBodyOtherSignatures]).map(\.id) == [good.id],
+      "a pending body with other signatures is checked")
   }
 }
 
@@ -120,4 +124,55 @@ extension AdmissionTests {
   #expect(!fourth, "a fourth frame exceeds 3 frames")
   queue.release(60)
   #expect(queue.frames == 2 && queue.bytes == 40)
+}
+
+extension AdmissionTests {
+  /// A signature check is remembered for the signatures it covered, not for
+  /// the transaction id (which covers the body only). Here a governance
+  /// change signed by one of the two keys it needs was checked (its signature
+  /// held; the state machine refuses it for the threshold). A Byzantine
+  /// proposer then adds a forged second signature to the same body and
+  /// proposes it as accepted: the backup must check the new signatures and
+  /// refuse the proposal, not take the old check for them.
+  @Test func aCheckedBodyWithOtherSignaturesIsCheckedAgainAndAForgedQuorumRefused() async throws {
+    let engine = try engine(clientTransactionsMax: 10, transactionsMax: 10)
+    let governance = Devnet.governanceKeys
+    let body = TransactionBody(
+      chainId: Devnet.chainId, signer: governance[0].publicKey, sequence: 0,
+      payload: .suspendBureau(BureauStatusChange(bureauId: "BJ-ZJW", reason: "audit")))
+    let belowThreshold = SignedTransaction(body: body, signedBy: [governance[0]])
+    await engine.noteVerified([(belowThreshold, belowThreshold.signaturesAreValid)])
+    #expect(await engine.alreadyVerified(belowThreshold), "the checked signatures are remembered")
+
+    let stolen = belowThreshold.signatures[0].signature
+    let forged = SignedTransaction(
+      body: body,
+      signatures: belowThreshold.signatures + [TransactionSignature(publicKey: governance[1].publicKey, signature: stolen)])
+    #expect(forged.id == belowThreshold.id, "the same body, so the same id")
+    #expect(!forged.signaturesAreValid)
+    #expect(await !engine.alreadyVerified(forged))
+    #expect(await engine.needingVerification([forged]).map(\.id) == [forged.id])
+
+    // The Byzantine proposer executes the forged transaction as if checked.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("byzantine-\(UUID().uuidString)")
+    let proposerStore = try LedgerStore(path: directory.path, genesis: Devnet.genesis())
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let timeMs = proposerStore.head.timeMs + 1
+    let execution = try proposerStore.execute([forged], timeMs: timeMs, signatureCheck: .alreadyVerified)
+    #expect(execution.results.first?.isAccepted == true, "unchecked, the forged quorum would pass")
+    let header = proposerStore.nextHeader(
+      transactions: [forged], timeMs: timeMs, execution: execution, proposer: Devnet.nodeKey("BJ-GAJ").publicKey)
+    let proposal = Block(header: header, transactions: [forged])
+
+    let accepted = try await engine.validateOnHead(proposal)
+    #expect(!accepted, "the backup checks the new signatures and refuses the forged quorum")
+  }
+}
+
+extension NodeEngine {
+  /// What a backup decides of a proposal on its committed head.
+  fileprivate func validateOnHead(_ block: Block) throws -> Bool {
+    let parent = try #require(try store.header(at: store.head.height))
+    return executor.validate(block, on: parent)
+  }
 }
