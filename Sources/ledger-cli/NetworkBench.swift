@@ -32,7 +32,10 @@ extension BenchCommand {
     @Option(help: "Concurrent submitters; each owns a share of the bureaus and sends their transactions in order.")
     var connections: Int = 4
     @Option(help: "Transactions to pre-sign in open loop (default: enough for 8,000 tx/s).") var transactions: Int?
-    @Option(help: "Directory for the network (default: a new temporary directory).") var dir: String?
+    @Option(
+      help:
+        "Directory for the network, kept afterwards (default: a new temporary directory, removed after a successful run)."
+    ) var dir: String?
     @Option(help: "Seconds of the proof-lookup measurement afterwards (0: skip).") var proofSeconds: Double = 5
     @Option(help: "text or json.") var output: OutputFormat = .text
 
@@ -187,6 +190,7 @@ extension BenchCommand {
       }
 
       let report = NetworkReport(
+        networkDirectory: network?.directory, networkDirectoryKept: network.map { _ in dir != nil },
         validators: validatorCount, cores: cores, verifyMicroseconds: verifyMicroseconds,
         ceilingTransactionsPerSecond: ceiling,
         offeredRate: rate, batch: batch, connections: connections, warmupSeconds: warmup,
@@ -203,6 +207,14 @@ extension BenchCommand {
           : (perNode.reduce(0) { $0 + $1.cpuSecondsPerTransaction } * Double(committedAll) + clientCPUSeconds)
             / (wallSeconds * Double(cores)),
         proofs: proofs)
+      // A run leaves gigabytes of node homes behind (≈ 1.5 KB per transaction
+      // and node); a temporary directory goes once the numbers are in, and
+      // stays only when asked for (--dir) or when the run failed, for its logs.
+      if let started = network, dir == nil {
+        started.stop()
+        network = nil
+        try? FileManager.default.removeItem(atPath: started.directory)
+      }
       if output == .json {
         print(try JSONOutput.string(report))
       } else {
@@ -277,6 +289,10 @@ extension BenchCommand {
   }
 
   struct NetworkReport: Encodable {
+    /// Where the network this bench started ran; absent with `--node`.
+    let networkDirectory: String?
+    /// True with `--dir`; false when the bench made the directory and removed it.
+    let networkDirectoryKept: Bool?
     let validators: Int
     let cores: Int
     let verifyMicroseconds: Double
@@ -341,6 +357,9 @@ extension BenchCommand {
       say(
         String(format: "load client         %.0f µs CPU per committed tx", loadClientCPUMicrosecondsPerTransaction)
           + (busyFractionOfCores.map { String(format: "; machine busy %.0f%% of %d cores", $0 * 100, cores) } ?? ""))
+      if let networkDirectory, let networkDirectoryKept {
+        say("network directory   \(networkDirectory) (\(networkDirectoryKept ? "kept" : "removed"))")
+      }
       if let rate = proofs["recordProofsPerSecond"] {
         say(
           String(

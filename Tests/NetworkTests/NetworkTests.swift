@@ -472,11 +472,9 @@ func runCLI(_ arguments: [String]) async throws -> (status: Int32, output: Strin
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct BenchSmokeTests {
   @Test func benchRunsEndToEndAndReportsJSON() async throws {
-    let directory = NSTemporaryDirectory() + "dirledger-bench-smoke-\(UUID().uuidString)"
-    defer { try? FileManager.default.removeItem(atPath: directory) }
     let run = try await runCLI([
       "bench", "--duration", "3", "--warmup", "1", "--transactions", "3000", "--batch", "250", "--proof-seconds", "1",
-      "--dir", directory, "--output", "json",
+      "--output", "json",
     ])
     #expect(run.status == 0, "\(run.output)")
     let start = try #require(run.output.firstIndex(of: "{"))
@@ -500,6 +498,10 @@ struct BenchSmokeTests {
     #expect(((report["loadClientCPUMicrosecondsPerTransaction"] as? NSNumber)?.doubleValue ?? 0) > 0)
     let busy = try #require((report["busyFractionOfCores"] as? NSNumber)?.doubleValue, "\(run.output)")
     #expect(busy > 0 && busy <= 1.05, "\(run.output)")
+    // The node homes of a run without --dir do not outlive it.
+    let directory = try #require(report["networkDirectory"] as? String, "\(run.output)")
+    #expect(report["networkDirectoryKept"] as? Bool == false)
+    #expect(!FileManager.default.fileExists(atPath: directory), "\(directory) is left behind")
   }
 
   @Test func storeBenchCommitsEveryBlockWithNothingRejected() async throws {
