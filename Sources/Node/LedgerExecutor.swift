@@ -50,11 +50,10 @@ final class LedgerExecutor: BlockExecutor {
       let started = ContinuousClock.now
       let execution = try store.execute(transactions, timeMs: timeMs, signatureCheck: .alreadyVerified)
       lastExecutionMs = Self.milliseconds(since: started)
-      let header = store.nextHeader(
-        transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer)
-      executions[header.hash] = execution
-      // Encoded once here for the proposal frame, the consensus log and the store.
-      return Block(header: header, transactions: transactions).encoded()
+      // Encoded once here for the header's root, the proposal frame, the consensus log and the store.
+      let block = store.nextBlock(transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer)
+      executions[block.header.hash] = execution
+      return block
     } catch {
       logger.error("cannot build a block", metadata: ["height": "\(height)", "error": "\(error)"])
       return nil

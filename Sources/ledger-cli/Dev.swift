@@ -101,10 +101,11 @@ extension Dev {
         }
         let timeMs = store.head.timeMs + 1_000
         let execution = try store.execute(batch, timeMs: timeMs, signatureCheck: .alreadyVerified)
-        let header = store.nextHeader(
+        let block = store.nextBlock(
           transactions: batch, timeMs: timeMs, execution: execution, proposer: validatorKeys[0].publicKey)
-        let certificate = Ledger.Devnet.certify(header, keys: validatorKeys, quorum: execution.validatorSet.quorum)
-        try store.commit(Block(header: header, transactions: batch), certificate: certificate, execution: execution)
+        let certificate = Ledger.Devnet.certify(
+          block.header, keys: validatorKeys, quorum: execution.validatorSet.quorum)
+        try store.commit(block, certificate: certificate, execution: execution)
         // Unbuffered, so a reader that kills this process has seen every height that was committed.
         FileHandle.standardOutput.write(Data("committed \(height)\n".utf8))
       }

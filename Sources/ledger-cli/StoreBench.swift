@@ -61,11 +61,10 @@ extension BenchCommand {
         let timeMs = max(store.head.timeMs, UInt64(Date().timeIntervalSince1970 * 1_000))
         let executeStarted = ContinuousClock.now
         let execution = try store.execute(slice, timeMs: timeMs, signatureCheck: .alreadyVerified)
-        let header = store.nextHeader(
+        let block = store.nextBlock(
           transactions: slice, timeMs: timeMs, execution: execution, proposer: validatorKeys[0].publicKey)
-        let block = Block(header: header, transactions: slice).encoded()
         let executed = ContinuousClock.now
-        let certificate = Devnet.certify(header, keys: validatorKeys, quorum: execution.validatorSet.quorum)
+        let certificate = Devnet.certify(block.header, keys: validatorKeys, quorum: execution.validatorSet.quorum)
         let certified = ContinuousClock.now
         try store.commit(block, certificate: certificate, execution: execution)
         let committed = ContinuousClock.now

@@ -553,3 +553,30 @@ struct LedgerStoreTests {
     #expect(try store.query(.directoriesByShareType(.unconditional, bureauId: H.police), limit: 10).records.count == 2)
   }
 }
+
+extension LedgerStoreTests {
+  @Test("a proposer's next block, encoded once, is the block its header and transactions make, and commits")
+  func nextBlockEncodesOnce() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let transactions = (1...7).map { fixture.policeGrant("G-\($0)") }
+    let timeMs = fixture.store.head.timeMs + 1_000
+    let execution = try fixture.store.execute(transactions, timeMs: timeMs, signatureCheck: .verify)
+    let proposer = Devnet.nodeKey(execution.validatorSet.validators[0].bureauId)
+    let block = fixture.store.nextBlock(
+      transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer.publicKey)
+    let header = fixture.store.nextHeader(
+      transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer.publicKey)
+    #expect(block.header == header)
+    #expect(block.transactionsRoot == header.transactionsRoot, "the root over the kept bytes")
+    let separately = Block(header: header, transactions: transactions)
+    #expect(block.canonicalBytes == separately.canonicalBytes)
+    #expect(try Block(canonicalBytes: block.canonicalBytes) == separately)
+    let keys = execution.validatorSet.validators.map { Devnet.nodeKey($0.bureauId) }
+    let certificate = Devnet.certify(header, keys: keys, quorum: execution.validatorSet.quorum)
+    // Validated from its kept bytes (the root over the recorded ranges), not the execution handed in.
+    try fixture.store.commit(block, certificate: certificate)
+    #expect(fixture.store.head.blockHash == header.hash)
+    #expect(try fixture.store.block(at: 1) == separately)
+  }
+}

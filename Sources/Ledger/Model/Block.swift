@@ -132,6 +132,28 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
     return block
   }
 
+  /// A new block whose transactions are encoded once, both for the header's
+  /// `transactionsRoot` (handed to `makeHeader`) and for the block's bytes.
+  /// A proposer otherwise encoded a block of thousands of transactions twice.
+  public static func encoded(
+    transactions: [SignedTransaction], header makeHeader: (_ transactionsRoot: Hash256) -> BlockHeader
+  ) -> Block {
+    var body = CanonicalWriter(capacity: 1_024)
+    let bodyRanges = write(transactions, to: &body)
+    let header = makeHeader(transactionsRoot(of: body.bytes, at: bodyRanges))
+    var headerWriter = CanonicalWriter()
+    headerWriter.write(header)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(headerWriter.bytes.count + body.bytes.count)
+    bytes.append(contentsOf: headerWriter.bytes)
+    bytes.append(contentsOf: body.bytes)
+    let offset = headerWriter.bytes.count
+    var block = Block(header: header, transactions: transactions)
+    block.encoding = Encoding(
+      bytes: bytes, transactionRanges: bodyRanges.map { $0.lowerBound + offset..<$0.upperBound + offset })
+    return block
+  }
+
   public func encode(to writer: inout CanonicalWriter) {
     if let encoding {
       writer.write(encoded: encoding.bytes)
