@@ -123,13 +123,9 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
   /// use (the proposal frame, the consensus log, the store).
   public func encoded() -> Block {
     guard encoding == nil else { return self }
-    var writer = CanonicalWriter(capacity: 1_024)
-    writer.write(header)
-    let transactionRanges = Self.write(transactions, to: &writer)
-    var block = self
-    // Kept for as long as the block: at its own size, not the capacity it grew to.
-    block.encoding = Encoding(bytes: Array(writer.bytes[...]), transactionRanges: transactionRanges)
-    return block
+    var body = CanonicalWriter(capacity: 1_024)
+    let bodyRanges = Self.write(transactions, to: &body)
+    return Self.keeping(header: header, transactions: transactions, body: body.bytes, at: bodyRanges)
   }
 
   /// A new block whose transactions are encoded once, both for the header's
@@ -141,13 +137,22 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
     var body = CanonicalWriter(capacity: 1_024)
     let bodyRanges = write(transactions, to: &body)
     let header = makeHeader(transactionsRoot(of: body.bytes, at: bodyRanges))
+    return keeping(header: header, transactions: transactions, body: body.bytes, at: bodyRanges)
+  }
+
+  /// The block with its canonical bytes: the header's, then `body` (the
+  /// transaction list as `write` made it, its transactions at `bodyRanges`).
+  private static func keeping(
+    header: BlockHeader, transactions: [SignedTransaction], body: [UInt8], at bodyRanges: [Range<Int>]
+  ) -> Block {
     var headerWriter = CanonicalWriter()
     headerWriter.write(header)
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(headerWriter.bytes.count + body.bytes.count)
-    bytes.append(contentsOf: headerWriter.bytes)
-    bytes.append(contentsOf: body.bytes)
     let offset = headerWriter.bytes.count
+    // Kept for as long as the block: at its own size, not the capacity the writers grew to.
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(offset + body.count)
+    bytes.append(contentsOf: headerWriter.bytes)
+    bytes.append(contentsOf: body)
     var block = Block(header: header, transactions: transactions)
     block.encoding = Encoding(
       bytes: bytes, transactionRanges: bodyRanges.map { $0.lowerBound + offset..<$0.upperBound + offset })
