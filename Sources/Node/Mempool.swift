@@ -1,4 +1,5 @@
 public import Ledger
+import Synchronization
 
 /// Why the mempool refused a transaction; `code` is the API's error code.
 public struct MempoolRejection: Error, Hashable, Sendable {
@@ -32,15 +33,20 @@ public struct Mempool: Sendable {
   private var orderStart = 0
   private var pendingBySigner: [PublicKey: [UInt64: Hash256]] = [:]
   public private(set) var byteCount = 0
+  /// The same transactions by leaf hash, for the peer network's threads.
+  public let byLeafHash: PendingByLeafHash
 
   struct Entry: Sendable {
     let transaction: SignedTransaction
     let size: Int
   }
 
-  public init(countMax: Int, bytesMax: Int) {
+  /// `byLeafHash` is kept in step with what is pending; a node's peer
+  /// network reads it, so a node has one mempool and never copies it.
+  public init(countMax: Int, bytesMax: Int, byLeafHash: PendingByLeafHash = PendingByLeafHash()) {
     self.countMax = countMax
     self.bytesMax = bytesMax
+    self.byLeafHash = byLeafHash
   }
 
   public var count: Int { entries.count }
@@ -81,6 +87,7 @@ public struct Mempool: Sendable {
         "mempool.full", "the mempool holds \(entries.count) transactions (\(byteCount) bytes); retry later")
     }
     entries[id] = Entry(transaction: transaction, size: size)
+    byLeafHash.insert(transaction)
     order.append(id)
     pendingBySigner[body.signer, default: [:]][body.sequence] = id
     byteCount += size
@@ -135,6 +142,7 @@ public struct Mempool: Sendable {
 
   private mutating func remove(_ id: Hash256) {
     guard let entry = entries.removeValue(forKey: id) else { return }
+    byLeafHash.remove(entry.transaction)
     byteCount -= entry.size
     let body = entry.transaction.body
     pendingBySigner[body.signer]?[body.sequence] = nil
@@ -158,4 +166,29 @@ public struct Mempool: Sendable {
 
   /// Pending transactions in arrival order (for re-forwarding after a view change).
   public var pending: [SignedTransaction] { order[orderStart...].compactMap { entries[$0]?.transaction } }
+}
+
+/// Pending transactions by leaf hash, readable from any thread. A proposal
+/// carries thousands of transactions that each backup already decoded when
+/// they were forwarded to it; the frame decoder takes those from here
+/// instead of decoding the same bytes again (and holding a second copy until
+/// the block commits).
+public final class PendingByLeafHash: KnownTransactions {
+  private let table = Mutex<[Hash256: SignedTransaction]>([:])
+
+  public init() {}
+
+  public func transaction(leafHash: Hash256) -> SignedTransaction? {
+    table.withLock { $0[leafHash] }
+  }
+
+  public var count: Int { table.withLock { $0.count } }
+
+  func insert(_ transaction: SignedTransaction) {
+    table.withLock { $0[transaction.leafHash] = transaction }
+  }
+
+  func remove(_ transaction: SignedTransaction) {
+    table.withLock { _ = $0.removeValue(forKey: transaction.leafHash) }
+  }
 }

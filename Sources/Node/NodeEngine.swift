@@ -18,6 +18,8 @@ public actor NodeEngine {
   var replica: Replica<LedgerExecutor, SchnorrVerifier>?
   let wal: WriteAheadLog?
   var mempool: Mempool
+  /// The mempool's transactions by leaf hash, for the peer network's frame decoder.
+  public nonisolated let pendingByLeafHash = PendingByLeafHash()
   var network: PeerNetwork?
   /// When each transaction admitted here arrived, for the commit-latency histogram.
   var admittedAt: [Hash256: ContinuousClock.Instant] = [:]
@@ -68,7 +70,8 @@ public actor NodeEngine {
     self.metrics = metrics
     self.onHalt = onHalt
     self.dataPath = dataPath
-    mempool = Mempool(countMax: config.mempool.transactionsMax, bytesMax: config.mempool.bytesMax)
+    mempool = Mempool(
+      countMax: config.mempool.transactionsMax, bytesMax: config.mempool.bytesMax, byLeafHash: pendingByLeafHash)
     executor = LedgerExecutor(store: store, logger: logger)
     proofStore = store
     headAnchor.set(try? store.proofAnchor())

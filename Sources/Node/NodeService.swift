@@ -141,7 +141,7 @@ struct NodeService: Service {
       identity: PeerIdentity(
         key: identityKey, role: config.role, chainId: store.chainId, genesisHash: store.genesisHash),
       admitted: await engine.admittedPeers, settings: settings, group: MultiThreadedEventLoopGroup.singleton,
-      logger: logger,
+      logger: logger, knownTransactions: engine.pendingByLeafHash,
       onFrame: { frame, connection in
         if case .transactions(let transactions) = frame {
           if inboundTransactions.take(transactions.count) {

@@ -98,6 +98,8 @@ public final class PeerNetwork: @unchecked Sendable {
   let settings: Settings
   let group: any EventLoopGroup
   let logger: Logger
+  /// Where proposals' transactions are taken from rather than decoded again.
+  let knownTransactions: (any KnownTransactions)?
   private let lock = NSLock()
   private var connections: [PublicKey: PeerConnection] = [:]
   private var admittedKeys: Set<PublicKey>
@@ -118,10 +120,12 @@ public final class PeerNetwork: @unchecked Sendable {
 
   public init(
     identity: PeerIdentity, admitted: Set<PublicKey>, settings: Settings = Settings(), group: any EventLoopGroup,
-    logger: Logger, onFrame: @escaping @Sendable (PeerFrame, PeerConnection) -> Void,
+    logger: Logger, knownTransactions: (any KnownTransactions)? = nil,
+    onFrame: @escaping @Sendable (PeerFrame, PeerConnection) -> Void,
     onEvent: @escaping @Sendable (Event) -> Void
   ) {
     self.identity = identity
+    self.knownTransactions = knownTransactions
     self.admittedKeys = admitted
     self.settings = settings
     self.group = group
@@ -339,7 +343,8 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
     let buffer = unwrapInboundIn(data)
     let frame: PeerFrame
     do {
-      frame = try PeerFrame(canonicalBytes: Array(buffer.readableBytesView))
+      frame = try PeerFrame(
+        canonicalBytes: Array(buffer.readableBytesView), knownTransactions: network.knownTransactions)
     } catch {
       network.logger.warning(
         "malformed frame, closing", metadata: ["address": "\(address(context))", "error": "\(error)"])

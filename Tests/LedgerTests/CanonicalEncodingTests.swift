@@ -289,6 +289,64 @@ struct CanonicalEncodingTests {
       #expect(try Block(canonicalBytes: later.canonicalBytes).header.height == built.header.height + 1)
     }
   }
+
+  @Test("a transaction's leaf hash is the RFC 6962 leaf hash of its bytes, however it was made")
+  func transactionLeafHash() throws {
+    for (_, transaction) in FormatExamples.transactions {
+      let leafHash = MerkleTree.leafHash(transaction.canonicalBytes)
+      #expect(transaction.leafHash == leafHash)
+      #expect(try SignedTransaction(canonicalBytes: transaction.canonicalBytes).leafHash == leafHash)
+      let fromJSON = try JSONDecoder().decode(SignedTransaction.self, from: JSONEncoder().encode(transaction))
+      #expect(fromJSON.leafHash == leafHash)
+    }
+  }
+
+  /// What a backup's proposal decoding relies on: it takes a pending
+  /// transaction only when the proposal carries exactly its bytes. The same
+  /// body with other signatures has another leaf hash and is decoded afresh.
+  @Test("a block takes known transactions by the leaf hash of its bytes and decodes the rest")
+  func blockTakesKnownTransactions() throws {
+    let built = FormatExamples.block
+    let first = built.transactions[0]
+    let second = built.transactions[1]
+    let extraKey = Devnet.operatorKey("BJ-GAJ")
+    let secondResigned = SignedTransaction(
+      body: second.body,
+      signatures: second.signatures + [
+        TransactionSignature(publicKey: extraKey.publicKey, signature: extraKey.sign(digest: second.id))
+      ])
+    #expect(secondResigned.id == second.id && secondResigned.leafHash != second.leafHash)
+    let known = KnownTransactionsTable([first, secondResigned])
+
+    let block = try Block(canonicalBytes: built.canonicalBytes, knownTransactions: known)
+    #expect(block == built)
+    #expect(block.canonicalBytes == built.canonicalBytes)
+    #expect(block.transactionsRoot == built.header.transactionsRoot)
+    #expect(block.transactions[0].fields === first.fields, "the known transaction itself, not decoded again")
+    #expect(block.transactions[1].fields !== secondResigned.fields)
+    #expect(block.transactions[1].signatures == second.signatures, "the proposal's own signatures")
+    #expect(known.lookups == 2)
+
+    // Inside a frame, as a proposal arrives.
+    var framed = CanonicalReader([7] + built.canonicalBytes, knownTransactions: known)
+    _ = try framed.read(u8: "before")
+    #expect(try Block(from: &framed).transactions[0].fields === first.fields)
+  }
+}
+
+/// Transactions by leaf hash, counting the lookups.
+final class KnownTransactionsTable: KnownTransactions, @unchecked Sendable {
+  private let byLeafHash: [Hash256: SignedTransaction]
+  private(set) var lookups = 0
+
+  init(_ transactions: [SignedTransaction]) {
+    byLeafHash = Dictionary(uniqueKeysWithValues: transactions.map { ($0.leafHash, $0) })
+  }
+
+  func transaction(leafHash: Hash256) -> SignedTransaction? {
+    lookups += 1
+    return byLeafHash[leafHash]
+  }
 }
 
 extension Array where Element == UInt8 {

@@ -83,6 +83,12 @@ struct SchnorrTests {
     #expect(Hex.decode("") == [])
     #expect(Hex.decode("0aFf"[...]) == [0x0a, 0xff])
     for bad in ["0", "abc", "g0", "0g", "00 0", "000g", "é", "0\u{0}"] { #expect(Hex.decode(bad) == nil, "\(bad)") }
+    let digits = Set("0123456789abcdefABCDEF".unicodeScalars)
+    for scalar in (0...127).map({ Unicode.Scalar(UInt8($0)) }) where !digits.contains(scalar) {
+      let character = String(Character(scalar))
+      #expect(Hex.decode("a" + character) == nil && Hex.decode(character + "a") == nil, "\(scalar.value)")
+      #expect(Hex.decode("00" + character + "0") == nil, "\(scalar.value)")
+    }
   }
 
   @Test("secret keys outside [1, n-1] are refused")

@@ -555,7 +555,7 @@ struct LedgerStoreTests {
 }
 
 extension LedgerStoreTests {
-  @Test("a proposer's next block, encoded once, is the block its header and transactions make, and commits")
+  @Test("a proposer's next block, its bytes made once, is the block its header and transactions make, and commits")
   func nextBlockEncodesOnce() throws {
     var fixture = try StoreFixture()
     defer { fixture.remove() }
@@ -568,13 +568,16 @@ extension LedgerStoreTests {
     let header = fixture.store.nextHeader(
       transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer.publicKey)
     #expect(block.header == header)
-    #expect(block.transactionsRoot == header.transactionsRoot, "the root over the kept bytes")
+    #expect(block.transactionsRoot == header.transactionsRoot)
+    #expect(
+      header.transactionsRoot == MerkleTree.root(leaves: transactions.map(\.canonicalBytes)),
+      "the root from the kept leaf hashes is the root over the bytes")
     let separately = Block(header: header, transactions: transactions)
     #expect(block.canonicalBytes == separately.canonicalBytes)
     #expect(try Block(canonicalBytes: block.canonicalBytes) == separately)
     let keys = execution.validatorSet.validators.map { Devnet.nodeKey($0.bureauId) }
     let certificate = Devnet.certify(header, keys: keys, quorum: execution.validatorSet.quorum)
-    // Validated from its kept bytes (the root over the recorded ranges), not the execution handed in.
+    // Validated again by the store (roots and execution), not the execution handed in.
     try fixture.store.commit(block, certificate: certificate)
     #expect(fixture.store.head.blockHash == header.hash)
     #expect(try fixture.store.block(at: 1) == separately)

@@ -1,4 +1,5 @@
-import Ledger
+import Consensus
+@testable import Ledger
 import Testing
 
 @testable import Node
@@ -71,6 +72,46 @@ struct MempoolTests {
     mempool.removeCommitted(batch) { key in key == signer.publicKey ? 3 : 1 }
     #expect(mempool.pending.map(\.body.sequence) == [4])
     #expect(mempool.count == 1)
+  }
+
+  /// A backup decodes each transaction once: when it is forwarded. The
+  /// proposal that later carries it is read with the mempool's transactions
+  /// by leaf hash, which must hold exactly what is pending.
+  @Test func pendingTransactionsAreFoundByLeafHashUntilTheyLeave() throws {
+    var mempool = Mempool(countMax: 100, bytesMax: 1 << 20)
+    let pending = (0..<3).map { transaction(signer, sequence: $0) }
+    for transaction in pending { try mempool.add(transaction, size: 10, committedSequence: 0) }
+    let stale = transaction(other, sequence: 0)
+    try mempool.add(stale, size: 10, committedSequence: 0)
+    #expect(mempool.byLeafHash.count == 4)
+    #expect(mempool.byLeafHash.transaction(leafHash: pending[1].leafHash)?.fields === pending[1].fields)
+    expectRejection("mempool.duplicate") { try mempool.add(pending[1], size: 10, committedSequence: 0) }
+    #expect(mempool.byLeafHash.count == 4)
+
+    // A proposal frame carrying two pending transactions and one never seen here.
+    let unseen = transaction(other, sequence: 7, duty: "U")
+    var header = FormatExamples.block.header
+    header.transactionCount = 3
+    let block = Block(header: header, transactions: [pending[0], unseen, pending[2]])
+    let frame = PeerFrame.consensus(.prePrepare(PrePrepare(block: block, primaryVote: FormatExamples.vote)))
+    let decoded = try PeerFrame(canonicalBytes: frame.canonicalBytes, knownTransactions: mempool.byLeafHash)
+    guard case .consensus(.prePrepare(let proposal)) = decoded else {
+      Issue.record("not a proposal: \(decoded)")
+      return
+    }
+    #expect(proposal.block == block)
+    #expect(proposal.block.transactions[0].fields === pending[0].fields)
+    #expect(proposal.block.transactions[1].fields !== unseen.fields, "decoded from the frame")
+    #expect(proposal.block.transactions[2].fields === pending[2].fields)
+
+    // Committed ones leave, and so does one that another transaction with its
+    // signer and sequence, committed instead, made stale.
+    let committedInstead = transaction(other, sequence: 0, duty: "Z")
+    mempool.removeCommitted([pending[0], pending[1], committedInstead]) { key in key == signer.publicKey ? 2 : 1 }
+    #expect(mempool.byLeafHash.count == 1)
+    #expect(mempool.byLeafHash.transaction(leafHash: pending[0].leafHash) == nil)
+    #expect(mempool.byLeafHash.transaction(leafHash: stale.leafHash) == nil)
+    #expect(mempool.byLeafHash.transaction(leafHash: pending[2].leafHash) != nil)
   }
 }
 

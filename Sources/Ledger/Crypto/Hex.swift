@@ -30,27 +30,31 @@ public enum Hex {
     var text = text
     return text.withUTF8 { utf8 -> [UInt8]? in
       guard utf8.count % 2 == 0 else { return nil }
-      var valid = true
-      let bytes = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { buffer, initializedCount in
-        for index in 0..<buffer.count {
-          guard let high = nibble(utf8[2 * index]), let low = nibble(utf8[2 * index + 1]) else {
-            valid = false
-            break
+      return nibbles.withUnsafeBufferPointer { nibbles -> [UInt8]? in
+        var invalid: UInt8 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { buffer, initializedCount in
+          for index in 0..<buffer.count {
+            let high = nibbles[Int(utf8[2 * index])]
+            let low = nibbles[Int(utf8[2 * index + 1])]
+            // A non-digit's entry has its high bit set; checked once, after the loop.
+            invalid |= high | low
+            buffer[index] = high << 4 | low & 0x0f
           }
-          buffer[index] = high << 4 | low
-          initializedCount = index + 1
+          initializedCount = buffer.count
         }
+        return invalid & 0x80 == 0 ? bytes : nil
       }
-      return valid ? bytes : nil
     }
   }
 
-  private static func nibble(_ character: UInt8) -> UInt8? {
-    switch character {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-    default: nil
+  /// Each byte's value as a hex digit (either case), or 0x80 for any other byte:
+  /// a table, not a comparison per range, for about a kilobyte per transaction.
+  private static let nibbles: [UInt8] = (0...255).map { character in
+    switch UInt8(character) {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt8(character) - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt8(character) - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt8(character) - UInt8(ascii: "A") + 10
+    default: 0x80
     }
   }
 }

@@ -4,10 +4,14 @@
 public struct CanonicalReader: Sendable {
   public let bytes: [UInt8]
   public private(set) var offset: Int
+  /// Transactions already decoded elsewhere in this process, which a block
+  /// being read takes in place of decoding the same bytes again.
+  public let knownTransactions: (any KnownTransactions)?
 
-  public init(_ bytes: [UInt8]) {
+  public init(_ bytes: [UInt8], knownTransactions: (any KnownTransactions)? = nil) {
     self.bytes = bytes
     self.offset = 0
+    self.knownTransactions = knownTransactions
   }
 
   public var remaining: Int { bytes.count - offset }

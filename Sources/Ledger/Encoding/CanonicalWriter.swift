@@ -145,7 +145,13 @@ extension CanonicalEncodable {
 extension CanonicalDecodable {
   /// Decodes a whole buffer: the value must use every byte.
   public init(canonicalBytes bytes: [UInt8]) throws(FormatError) {
-    var reader = CanonicalReader(bytes)
+    try self.init(canonicalBytes: bytes, knownTransactions: nil)
+  }
+
+  /// The same, taking transactions of blocks inside from `knownTransactions`
+  /// where it has their bytes' leaf hash.
+  public init(canonicalBytes bytes: [UInt8], knownTransactions: (any KnownTransactions)?) throws(FormatError) {
+    var reader = CanonicalReader(bytes, knownTransactions: knownTransactions)
     self = try Self(from: &reader)
     try reader.finish()
   }

@@ -90,17 +90,15 @@ public struct BlockHeader: Hashable, Sendable, Codable, CanonicalCodable {
 public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
   public var header: BlockHeader { didSet { encoding = nil } }
   public var transactions: [SignedTransaction] { didSet { encoding = nil } }
-  /// The block's canonical bytes and where each transaction's bytes sit in
-  /// them, when known without encoding again: kept from the wire when the block was
-  /// decoded, or made once by `encoded()` for a block about to be sent,
-  /// logged and stored. A proposal is thousands of transactions, and each
-  /// node otherwise encoded it again to store it and to check its root.
+  /// The block's canonical bytes, when known without encoding again: kept
+  /// from the wire when the block was decoded, or made once by `encoded()`
+  /// for a block about to be sent, logged and stored. A proposal is
+  /// thousands of transactions, and each node otherwise encoded it again to store it.
   /// Derived from the two fields above, so never compared, hashed or serialized.
   private var encoding: Encoding?
 
   private struct Encoding: Sendable {
     let bytes: [UInt8]
-    let transactionRanges: [Range<Int>]
   }
 
   private enum CodingKeys: String, CodingKey { case header, transactions }
@@ -123,39 +121,15 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
   /// use (the proposal frame, the consensus log, the store).
   public func encoded() -> Block {
     guard encoding == nil else { return self }
-    var body = CanonicalWriter(capacity: 1_024)
-    let bodyRanges = Self.write(transactions, to: &body)
-    return Self.keeping(header: header, transactions: transactions, body: body.bytes, at: bodyRanges)
-  }
-
-  /// A new block whose transactions are encoded once, both for the header's
-  /// `transactionsRoot` (handed to `makeHeader`) and for the block's bytes.
-  /// A proposer otherwise encoded a block of thousands of transactions twice.
-  public static func encoded(
-    transactions: [SignedTransaction], header makeHeader: (_ transactionsRoot: Hash256) -> BlockHeader
-  ) -> Block {
-    var body = CanonicalWriter(capacity: 1_024)
-    let bodyRanges = write(transactions, to: &body)
-    let header = makeHeader(transactionsRoot(of: body.bytes, at: bodyRanges))
-    return keeping(header: header, transactions: transactions, body: body.bytes, at: bodyRanges)
-  }
-
-  /// The block with its canonical bytes: the header's, then `body` (the
-  /// transaction list as `write` made it, its transactions at `bodyRanges`).
-  private static func keeping(
-    header: BlockHeader, transactions: [SignedTransaction], body: [UInt8], at bodyRanges: [Range<Int>]
-  ) -> Block {
-    var headerWriter = CanonicalWriter()
-    headerWriter.write(header)
-    let offset = headerWriter.bytes.count
-    // Kept for as long as the block: at its own size, not the capacity the writers grew to.
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(offset + body.count)
-    bytes.append(contentsOf: headerWriter.bytes)
-    bytes.append(contentsOf: body)
-    var block = Block(header: header, transactions: transactions)
-    block.encoding = Encoding(
-      bytes: bytes, transactionRanges: bodyRanges.map { $0.lowerBound + offset..<$0.upperBound + offset })
+    // Kept for as long as the block, so sized up front: the header, and each
+    // transaction's bytes behind a length prefix of at most 3 bytes (≤ 64 KiB).
+    let headerBytes = header.canonicalBytes
+    var writer = CanonicalWriter(
+      capacity: headerBytes.count + 5 + transactions.reduce(0) { $0 + 3 + $1.encodedByteCount })
+    writer.write(encoded: headerBytes)
+    Self.write(transactions, to: &writer)
+    var block = self
+    block.encoding = Encoding(bytes: writer.bytes)
     return block
   }
 
@@ -165,14 +139,11 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
       return
     }
     writer.write(header)
-    _ = Self.write(transactions, to: &writer)
+    Self.write(transactions, to: &writer)
   }
 
-  /// Writes the transaction list (its count, then each transaction's length
-  /// and canonical bytes) and returns where each transaction's bytes sit.
-  private static func write(_ transactions: [SignedTransaction], to writer: inout CanonicalWriter) -> [Range<Int>] {
-    var ranges: [Range<Int>] = []
-    ranges.reserveCapacity(transactions.count)
+  /// Writes the transaction list: its count, then each transaction's length and canonical bytes.
+  private static func write(_ transactions: [SignedTransaction], to writer: inout CanonicalWriter) {
     writer.write(array: transactions) { writer, transaction in
       // The length is known before the bytes, so each is encoded in place.
       writer.write(varint: transaction.encodedByteCount)
@@ -180,48 +151,44 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
       transaction.encode(to: &writer)
       precondition(
         writer.bytes.count - start == transaction.encodedByteCount, "a transaction re-encoded to another length")
-      ranges.append(start..<writer.bytes.count)
     }
-    return ranges
-  }
-
-  /// RFC 6962 root over the transactions at `ranges` of `bytes`.
-  private static func transactionsRoot(of bytes: [UInt8], at ranges: [Range<Int>]) -> Hash256 {
-    let leafHashes = bytes.withUnsafeBytes { bytes in
-      ranges.map { MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
-    }
-    return MerkleTree.root(leafHashes: leafHashes)
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
     let start = reader.offset
     let header = try reader.read(BlockHeader.self, "header")
     let expectedCount = Int(header.transactionCount)
-    var transactionRanges: [Range<Int>] = []
-    transactionRanges.reserveCapacity(expectedCount)
+    let known = reader.knownTransactions
     transactions = try reader.read(array: "transactions", count: expectedCount...expectedCount) {
       (reader) throws(FormatError) in
       let range = try reader.read(byteRange: "", limit: Limits.transactionBytesMax)
-      transactionRanges.append(range.lowerBound - start..<range.upperBound - start)
+      // Equal leaf hashes mean equal bytes, which decode to an equal transaction.
+      if let known, let transaction = reader.bytes.withUnsafeBytes({ all in
+        known.transaction(leafHash: MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[range])))
+      }) {
+        return transaction
+      }
       return try SignedTransaction(canonicalBytes: Array(reader.bytes[range]))
     }
     self.header = header
     // A block read on its own (from the store) is the whole input: kept without a copy.
     let bytes = start == 0 && reader.remaining == 0 ? reader.bytes : Array(reader.bytes[start..<reader.offset])
-    encoding = Encoding(bytes: bytes, transactionRanges: transactionRanges)
+    encoding = Encoding(bytes: bytes)
   }
 
   /// The root over this block's transactions (what `header.transactionsRoot`
-  /// must be), hashed from the kept bytes when there are some.
-  public var transactionsRoot: Hash256 {
-    guard let encoding else { return Self.transactionsRoot(transactions) }
-    return Self.transactionsRoot(of: encoding.bytes, at: encoding.transactionRanges)
-  }
+  /// must be), from the leaf hashes each transaction keeps.
+  public var transactionsRoot: Hash256 { Self.transactionsRoot(transactions) }
 
   /// RFC 6962 root over the canonical transaction bytes.
   public static func transactionsRoot(_ transactions: [SignedTransaction]) -> Hash256 {
-    var writer = CanonicalWriter(capacity: 1_024)
-    let ranges = write(transactions, to: &writer)
-    return transactionsRoot(of: writer.bytes, at: ranges)
+    MerkleTree.root(leafHashes: transactions.map(\.leafHash))
   }
+}
+
+/// Transactions this process has already decoded, found by their leaf hash
+/// (`SignedTransaction.leafHash`). A node's pending transactions: a proposal
+/// carries thousands that each backup decoded when they were forwarded to it.
+public protocol KnownTransactions: AnyObject, Sendable {
+  func transaction(leafHash: Hash256) -> SignedTransaction?
 }

@@ -239,12 +239,16 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     @usableFromInline let body: TransactionBody
     @usableFromInline let signatures: [TransactionSignature]
     @usableFromInline let id: Hash256
+    @usableFromInline let leafHash: Hash256
     @usableFromInline let encodedByteCount: Int
 
-    init(body: TransactionBody, signatures: [TransactionSignature], id: Hash256, encodedByteCount: Int) {
+    init(
+      body: TransactionBody, signatures: [TransactionSignature], id: Hash256, leafHash: Hash256, encodedByteCount: Int
+    ) {
       self.body = body
       self.signatures = signatures
       self.id = id
+      self.leafHash = leafHash
       self.encodedByteCount = encodedByteCount
     }
   }
@@ -255,6 +259,11 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
   @inlinable public var signatures: [TransactionSignature] { fields.signatures }
   /// Derived from `body`; kept so the id is hashed once per decode.
   @inlinable public var id: Hash256 { fields.id }
+  /// RFC 6962 leaf hash of `canonicalBytes` (signatures included): this
+  /// transaction's leaf under its block's `transactionsRoot`, and what tells a
+  /// node that a proposal carries, byte for byte, a transaction it has already
+  /// decoded. Hashed once, from the bytes decoded or encoded.
+  @inlinable public var leafHash: Hash256 { fields.leafHash }
   /// The length of `canonicalBytes`, known from the decode (or the one
   /// encoding at construction), so sizing a transaction never re-encodes it.
   @inlinable public var encodedByteCount: Int { fields.encodedByteCount }
@@ -267,10 +276,10 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     writer.write(body)
     let bodyEnd = writer.bytes.count
     writer.write(array: sorted)
-    let id = writer.bytes.withUnsafeBytes {
-      TaggedHash.hash(.transaction, UnsafeRawBufferPointer(rebasing: $0[..<bodyEnd]))
+    let (id, leafHash) = writer.bytes.withUnsafeBytes {
+      (TaggedHash.hash(.transaction, UnsafeRawBufferPointer(rebasing: $0[..<bodyEnd])), MerkleTree.leafHash($0))
     }
-    fields = Fields(body: body, signatures: sorted, id: id, encodedByteCount: writer.bytes.count)
+    fields = Fields(body: body, signatures: sorted, id: id, leafHash: leafHash, encodedByteCount: writer.bytes.count)
   }
 
   /// Signs `body` with every key given (the first is normally `body.signer`).
@@ -321,7 +330,11 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     let signatures = try reader.read(set: "signatures", count: 1...Limits.transactionSignatureCountMax) {
       (reader) throws(FormatError) in try TransactionSignature(from: &reader)
     }
-    fields = Fields(body: body, signatures: signatures, id: id, encodedByteCount: reader.offset - bodyStart)
+    let leafHash = reader.bytes.withUnsafeBytes { all in
+      MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[bodyStart..<reader.offset]))
+    }
+    fields = Fields(
+      body: body, signatures: signatures, id: id, leafHash: leafHash, encodedByteCount: reader.offset - bodyStart)
   }
 
   /// True when every signature is a valid BIP-340 signature over the id.

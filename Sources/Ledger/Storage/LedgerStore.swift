@@ -318,31 +318,22 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   public func nextHeader(
     transactions: [SignedTransaction], timeMs: UInt64, execution: BlockExecution, proposer: PublicKey
   ) -> BlockHeader {
-    nextHeader(
-      transactionsRoot: Block.transactionsRoot(transactions), transactionCount: transactions.count, timeMs: timeMs,
-      execution: execution, proposer: proposer)
+    BlockHeader(
+      chainId: chainId, height: head.height + 1, timeMs: timeMs, previousHash: head.blockHash,
+      historyRoot: historyFrontier.root, transactionsRoot: Block.transactionsRoot(transactions),
+      transactionCount: UInt32(transactions.count), resultsRoot: execution.resultsRoot,
+      stateRoot: execution.stateRoot, validatorSetHash: execution.validatorSet.hash, proposer: proposer)
   }
 
-  /// The block a proposer at the next height would make of `execution`, its
-  /// canonical bytes made with it (encoding the transactions once).
+  /// The block a proposer at the next height would make of `execution`, with
+  /// its canonical bytes made once for the proposal, the log and the store.
   public func nextBlock(
     transactions: [SignedTransaction], timeMs: UInt64, execution: BlockExecution, proposer: PublicKey
   ) -> Block {
-    Block.encoded(transactions: transactions) { transactionsRoot in
-      nextHeader(
-        transactionsRoot: transactionsRoot, transactionCount: transactions.count, timeMs: timeMs,
-        execution: execution, proposer: proposer)
-    }
-  }
-
-  private func nextHeader(
-    transactionsRoot: Hash256, transactionCount: Int, timeMs: UInt64, execution: BlockExecution, proposer: PublicKey
-  ) -> BlockHeader {
-    BlockHeader(
-      chainId: chainId, height: head.height + 1, timeMs: timeMs, previousHash: head.blockHash,
-      historyRoot: historyFrontier.root, transactionsRoot: transactionsRoot,
-      transactionCount: UInt32(transactionCount), resultsRoot: execution.resultsRoot,
-      stateRoot: execution.stateRoot, validatorSetHash: execution.validatorSet.hash, proposer: proposer)
+    Block(
+      header: nextHeader(transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer),
+      transactions: transactions
+    ).encoded()
   }
 
   /// Checks that `block` is the next block and that its header matches its
