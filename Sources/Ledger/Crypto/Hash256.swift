@@ -23,9 +23,11 @@ public struct Hash256: Hashable, Sendable, Comparable {
   /// them apart as well as 256 do (equality still compares all four words),
   /// and the state tree's dictionaries hash a quarter of the bytes. Hasher is
   /// seeded per process, so crafted collisions would cost ~2^64 SHA-256 each.
-  public func hash(into hasher: inout Hasher) { hasher.combine(w0) }
+  /// Inlinable, as is `==`: the node's dictionaries keyed by digests live in
+  /// other modules, which otherwise call both through the protocol witness.
+  @inlinable public func hash(into hasher: inout Hasher) { hasher.combine(w0) }
 
-  public static func == (lhs: Hash256, rhs: Hash256) -> Bool {
+  @inlinable public static func == (lhs: Hash256, rhs: Hash256) -> Bool {
     lhs.w0 == rhs.w0 && lhs.w1 == rhs.w1 && lhs.w2 == rhs.w2 && lhs.w3 == rhs.w3
   }
 
