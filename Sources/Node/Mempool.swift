@@ -129,24 +129,29 @@ public struct Mempool: Sendable {
   /// sequence numbers made stale.
   public mutating func removeCommitted(_ transactions: [SignedTransaction], committedSequence: (PublicKey) -> UInt64) {
     var signers = Set<PublicKey>()
+    var removed: [SignedTransaction] = []
+    removed.reserveCapacity(transactions.count)
     for transaction in transactions {
-      remove(transaction.id)
+      if let entry = remove(transaction.id) { removed.append(entry.transaction) }
       signers.insert(transaction.body.signer)
     }
     for signer in signers {
       let floor = committedSequence(signer)
-      for (sequence, id) in pendingBySigner[signer] ?? [:] where sequence < floor { remove(id) }
+      for (sequence, id) in pendingBySigner[signer] ?? [:] where sequence < floor {
+        if let entry = remove(id) { removed.append(entry.transaction) }
+      }
     }
+    byLeafHash.remove(removed)
     compactOrder()
   }
 
-  private mutating func remove(_ id: Hash256) {
-    guard let entry = entries.removeValue(forKey: id) else { return }
-    byLeafHash.remove(entry.transaction)
+  private mutating func remove(_ id: Hash256) -> Entry? {
+    guard let entry = entries.removeValue(forKey: id) else { return nil }
     byteCount -= entry.size
     let body = entry.transaction.body
     pendingBySigner[body.signer]?[body.sequence] = nil
     if pendingBySigner[body.signer]?.isEmpty == true { pendingBySigner[body.signer] = nil }
+    return entry
   }
 
   private mutating func compactOrder() {
@@ -188,7 +193,10 @@ public final class PendingByLeafHash: KnownTransactions {
     table.withLock { $0[transaction.leafHash] = transaction }
   }
 
-  func remove(_ transaction: SignedTransaction) {
-    table.withLock { _ = $0.removeValue(forKey: transaction.leafHash) }
+  /// All under one lock: a committed block removes thousands.
+  func remove(_ transactions: [SignedTransaction]) {
+    table.withLock { table in
+      for transaction in transactions { table.removeValue(forKey: transaction.leafHash) }
+    }
   }
 }

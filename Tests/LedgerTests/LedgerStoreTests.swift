@@ -583,3 +583,22 @@ extension LedgerStoreTests {
     #expect(try fixture.store.block(at: 1) == separately)
   }
 }
+
+extension LedgerStoreTests {
+  /// A record's tree key is SHA-256 of its path's UTF-8 bytes, so keys are
+  /// the same exactly when the bytes are; String's `==` would call
+  /// canonically equivalent spellings (a precomposed é and e + U+0301) equal.
+  @Test("record keys are equal and hash alike exactly when their UTF-8 bytes are")
+  func recordKeysByBytes() {
+    let precomposed = RecordKey(path: "directory/BJ-GAJ/caf\u{E9}")
+    let decomposed = RecordKey(path: "directory/BJ-GAJ/cafe\u{301}")
+    #expect(precomposed.path == decomposed.path, "Swift strings: canonically equivalent")
+    #expect(precomposed != decomposed)
+    #expect(precomposed.treeKey != decomposed.treeKey)
+    #expect(Set([precomposed, decomposed]).count == 2)
+    let built = RecordKey.directory("BJ-GAJ", "RKJBXX")
+    let parsed = RecordKey(path: String(decoding: Array("directory/BJ-GAJ/RKJBXX".utf8), as: UTF8.self))
+    #expect(built == parsed && built.hashValue == parsed.hashValue)
+    #expect(Set([built, parsed, precomposed]).count == 2)
+  }
+}

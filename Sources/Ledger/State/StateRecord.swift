@@ -33,6 +33,17 @@ public struct RecordKey: Hashable, Sendable, Comparable, CustomStringConvertible
   /// The key in the state tree.
   public var treeKey: Hash256 { withPathBytes { SHA256.hash($0) } }
 
+  /// Equal when the UTF-8 bytes are equal, and hashed over them: a key's
+  /// tree key is SHA-256 of exactly those bytes, so that is the identity that
+  /// matters (String's own `==` would also call canonically equivalent
+  /// spellings equal), and it skips String's Unicode normalisation on every
+  /// lookup of the dictionaries a block's execution keeps by key.
+  public static func == (lhs: RecordKey, rhs: RecordKey) -> Bool {
+    lhs.withPathBytes { left in rhs.withPathBytes { right in left.elementsEqual(right) } }
+  }
+
+  public func hash(into hasher: inout Hasher) { withPathBytes { hasher.combine(bytes: $0) } }
+
   public var description: String { path }
   /// Byte order of the UTF-8 paths. Blocks sort every key they write by it,
   /// so it compares the strings' own bytes rather than copies of them.
