@@ -111,7 +111,7 @@ extension BenchCommand {
       let startHeight = try await APIClient(node: watched).height()
 
       // 4. Submit and watch commits.
-      let tracker = CommitTracker(submitted: workload.ids)
+      let tracker = CommitTracker(submitted: workload.leafHashes)
       let watcher = Task { try await tracker.follow(api: watched, from: startHeight + 1) }
       let clock = ContinuousClock.now
       let stop = clock + .milliseconds(Int64((warmup + duration) * 1_000))
@@ -134,7 +134,7 @@ extension BenchCommand {
           String(
             format:
               "note: the %d pre-signed transactions ran out; the window ends at the last commit, after %.0f s (raise --transactions)",
-            workload.ids.reduce(0) { $0 + $1.count }, max(0, (windowEnd - windowStart).seconds)))
+            workload.leafHashes.reduce(0) { $0 + $1.count }, max(0, (windowEnd - windowStart).seconds)))
       }
 
       // 5. Node costs.
@@ -375,7 +375,8 @@ extension BenchCommand {
 /// grant → share → revoke, signed by the bureau's devnet operator key.
 struct Workload {
   let bodies: [Data]
-  let ids: [[Hash256]]
+  /// Per body, its transactions' leaf hashes: how the load client knows them in a block.
+  let leafHashes: [[Hash256]]
   /// Per connection, the indexes of the bodies it sends, in order.
   let lanes: [[Int]]
   let mixDescription: String
@@ -393,7 +394,7 @@ struct Workload {
     // bureau submitting its own work through its own node, and no lane's
     // refused batch can leave a gap in another lane's signers.
     var bodies: [Data] = []
-    var ids: [[Hash256]] = []
+    var leafHashes: [[Hash256]] = []
     var lanes = [[Int]](repeating: [], count: connections)
     let share = Double(count) / Double(signed.reduce(0) { $0 + $1.count })
     for lane in 0..<connections {
@@ -402,13 +403,13 @@ struct Workload {
       for start in stride(from: 0, to: ordered.count, by: batch) {
         let slice = ordered[start..<min(ordered.count, start + batch)]
         lanes[lane].append(bodies.count)
-        ids.append(slice.map(\.id))
+        leafHashes.append(slice.map(\.leafHash))
         let hexes = slice.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
         bodies.append(Data((batch == 1 ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8))
       }
     }
     return Workload(
-      bodies: bodies, ids: ids, lanes: lanes,
+      bodies: bodies, leafHashes: leafHashes, lanes: lanes,
       mixDescription: mixDescription(bureaus: bureaus.count, submissions: bodies.count))
   }
 
@@ -510,15 +511,18 @@ struct Workload {
   }
 }
 
-/// When each transaction was submitted and when it was seen committed.
+/// When each transaction was submitted and when it was seen committed, by
+/// leaf hash: the client reads each committed block's transactions as bytes
+/// and hashes them, so it decodes none and shares the cores with the nodes
+/// as little as it can.
 final class CommitTracker: @unchecked Sendable {
   private let lock = NSLock()
   private var submittedAt: [Hash256: ContinuousClock.Instant] = [:]
   private var commits: [(at: ContinuousClock.Instant, latencyNs: UInt64?)] = []
   private var blockSizes: [(ContinuousClock.Instant, Int)] = []
-  private let batchIds: [[Hash256]]
+  private let batchLeafHashes: [[Hash256]]
 
-  init(submitted: [[Hash256]]) { batchIds = submitted }
+  init(submitted: [[Hash256]]) { batchLeafHashes = submitted }
 
   var committedCount: Int { lock.withLock { commits.count } }
   var lastCommitAt: ContinuousClock.Instant? { lock.withLock { commits.last?.at } }
@@ -542,7 +546,9 @@ final class CommitTracker: @unchecked Sendable {
   }
 
   func markSubmitted(batch index: Int, at instant: ContinuousClock.Instant) {
-    lock.withLock { for id in batchIds[index] where submittedAt[id] == nil { submittedAt[id] = instant } }
+    lock.withLock {
+      for leafHash in batchLeafHashes[index] where submittedAt[leafHash] == nil { submittedAt[leafHash] = instant }
+    }
   }
 
   /// Reads every new block from `api` (binary) and records its transactions.
@@ -553,12 +559,12 @@ final class CommitTracker: @unchecked Sendable {
       let head = (try? await client.height()) ?? 0
       while next <= head {
         let bytes = try await client.getData("/v1/blocks/\(next)", query: ["format": "binary"])
-        let block = try Block(canonicalBytes: [UInt8](bytes))
+        let leafHashes = try Self.transactionLeafHashes(ofBlock: [UInt8](bytes))
         let now = ContinuousClock.now
         lock.withLock {
-          blockSizes.append((now, block.transactions.count))
-          for transaction in block.transactions {
-            let latency = submittedAt[transaction.id].map { UInt64(max(0, (now - $0).seconds) * 1e9) }
+          blockSizes.append((now, leafHashes.count))
+          for leafHash in leafHashes {
+            let latency = submittedAt[leafHash].map { UInt64(max(0, (now - $0).seconds) * 1e9) }
             commits.append((now, latency))
           }
         }
@@ -566,6 +572,21 @@ final class CommitTracker: @unchecked Sendable {
       }
       try? await Task.sleep(for: .milliseconds(20))
     }
+  }
+
+  /// The leaf hash of each transaction in a canonical block (docs/FORMAT.md
+  /// "Blocks": the header, then the transactions as length-prefixed bytes).
+  static func transactionLeafHashes(ofBlock bytes: [UInt8]) throws(FormatError) -> [Hash256] {
+    var reader = CanonicalReader(bytes)
+    let header = try reader.read(BlockHeader.self, "header")
+    let count = Int(header.transactionCount)
+    let leafHashes = try reader.read(array: "transactions", count: count...count) {
+      (reader) throws(FormatError) in
+      let range = try reader.read(byteRange: "", limit: Limits.transactionBytesMax)
+      return bytes.withUnsafeBytes { MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+    try reader.finish()
+    return leafHashes
   }
 
   struct Summary {

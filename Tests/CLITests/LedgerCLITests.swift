@@ -2,6 +2,8 @@ import Foundation
 import Ledger
 import Testing
 
+@testable import ledger_cli
+
 /// Runs the real `ledger-cli` binary, as an operator would.
 struct CLIRun {
   let status: Int32
@@ -117,5 +119,17 @@ struct LedgerCLITests {
     let lines = run.stderr.split(separator: "\n")
     #expect(lines.count == 1, "\(input.label): \(run.stderr)")
     #expect(run.stderr.contains(input.expected), "\(input.label): \(run.stderr)")
+  }
+}
+
+struct BenchTrackerTests {
+  /// The load client follows the chain without decoding transactions: the
+  /// leaf hashes it reads must be those of the block's transactions.
+  @Test func blockLeafHashesAreTheTransactionsLeafHashes() throws {
+    let block = FormatExamples.block
+    let bytes = block.canonicalBytes
+    #expect(try CommitTracker.transactionLeafHashes(ofBlock: bytes) == block.transactions.map(\.leafHash))
+    #expect(throws: FormatError.self) { try CommitTracker.transactionLeafHashes(ofBlock: bytes + [0]) }
+    #expect(throws: FormatError.self) { try CommitTracker.transactionLeafHashes(ofBlock: Array(bytes.dropLast())) }
   }
 }

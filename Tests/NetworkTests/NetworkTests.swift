@@ -482,6 +482,9 @@ struct BenchSmokeTests {
       try JSONSerialization.jsonObject(with: Data(run.output[start...].utf8)) as? [String: Any])
     let committed = try #require((report["committedInWindow"] as? NSNumber)?.doubleValue)
     #expect(committed > 0, "\(run.output)")
+    // Latencies exist only for transactions the client recognised in committed blocks.
+    let latency = try #require(report["latencyMs"] as? [String: NSNumber], "\(run.output)")
+    #expect((latency["p50"]?.doubleValue ?? 0) > 0 && (latency["max"]?.doubleValue ?? 0) < 60_000, "\(run.output)")
     // The rate is over the window actually measured, which is shorter than
     // --duration only when the pre-signed supply ran out first.
     let seconds = try #require((report["durationSeconds"] as? NSNumber)?.doubleValue)
