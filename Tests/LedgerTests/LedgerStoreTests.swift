@@ -600,5 +600,9 @@ extension LedgerStoreTests {
     let parsed = RecordKey(path: String(decoding: Array("directory/BJ-GAJ/RKJBXX".utf8), as: UTF8.self))
     #expect(built == parsed && built.hashValue == parsed.hashValue)
     #expect(Set([built, parsed, precomposed]).count == 2)
+    // Ordered by bytes too (blocks write their records in this order).
+    let keys = ["a", "ab", "", "Z", "directory/BJ-GAJ/z", "directory/BJ-GAJ/caf\u{E9}", "account/ff", "account/f"]
+      .map { RecordKey(path: $0) } + [precomposed, decomposed]
+    #expect(keys.sorted().map { Array($0.path.utf8) } == keys.map { Array($0.path.utf8) }.sorted { $0.lexicographicallyPrecedes($1) })
   }
 }

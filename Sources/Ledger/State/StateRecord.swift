@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The records the ledger's state holds, one per key of the state tree.
 ///
 /// A record key is a short path such as `directory/bj.gaj/rkjbxx`; its tree key
@@ -39,7 +43,10 @@ public struct RecordKey: Hashable, Sendable, Comparable, CustomStringConvertible
   /// spellings equal), and it skips String's Unicode normalisation on every
   /// lookup of the dictionaries a block's execution keeps by key.
   public static func == (lhs: RecordKey, rhs: RecordKey) -> Bool {
-    lhs.withPathBytes { left in rhs.withPathBytes { right in left.elementsEqual(right) } }
+    lhs.path.utf8.count == rhs.path.utf8.count
+      && lhs.withPathBytes { left in
+        rhs.withPathBytes { right in left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0 }
+      }
   }
 
   public func hash(into hasher: inout Hasher) { withPathBytes { hasher.combine(bytes: $0) } }
@@ -50,10 +57,9 @@ public struct RecordKey: Hashable, Sendable, Comparable, CustomStringConvertible
   public static func < (lhs: RecordKey, rhs: RecordKey) -> Bool {
     lhs.withPathBytes { left in
       rhs.withPathBytes { right in
-        for index in 0..<min(left.count, right.count) where left[index] != right[index] {
-          return left[index] < right[index]
-        }
-        return left.count < right.count
+        let common = min(left.count, right.count)
+        let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
+        return order != 0 ? order < 0 : left.count < right.count
       }
     }
   }
