@@ -369,12 +369,12 @@ public enum HTTPAPI {
       case "json": break
       case "binary":
         // Canonical Block bytes (docs/FORMAT.md §5), for clients that decode blocks themselves.
-        guard let block = try await engine.read({ try $0.block(at: height) }) else {
+        guard let bytes = try await engine.read({ try $0.blockBytes(at: height) }) else {
           throw APIError.notFound("block \(height)")
         }
         return Response(
           status: .ok, headers: [.contentType: "application/octet-stream"],
-          body: ResponseBody(byteBuffer: ByteBuffer(bytes: block.canonicalBytes)))
+          body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
       default: throw APIError.badRequest("request.invalid_field", "format: json or binary")
       }
       guard

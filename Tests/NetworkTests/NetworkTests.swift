@@ -202,6 +202,13 @@ struct NetworkTests {
     let replayedBytes = try JSONDecoder().decode(
       SignedTransaction.self, from: JSONSerialization.data(withJSONObject: firstBlockTransaction!)
     ).canonicalBytes
+    // The binary form is the stored canonical block: the block the JSON shows, by hash and transactions.
+    let binary = try await HTTP.get(entry + "/v1/blocks/1?format=binary")
+    #expect(binary.status == 200 && binary.headers["content-type"] == "application/octet-stream")
+    let binaryBlock = try Block(canonicalBytes: [UInt8](binary.body))
+    #expect(binaryBlock.header.hash.hex == replayed.json["hash"] as? String)
+    #expect(binaryBlock.transactions.first?.canonicalBytes == replayedBytes)
+    #expect(binaryBlock.transactionsRoot == binaryBlock.header.transactionsRoot)
     let unknownBureau = submitter.transaction(
       .declareDuty(Duty(bureauId: "BJ-NOPE", dutyId: "D1", title: "x", legalBasis: "x", description: "")),
       by: Self.op("BJ-NOPE"))

@@ -469,8 +469,15 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   }
 
   public func block(at height: UInt64) throws -> Block? {
-    guard height <= head.height, let bytes = try heightOrdered.get(HeightKey.block(height)) else { return nil }
-    return try Block(canonicalBytes: bytes)
+    try blockBytes(at: height).map { bytes throws(FormatError) in try Block(canonicalBytes: bytes) }
+  }
+
+  /// A block's canonical bytes as stored (docs/FORMAT.md §5), not decoded:
+  /// what the API serves in binary. Decoding thousands of transactions only
+  /// to encode them again took the node's engine ≈ 20 ms per block.
+  public func blockBytes(at height: UInt64) throws -> [UInt8]? {
+    guard height <= head.height else { return nil }
+    return try heightOrdered.get(HeightKey.block(height))
   }
 
   public func certificate(at height: UInt64) throws -> CommitCertificate? {
