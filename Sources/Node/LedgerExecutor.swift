@@ -50,7 +50,7 @@ final class LedgerExecutor: BlockExecutor {
       let started = ContinuousClock.now
       let execution = try store.execute(transactions, timeMs: timeMs, signatureCheck: .alreadyVerified)
       lastExecutionMs = Self.milliseconds(since: started)
-      // Encoded once here for the header's root, the proposal frame, the consensus log and the store.
+      // Encoded once here for the proposal frame, the consensus log and the store.
       let block = store.nextBlock(transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer)
       executions[block.header.hash] = execution
       return block

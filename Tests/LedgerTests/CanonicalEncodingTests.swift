@@ -325,6 +325,7 @@ struct CanonicalEncodingTests {
     #expect(block.transactions[0].fields === first.fields, "the known transaction itself, not decoded again")
     #expect(block.transactions[1].fields !== secondResigned.fields)
     #expect(block.transactions[1].signatures == second.signatures, "the proposal's own signatures")
+    #expect(block.transactions[1].leafHash == MerkleTree.leafHash(second.canonicalBytes), "hashed once, kept")
     #expect(known.lookups == 2)
 
     // Inside a frame, as a proposal arrives.

@@ -162,13 +162,18 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
     transactions = try reader.read(array: "transactions", count: expectedCount...expectedCount) {
       (reader) throws(FormatError) in
       let range = try reader.read(byteRange: "", limit: Limits.transactionBytesMax)
-      // Equal leaf hashes mean equal bytes, which decode to an equal transaction.
-      if let known, let transaction = reader.bytes.withUnsafeBytes({ all in
-        known.transaction(leafHash: MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[range])))
-      }) {
-        return transaction
+      var leafHash: Hash256?
+      if let known {
+        let hash = reader.bytes.withUnsafeBytes { MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        // Equal leaf hashes mean equal bytes, which decode to an equal transaction.
+        if let transaction = known.transaction(leafHash: hash) { return transaction }
+        leafHash = hash
       }
-      return try SignedTransaction(canonicalBytes: Array(reader.bytes[range]))
+      // Each element must be one whole transaction: decoded from its own bytes, which it must use up.
+      var element = CanonicalReader(Array(reader.bytes[range]))
+      let transaction = try SignedTransaction(from: &element, leafHash: leafHash)
+      try element.finish()
+      return transaction
     }
     self.header = header
     // A block read on its own (from the store) is the whole input: kept without a copy.

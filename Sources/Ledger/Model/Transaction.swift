@@ -322,6 +322,12 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
+    try self.init(from: &reader, leafHash: nil)
+  }
+
+  /// Decodes, taking the leaf hash of the bytes read when the caller has
+  /// already hashed them (a block's decoder, to look them up) instead of hashing again.
+  init(from reader: inout CanonicalReader, leafHash knownLeafHash: Hash256?) throws(FormatError) {
     let bodyStart = reader.offset
     let body = try reader.read(TransactionBody.self, "body")
     let id = reader.bytes.withUnsafeBytes { all in
@@ -330,9 +336,11 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
     let signatures = try reader.read(set: "signatures", count: 1...Limits.transactionSignatureCountMax) {
       (reader) throws(FormatError) in try TransactionSignature(from: &reader)
     }
-    let leafHash = reader.bytes.withUnsafeBytes { all in
-      MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[bodyStart..<reader.offset]))
-    }
+    let leafHash =
+      knownLeafHash
+      ?? reader.bytes.withUnsafeBytes { all in
+        MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[bodyStart..<reader.offset]))
+      }
     fields = Fields(
       body: body, signatures: signatures, id: id, leafHash: leafHash, encodedByteCount: reader.offset - bodyStart)
   }
