@@ -9,7 +9,8 @@ swift = (
     "// Generated from docs/openapi.yaml by `make openapi`; NodeTests keep the two equal.\n"
     "public enum OpenAPIDocument {\n"
     "  public static let yaml = ##\"\"\"\n"
-    + yaml
-    + "\"\"\"##\n}\n"
+    # Indented as swift-format leaves it; the closing delimiter's indentation is stripped.
+    + "".join("    " + line if line.strip() else line for line in yaml.splitlines(keepends=True))
+    + "    \"\"\"##\n}\n"
 )
 (root / "Sources/Node/OpenAPIDocument.swift").write_text(swift, encoding="utf-8")

@@ -73,11 +73,8 @@ public enum HTTPAPI {
     // MARK: Transactions
 
     router.post("/v1/transactions") { request, _ in
-      let body = try await readJSONObject(request, limit: config.api.bodyBytesMax, keys: ["transaction"])
-      guard let hex = body["transaction"] as? String else {
-        throw APIError.badRequest("request.invalid_field", "transaction: a hex string is required")
-      }
-      let (transaction, size) = try decodeTransaction(hex, field: "transaction")
+      let body = try await readBody(request, limit: config.api.bodyBytesMax)
+      let (transaction, size) = try submittedTransaction(body, binary: carriesCanonicalBytes(request))
       guard await engine.hasRoomForClient(1) else { throw mempoolFull }
       let signaturesValid = transaction.signaturesAreValid
       await engine.noteVerified([(transaction, signaturesValid)])
@@ -92,22 +89,14 @@ public enum HTTPAPI {
     }
 
     router.post("/v1/transactions/batch") { request, _ in
-      let body = try await readJSONObject(request, limit: config.api.bodyBytesMax, keys: ["transactions"])
-      guard let hexes = body["transactions"] as? [Any], (1...batchTransactionsMax).contains(hexes.count) else {
-        throw APIError.badRequest(
-          "request.invalid_field", "transactions: an array of 1 to \(batchTransactionsMax) hex strings is required")
-      }
-      var outcomes: [BatchOutcome?] = Array(repeating: nil, count: hexes.count)
+      let body = try await readBody(request, limit: config.api.bodyBytesMax)
+      let submitted = try submittedBatch(body, binary: carriesCanonicalBytes(request))
+      var outcomes: [BatchOutcome?] = Array(repeating: nil, count: submitted.count)
       var decoded: [(index: Int, transaction: SignedTransaction, size: Int)] = []
-      for (index, element) in hexes.enumerated() {
-        do {
-          guard let hex = element as? String else {
-            throw APIError.badRequest("request.invalid_field", "transactions[\(index)]: a hex string is required")
-          }
-          let (transaction, size) = try decodeTransaction(hex, field: "transactions[\(index)]")
-          decoded.append((index, transaction, size))
-        } catch let error as APIError {
-          outcomes[index] = BatchOutcome(index: index, error: error)
+      for (index, element) in submitted.enumerated() {
+        switch element {
+        case .success(let (transaction, size)): decoded.append((index, transaction, size))
+        case .failure(let error): outcomes[index] = BatchOutcome(index: index, error: error)
         }
       }
       guard await engine.hasRoomForClient(decoded.count) else { throw mempoolFull }
@@ -450,14 +439,80 @@ public enum HTTPAPI {
 
   // MARK: Input
 
-  static func readJSONObject(_ request: Request, limit: Int, keys: Set<String>) async throws -> [String: Any] {
+  static func readBody(_ request: Request, limit: Int) async throws -> [UInt8] {
     let buffer: ByteBuffer
     do {
       buffer = try await request.body.collect(upTo: limit)
     } catch is NIOTooManyBytesError {
       throw APIError(.contentTooLarge, "request.too_large", "the body exceeds \(limit) bytes")
     }
-    return try parseJSONObject(Array(buffer.readableBytesView), keys: keys)
+    return Array(buffer.readableBytesView)
+  }
+
+  /// Whether a submission carries canonical bytes (`application/octet-stream`)
+  /// rather than JSON with hex: bulk clients skip the JSON and hex on both sides.
+  static func carriesCanonicalBytes(_ request: Request) -> Bool {
+    guard let type = request.headers[.contentType] else { return false }
+    return type.lowercased().hasPrefix("application/octet-stream")
+  }
+
+  /// The transaction of a `POST /v1/transactions` body and its size in bytes:
+  /// JSON `{"transaction": hex}`, or the canonical bytes themselves.
+  static func submittedTransaction(_ body: [UInt8], binary: Bool) throws -> (SignedTransaction, Int) {
+    if binary { return try decodeTransaction(body, field: "transaction") }
+    let object = try parseJSONObject(body, keys: ["transaction"])
+    guard let hex = object["transaction"] as? String else {
+      throw APIError.badRequest("request.invalid_field", "transaction: a hex string is required")
+    }
+    return try decodeTransaction(hex, field: "transaction")
+  }
+
+  /// Each transaction of a `POST /v1/transactions/batch` body, or why that one
+  /// was refused. JSON `{"transactions": [hex, …]}`, or canonical bytes laid
+  /// out as a block's transactions are (docs/FORMAT.md §5):
+  /// `list<bytes>(1..10,000)`, each element one canonical SignedTransaction.
+  /// A body whose list cannot be read refuses the whole request; an element
+  /// that is read but does not decode refuses only itself.
+  static func submittedBatch(_ body: [UInt8], binary: Bool) throws -> [Result<(SignedTransaction, Int), APIError>] {
+    let countRequired = "transactions: a list of 1 to \(batchTransactionsMax) transactions is required"
+    guard binary else {
+      let object = try parseJSONObject(body, keys: ["transactions"])
+      guard let hexes = object["transactions"] as? [Any], (1...batchTransactionsMax).contains(hexes.count) else {
+        throw APIError.badRequest("request.invalid_field", countRequired)
+      }
+      return hexes.enumerated().map { index, element in
+        Result { () throws(APIError) in
+          guard let hex = element as? String else {
+            throw APIError.badRequest("request.invalid_field", "transactions[\(index)]: a hex string is required")
+          }
+          return try decodeTransaction(hex, field: "transactions[\(index)]")
+        }
+      }
+    }
+    var reader = CanonicalReader(body)
+    let count: Int
+    do {
+      count = try reader.read(varint: "transactions", limit: Int(UInt32.max))
+    } catch {
+      throw APIError.badRequest(error.code, "transactions: \(error)")
+    }
+    guard (1...batchTransactionsMax).contains(count) else {
+      throw APIError.badRequest("request.invalid_field", countRequired)
+    }
+    var transactions: [Result<(SignedTransaction, Int), APIError>] = []
+    transactions.reserveCapacity(count)
+    do throws(FormatError) {
+      for index in 0..<count {
+        // Any length the body holds is read, so an over-long element refuses itself alone.
+        let range = try reader.read(byteRange: "transactions[\(index)]", limit: Int(UInt32.max))
+        transactions.append(
+          Result { () throws(APIError) in try decodeTransaction(Array(body[range]), field: "transactions[\(index)]") })
+      }
+      try reader.finish()
+    } catch {
+      throw APIError.badRequest(error.code, error.field.isEmpty ? "transactions: \(error)" : "\(error)")
+    }
+    return transactions
   }
 
   static func parseJSONObject(_ bytes: [UInt8], keys: Set<String>) throws -> [String: Any] {
@@ -472,13 +527,28 @@ public enum HTTPAPI {
   /// The whole input side of `POST /v1/transactions` without the network:
   /// the decoded transaction, or the error code the API would answer with.
   /// (What `ledger-cli dev fuzz` exercises.)
-  public static func parseSubmission(_ body: [UInt8]) -> Result<SignedTransaction, SubmissionRefused> {
+  public static func parseSubmission(_ body: [UInt8], binary: Bool = false) -> Result<
+    SignedTransaction, SubmissionRefused
+  > {
     do {
-      let object = try parseJSONObject(body, keys: ["transaction"])
-      guard let hex = object["transaction"] as? String else {
-        throw APIError.badRequest("request.invalid_field", "transaction: a hex string is required")
-      }
-      return .success(try decodeTransaction(hex, field: "transaction").0)
+      return .success(try submittedTransaction(body, binary: binary).0)
+    } catch let error as APIError {
+      return .failure(SubmissionRefused(code: error.code, status: Int(error.status.code)))
+    } catch {
+      return .failure(SubmissionRefused(code: "internal", status: 500))
+    }
+  }
+
+  /// The input side of `POST /v1/transactions/batch` in canonical bytes:
+  /// each element's transaction or refusal, or the whole body's refusal.
+  public static func parseBinaryBatch(_ body: [UInt8]) -> Result<
+    [Result<SignedTransaction, SubmissionRefused>], SubmissionRefused
+  > {
+    do {
+      return .success(
+        try submittedBatch(body, binary: true).map { element in
+          element.map(\.0).mapError { SubmissionRefused(code: $0.code, status: Int($0.status.code)) }
+        })
     } catch let error as APIError {
       return .failure(SubmissionRefused(code: error.code, status: Int(error.status.code)))
     } catch {
@@ -491,12 +561,19 @@ public enum HTTPAPI {
     public let status: Int
   }
 
-  static func decodeTransaction(_ hex: String, field: String) throws -> (SignedTransaction, Int) {
+  static func decodeTransaction(_ hex: String, field: String) throws(APIError) -> (SignedTransaction, Int) {
     guard hex.utf8.count <= 2 * Limits.transactionBytesMax else {
       throw APIError.badRequest("format.length_over_limit", "\(field): longer than \(Limits.transactionBytesMax) bytes")
     }
     guard let bytes = Hex.decode(hex) else {
       throw APIError.badRequest("request.bad_hex", "\(field): not an even number of hex digits")
+    }
+    return try decodeTransaction(bytes, field: field)
+  }
+
+  static func decodeTransaction(_ bytes: [UInt8], field: String) throws(APIError) -> (SignedTransaction, Int) {
+    guard bytes.count <= Limits.transactionBytesMax else {
+      throw APIError.badRequest("format.length_over_limit", "\(field): longer than \(Limits.transactionBytesMax) bytes")
     }
     do {
       return (try SignedTransaction(canonicalBytes: bytes), bytes.count)

@@ -27,9 +27,12 @@ public actor NodeEngine {
   var ticks = 0
   var lastPending = false
   var lastReportedView: UInt64 = 0
-  /// Transactions whose signatures were checked here and held (by
-  /// `checkedSignaturesKey`), kept for a while so a transaction seen twice
-  /// (in a proposal, then forwarded) is checked once.
+  /// Transactions whose signatures were checked here and held, kept for a
+  /// while so a transaction seen twice (in a proposal, then forwarded) is
+  /// checked once. Keyed by leaf hash, which covers the body and every
+  /// signature: the id covers the body only, so the same body could return
+  /// with other, unchecked signatures (a second governance signature forged
+  /// after the first was checked).
   var recentlyVerified = RecentSet(capacity: 100_000)
   /// Set when the node stopped itself (say, its disk failed): it takes no further part.
   public private(set) var haltReason: String?
@@ -206,14 +209,14 @@ public actor NodeEngine {
   /// Records signature checks made elsewhere (HTTP handlers, the frame consumer, the executor).
   public func noteVerified(_ outcomes: [(SignedTransaction, Bool)]) {
     metrics.signatureChecks.increment(by: outcomes.count)
-    for (transaction, valid) in outcomes where valid { recentlyVerified.insert(transaction.checkedSignaturesKey) }
+    for (transaction, valid) in outcomes where valid { recentlyVerified.insert(transaction.leafHash) }
   }
 
   /// Whether these very signatures were checked here: the transaction is
   /// pending with the same signatures, or was checked recently. Matching the
   /// id alone would let a body checked once return with forged signatures.
   func alreadyVerified(_ transaction: SignedTransaction) -> Bool {
-    mempool.holds(transaction) || recentlyVerified.contains(transaction.checkedSignaturesKey)
+    mempool.holds(transaction) || recentlyVerified.contains(transaction.leafHash)
   }
 
   /// Forwarded transactions whose signatures the caller just checked

@@ -7,7 +7,8 @@ public enum OpenAPIDocument {
       version: "1"
       description: |
         The HTTP API every Directory Ledger node serves (validators and observers alike).
-        Transactions are submitted in their canonical encoding (docs/FORMAT.md) as hex.
+        Transactions are submitted in their canonical encoding (docs/FORMAT.md): as hex in JSON,
+        or, with `Content-Type: application/octet-stream`, as the bytes themselves.
         Every error is JSON `{"error": {"code": "...", "message": "..."}}` with a stable code;
         4xx means bad input and changed nothing, 429/503 carry Retry-After.
         Lists are paged: `limit` (1 to the node's page_size_max, default page_size_default) and
@@ -56,6 +57,8 @@ public enum OpenAPIDocument {
                   required: [transaction]
                   properties:
                     transaction: { type: string, description: "Canonical SignedTransaction bytes, hex.", pattern: "^([0-9a-fA-F]{2})+$" }
+              application/octet-stream:
+                schema: { type: string, format: binary, description: "The canonical SignedTransaction bytes (at most 65,536), nothing before or after them." }
           responses:
             "202": { description: Admitted to the mempool, content: { application/json: { schema: { $ref: "#/components/schemas/Admitted" } } } }
             "400": { $ref: "#/components/responses/Error" }
@@ -69,6 +72,9 @@ public enum OpenAPIDocument {
         post:
           summary: Submit up to 10,000 signed transactions; each gets its own outcome.
           description: |
+            The body is JSON with hex, or canonical bytes (`application/octet-stream`): the
+            bulk form, with no JSON or hex to build or parse on either side. Outcomes are
+            JSON either way, in the order submitted.
             202 when at least one transaction was admitted (the others carry their error);
             400 (with the first refusal's code) when none was; 429 (`mempool.full`, with
             Retry-After) when the request as a whole would take the node past its bound for
@@ -85,6 +91,17 @@ public enum OpenAPIDocument {
                   required: [transactions]
                   properties:
                     transactions: { type: array, minItems: 1, maxItems: 10000, items: { type: string } }
+              application/octet-stream:
+                schema:
+                  type: string
+                  format: binary
+                  description: |
+                    The transactions in canonical bytes, laid out as a block's are (docs/FORMAT.md §5):
+                    `list<bytes>(1..10000)`, a varint count and then each canonical SignedTransaction
+                    as a varint length and its bytes. A body that is not exactly such a list is refused
+                    whole (400, a `format.*` code naming `transactions` or `transactions[i]`, or
+                    `request.invalid_field` for a count outside 1..10000); an element that is read but
+                    does not decode refuses only itself, in its outcome.
           responses:
             "202": { description: Per-transaction outcomes, content: { application/json: { schema: { $ref: "#/components/schemas/BatchResponse" } } } }
             "400": { $ref: "#/components/responses/Error" }

@@ -13,17 +13,18 @@ extension Dev {
       discussion: """
         Targets: frame (peer frames, consensus messages included), transaction (canonical \
         SignedTransaction), bundle (proof bundles, binary and JSON), submission (the JSON body of \
-        POST /v1/transactions). Each input is a corpus file mutated by bit flips, byte changes, \
+        POST /v1/transactions), batch (the binary body of POST /v1/transactions/batch). Each input is a corpus file mutated by bit flips, byte changes, \
         insertions, deletions, truncations, splices with another corpus file and length-field \
         bumps. Invariants: nothing crashes; whatever decodes re-encodes to the same bytes (binary \
         targets); whatever the submission parser accepts is a transaction that re-encodes to the \
-        hex it came from. Failing inputs are written to --crashes. --write-corpus regenerates the \
+        hex it came from; every transaction the batch parser accepts is one of the body's elements, \
+        byte for byte, and only a body that is exactly such a list is read. Failing inputs are written to --crashes. --write-corpus regenerates the \
         seed corpus from the worked examples.
         """)
 
-    enum Target: String, ExpressibleByArgument, CaseIterable { case frame, transaction, bundle, submission }
+    enum Target: String, ExpressibleByArgument, CaseIterable { case frame, transaction, bundle, submission, batch }
 
-    @Option(help: "frame, transaction, bundle, submission, or all.") var target: String = "all"
+    @Option(help: "frame, transaction, bundle, submission, batch, or all.") var target: String = "all"
     @Option(help: "Seconds per target.") var seconds: Double = 10
     @Option(help: "The seed corpus directory (one folder per target).") var corpus: String = "Tests/Fuzz/corpus"
     @Option(help: "Where failing inputs are written.") var crashes: String =
@@ -38,7 +39,7 @@ extension Dev {
         : [
           try Target(rawValue: target)
             ?? {
-              throw CLIError(code: "input.invalid", message: "--target: frame, transaction, bundle, submission or all")
+              throw CLIError(code: "input.invalid", message: "--target: frame, transaction, bundle, submission, batch or all")
             }()
         ]
       if writeCorpus {
@@ -106,6 +107,29 @@ extension Dev {
             let hex = object["transaction"] as? String, Hex.decode(hex) == transaction.canonicalBytes
           else { return .violated("accepted a transaction that does not re-encode to its hex") }
           return .decoded
+        }
+      case .batch:
+        switch HTTPAPI.parseBinaryBatch(input) {
+        case .failure(let refused):
+          return (400..<500).contains(refused.status) ? .refused : .violated("status \(refused.status) for bad input")
+        case .success(let elements):
+          // Read independently: the body must be a list of byte strings and nothing more.
+          var reader = CanonicalReader(input)
+          guard
+            let listed = try? reader.read(array: "transactions", count: 1...HTTPAPI.batchTransactionsMax, {
+              (element) throws(FormatError) in try element.read(bytes: "transaction", limit: Int(UInt32.max))
+            }), (try? reader.finish()) != nil, listed.count == elements.count
+          else { return .violated("accepted a body that is not a list of 1 to 10,000 byte strings") }
+          for (bytes, element) in zip(listed, elements) {
+            switch element {
+            case .success(let transaction) where transaction.canonicalBytes != bytes:
+              return .violated("accepted a transaction that does not re-encode to its element")
+            case .failure(let refused) where !(400..<500).contains(refused.status):
+              return .violated("status \(refused.status) for a bad element")
+            default: continue
+            }
+          }
+          return elements.contains { (try? $0.get()) != nil } ? .decoded : .refused
         }
       }
     }
@@ -198,6 +222,13 @@ enum FuzzCorpus {
     try save("frame", "auth.bin", PeerFrame.auth(vote.signature).canonicalBytes)
     try save("frame", "refusal.bin", PeerFrame.refusal(code: "peer.unknown_key", message: "no").canonicalBytes)
     try save("submission", "malformed.json", Array(#"{"transaction": 12, "x": [}"#.utf8))
+    let examples = FormatExamples.transactions.map(\.transaction)
+    for (name, members) in [("one", Array(examples.prefix(1))), ("all", examples)] {
+      var writer = CanonicalWriter()
+      writer.write(varint: members.count)
+      for transaction in members { writer.write(bytes: transaction.canonicalBytes) }
+      try save("batch", "\(name).bin", writer.bytes)
+    }
     let example = try String(contentsOfFile: "docs/examples/provenance-bundle.hex", encoding: .utf8)
     if let bytes = Hex.decode(example.trimmingCharacters(in: .whitespacesAndNewlines)) {
       try save("bundle", "provenance.bin", bytes)

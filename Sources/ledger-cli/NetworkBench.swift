@@ -31,6 +31,9 @@ extension BenchCommand {
     @Option(help: "Transactions per submission (1 = single transactions).") var batch: Int = 500
     @Option(help: "Concurrent submitters; each owns a share of the bureaus and sends their transactions in order.")
     var connections: Int = 4
+    @Option(
+      help: "binary (canonical bytes, application/octet-stream) or json (hex in JSON): how submissions carry transactions."
+    ) var body: SubmissionBody = .binary
     @Option(help: "Transactions to pre-sign in open loop (default: enough for 8,000 tx/s).") var transactions: Int?
     @Option(
       help:
@@ -95,7 +98,8 @@ extension BenchCommand {
       log("pre-signing \(total) transactions …")
       let signStart = ContinuousClock.now
       let workload = try await Workload.make(
-        genesis: genesis, chainId: genesis.chainId, count: total, batch: batch, connections: connections, apis: apis)
+        genesis: genesis, chainId: genesis.chainId, count: total, batch: batch, connections: connections, apis: apis,
+        body: body)
       log(
         String(format: "pre-signed in %.1f s: %@", (ContinuousClock.now - signStart).seconds, workload.mixDescription))
 
@@ -116,7 +120,7 @@ extension BenchCommand {
       let clock = ContinuousClock.now
       let stop = clock + .milliseconds(Int64((warmup + duration) * 1_000))
       let submitted = try await Submitter(
-        batches: workload.bodies, lanes: workload.lanes, apis: apis, rate: rate, batchSize: batch
+        batches: workload.bodies, lanes: workload.lanes, apis: apis, rate: rate, batchSize: batch, body: body
       )
       .run(until: stop, tracker: tracker)
       // Every pre-signed transaction went out before the time was up: the
@@ -193,7 +197,7 @@ extension BenchCommand {
         networkDirectory: network?.directory, networkDirectoryKept: network.map { _ in dir != nil },
         validators: validatorCount, cores: cores, verifyMicroseconds: verifyMicroseconds,
         ceilingTransactionsPerSecond: ceiling,
-        offeredRate: rate, batch: batch, connections: connections, warmupSeconds: warmup,
+        offeredRate: rate, batch: batch, body: body.rawValue, connections: connections, warmupSeconds: warmup,
         durationSeconds: max(0, (windowEnd - windowStart).seconds), supplyExhausted: supplyExhausted,
         submitted: submitted, committedInWindow: summary.count, committedTransactionsPerSecond: summary.perSecond,
         fractionOfCeiling: summary.perSecond / ceiling, latencyMs: summary.latencyMs,
@@ -299,6 +303,8 @@ extension BenchCommand {
     let ceilingTransactionsPerSecond: Double
     let offeredRate: Double?
     let batch: Int
+    /// How submissions carried their transactions: `binary` or `json`.
+    let body: String
     let connections: Int
     let warmupSeconds: Double
     /// The measured window: `--duration`, or less when `supplyExhausted`.
@@ -336,7 +342,7 @@ extension BenchCommand {
           fractionOfCeiling * 100, ceilingTransactionsPerSecond, validators, verifyMicroseconds, cores))
       say(
         "offered             " + (offeredRate.map { String(format: "%.0f tx/s", $0) } ?? "open loop")
-          + " in batches of \(batch) on \(connections) connections; \(submitted) submitted")
+          + " in batches of \(batch) (\(body)) on \(connections) connections; \(submitted) submitted")
       say(
         String(
           format: "commit latency ms   p50 %.0f  p90 %.0f  p99 %.0f  max %.0f", latencyMs["p50"] ?? 0,
@@ -382,7 +388,8 @@ struct Workload {
   let mixDescription: String
 
   static func make(
-    genesis: Genesis, chainId: String, count: Int, batch: Int, connections: Int, apis: [String]
+    genesis: Genesis, chainId: String, count: Int, batch: Int, connections: Int, apis: [String],
+    body: SubmissionBody
   ) async throws -> Workload {
     let bureaus = try benchBureaus(of: genesis)
     var starts: [String: UInt64] = [:]
@@ -404,8 +411,7 @@ struct Workload {
         let slice = ordered[start..<min(ordered.count, start + batch)]
         lanes[lane].append(bodies.count)
         leafHashes.append(slice.map(\.leafHash))
-        let hexes = slice.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
-        bodies.append(Data((batch == 1 ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8))
+        bodies.append(body.encode(Array(slice), single: batch == 1))
       }
     }
     return Workload(
@@ -614,6 +620,31 @@ final class CommitTracker: @unchecked Sendable {
   }
 }
 
+/// How the load client's submissions carry their transactions
+/// (docs/openapi.yaml, `POST /v1/transactions` and `/v1/transactions/batch`).
+enum SubmissionBody: String, ExpressibleByArgument, Sendable {
+  /// Canonical bytes: one transaction, or a batch as `list<bytes>` (docs/FORMAT.md §5's layout).
+  case binary
+  /// `{"transaction": hex}` or `{"transactions": [hex, …]}`.
+  case json
+
+  var contentType: String { self == .binary ? "application/octet-stream" : "application/json" }
+
+  func encode(_ transactions: [SignedTransaction], single: Bool) -> Data {
+    switch self {
+    case .binary:
+      if single { return Data(transactions[0].canonicalBytes) }
+      var writer = CanonicalWriter(capacity: transactions.reduce(8) { $0 + $1.encodedByteCount + 3 })
+      writer.write(varint: transactions.count)
+      for transaction in transactions { writer.write(bytes: transaction.canonicalBytes) }
+      return Data(writer.bytes)
+    case .json:
+      let hexes = transactions.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")
+      return Data((single ? "{\"transaction\":\(hexes)}" : "{\"transactions\":[\(hexes)]}").utf8)
+    }
+  }
+}
+
 /// Posts the pre-built bodies, one connection per lane, each lane in order
 /// and round-robin over the nodes, paced to `rate` (shared by the lanes,
 /// which take turns) when given; on 429 or 503 a lane waits and retries the same body before its next.
@@ -623,6 +654,7 @@ struct Submitter {
   let apis: [String]
   let rate: Double?
   let batchSize: Int
+  let body: SubmissionBody
 
   func run(until stop: ContinuousClock.Instant, tracker: CommitTracker) async throws -> Int {
     let start = ContinuousClock.now
@@ -645,7 +677,9 @@ struct Submitter {
             }
             while ContinuousClock.now < stop {
               tracker.markSubmitted(batch: index, at: ContinuousClock.now)
-              let status = try await NodeHTTP.exchange(.POST, url, json: batches[index]).status
+              let status = try await NodeHTTP.exchange(
+                .POST, url, body: batches[index], contentType: body.contentType
+              ).status
               if status == 429 || status == 503 {
                 try await Task.sleep(for: .milliseconds(50))
                 continue

@@ -34,10 +34,17 @@ enum NodeHTTP {
   static func exchange(
     _ method: HTTPMethod, _ url: String, json body: Data? = nil, timeout: TimeAmount = .seconds(60)
   ) async throws -> Reply {
+    try await exchange(method, url, body: body, contentType: "application/json", timeout: timeout)
+  }
+
+  /// Sends one request whose body is labelled `contentType`.
+  static func exchange(
+    _ method: HTTPMethod, _ url: String, body: Data?, contentType: String, timeout: TimeAmount = .seconds(60)
+  ) async throws -> Reply {
     var request = HTTPClientRequest(url: url)
     request.method = method
     if let body {
-      request.headers.add(name: "Content-Type", value: "application/json")
+      request.headers.add(name: "Content-Type", value: contentType)
       request.body = .bytes(ByteBuffer(bytes: body))
     }
     let response = try await client.execute(request, timeout: timeout)

@@ -367,6 +367,89 @@ struct NetworkTests {
     return refused.value
   }
 
+  /// A batch's body as `POST /v1/transactions/batch` takes it in canonical bytes: `list<bytes>`.
+  static func binaryBatch(_ elements: [[UInt8]], count: Int? = nil) -> [UInt8] {
+    var writer = CanonicalWriter()
+    writer.write(varint: count ?? elements.count)
+    for element in elements { writer.write(bytes: element) }
+    return writer.bytes
+  }
+
+  @Test func batchesInJSONOrCanonicalBytes_eachTransactionGetsItsOwnOutcome() async throws {
+    let network = try await TestNetwork()
+    defer { network.shutdown() }
+    let entry = network.validators[2].api
+    let submitter = Submitter(api: entry)
+    func duty(_ id: String) -> SignedTransaction {
+      submitter.transaction(
+        .declareDuty(Duty(bureauId: "BJ-GAJ", dutyId: id, title: "批量职责", legalBasis: "测试", description: "")),
+        by: Self.op("BJ-GAJ"))
+    }
+    func results(_ reply: HTTP.Reply) -> [[String: Any]] { reply.json["results"] as? [[String: Any]] ?? [] }
+    func code(_ result: [String: Any]) -> String? { (result["error"] as? [String: Any])?["code"] as? String }
+
+    // Canonical bytes: each element is admitted or refused on its own.
+    let binaryDuties = (1...3).map { duty("D-BIN-\($0)") }
+    // Another signer's, so that its refusal leaves no gap in BJ-GAJ's sequence.
+    var badSignature = submitter.transaction(
+      .declareDuty(Duty(bureauId: "BJ-ZJW", dutyId: "D-BAD", title: "批量职责", legalBasis: "测试", description: "")),
+      by: Self.op("BJ-ZJW")
+    ).canonicalBytes
+    badSignature[badSignature.count - 1] ^= 0x01
+    let binaryReply = try await HTTP.post(
+      entry + "/v1/transactions/batch",
+      binary: Self.binaryBatch(binaryDuties.map(\.canonicalBytes) + [[0x01, 0x02], badSignature]))
+    #expect(binaryReply.status == 202, "\(String(decoding: binaryReply.body.prefix(400), as: UTF8.self))")
+    #expect(binaryReply.json["accepted"] as? NSNumber == 3)
+    let binaryResults = results(binaryReply)
+    #expect(binaryResults.count == 5)
+    #expect(binaryResults.prefix(3).map { $0["id"] as? String } == binaryDuties.map(\.id.hex))
+    #expect(code(binaryResults[3]) == "format.truncated")
+    #expect(code(binaryResults[4]) == "tx.bad_signature")
+
+    // JSON with hex: the same outcomes, element by element.
+    let jsonDuties = (1...2).map { duty("D-JSON-\($0)") }
+    let jsonReply = try await HTTP.post(
+      entry + "/v1/transactions/batch",
+      json: ["transactions": jsonDuties.map { Hex.encode($0.canonicalBytes) as Any } + [7]])
+    #expect(jsonReply.status == 202, "\(String(decoding: jsonReply.body.prefix(400), as: UTF8.self))")
+    #expect(results(jsonReply).prefix(2).map { $0["id"] as? String } == jsonDuties.map(\.id.hex))
+    #expect(results(jsonReply).count == 3 && code(results(jsonReply)[2]) == "request.invalid_field")
+
+    // One transaction as canonical bytes.
+    let single = duty("D-BIN-SINGLE")
+    let singleReply = try await HTTP.post(entry + "/v1/transactions", binary: single.canonicalBytes)
+    #expect(singleReply.status == 202 && singleReply.json["id"] as? String == single.id.hex)
+
+    for transaction in binaryDuties + jsonDuties + [single] {
+      #expect(try await submitter.outcome(transaction.id).code == "ok")
+    }
+    let before = try await status(entry)
+
+    // A body that is not exactly such a list is refused whole, naming the field.
+    let valid = duty("D-NEVER").canonicalBytes
+    let malformed: [(String, [UInt8], String, String)] = [
+      ("empty body", [], "format.truncated", "transactions"),
+      ("no transactions", Self.binaryBatch([]), "request.invalid_field", "transactions"),
+      ("over the bound", Self.binaryBatch([valid], count: 10_001), "request.invalid_field", "transactions"),
+      ("one element short", Self.binaryBatch([valid], count: 2), "format.truncated", "transactions[1]"),
+      ("a byte after the list", Self.binaryBatch([valid]) + [0], "format.trailing_bytes", "transactions"),
+      ("non-minimal count", [0x81, 0x00] + Self.binaryBatch([valid]).dropFirst(), "format.non_minimal_varint", "transactions"),
+    ]
+    for (name, body, expectedCode, field) in malformed {
+      let reply = try await HTTP.post(entry + "/v1/transactions/batch", binary: body)
+      #expect(reply.status == 400 && reply.errorCode == expectedCode, "\(name): \(reply.status) \(reply.errorCode ?? "-")")
+      let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+      #expect(message.contains(field), "\(name): \(message)")
+    }
+    let garbage = try await HTTP.post(entry + "/v1/transactions", binary: [0x01, 0x02, 0x03])
+    #expect(garbage.status == 400 && garbage.errorCode?.hasPrefix("format.") == true)
+    try await Task.sleep(for: .milliseconds(300))
+    let after = try await status(entry)
+    #expect(after["height"] as? NSNumber == before["height"] as? NSNumber)
+    #expect(after["mempoolSize"] as? NSNumber == 0)
+  }
+
   @Test func killedValidatorsRestartAndNothingCommittedIsLost() async throws {
     let network = try await TestNetwork(validators: 4, observers: 0)
     defer { network.shutdown() }
@@ -501,6 +584,7 @@ struct BenchSmokeTests {
     #expect(exhausted ? seconds < 3 : seconds == 3, "\(run.output)")
     #expect(((report["ceilingTransactionsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
     #expect((report["nodes"] as? [Any])?.count == 4)
+    #expect(report["body"] as? String == "binary", "batches go as canonical bytes unless --body json")
     #expect((((report["proofs"] as? [String: Any])?["recordProofsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
     #expect((report["views"] as? [NSNumber])?.allSatisfy { $0.intValue >= 0 } == true, "every node answered")
     // The load client did work (HTTP, following the chain), and the nodes and
@@ -593,7 +677,7 @@ struct FaultHarnessTests {
     .standardized.path
   let run = try await runCLI(["dev", "fuzz", "--seconds", "3", "--corpus", corpus])
   #expect(run.status == 0, "\(run.output)")
-  for target in ["frame", "transaction", "bundle", "submission"] {
+  for target in ["frame", "transaction", "bundle", "submission", "batch"] {
     #expect(run.output.contains("\(target): "), "\(run.output)")
   }
   #expect(!run.output.contains("VIOLATION"))

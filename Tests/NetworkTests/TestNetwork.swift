@@ -110,6 +110,12 @@ enum HTTP {
 
   static func get(_ url: String) async throws -> Reply { try await request("GET", url) }
 
+  /// A POST whose body is canonical bytes (`application/octet-stream`).
+  static func post(_ url: String, binary body: [UInt8]) async throws -> Reply {
+    let reply = try await NodeHTTP.exchange(.POST, url, body: Data(body), contentType: "application/octet-stream")
+    return Reply(status: reply.status, body: reply.body, headers: reply.headers)
+  }
+
   static func post(_ url: String, json: Any) async throws -> Reply {
     try await request("POST", url, body: try JSONSerialization.data(withJSONObject: json))
   }

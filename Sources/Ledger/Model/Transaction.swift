@@ -350,21 +350,6 @@ public struct SignedTransaction: Hashable, Sendable, Codable, CanonicalCodable {
   public var signaturesAreValid: Bool {
     signatures.allSatisfy { $0.publicKey.verify($0.signature, digest: id) }
   }
-
-  /// What a signature check covered: the id and every key and signature.
-  /// A record of checks must be keyed by this, not by the id alone — the id
-  /// covers the body only, so the same body could return with other, unchecked
-  /// signatures (a second governance signature forged after the first was checked).
-  public var checkedSignaturesKey: Hash256 {
-    var hasher = SHA256Hasher()
-    hasher.update(id)
-    for entry in signatures {
-      hasher.update(entry.publicKey.rawValue)
-      hasher.update(entry.signature.r)
-      hasher.update(entry.signature.s)
-    }
-    return hasher.finalize()
-  }
 }
 
 /// Decodes one payload body of a statically known type.
