@@ -494,7 +494,7 @@ public enum HTTPAPI {
     do {
       count = try reader.read(varint: "transactions", limit: Int(UInt32.max))
     } catch {
-      throw APIError.badRequest(error.code, "transactions: \(error)")
+      throw APIError.badRequest(error.code, "\(error)")
     }
     guard (1...batchTransactionsMax).contains(count) else {
       throw APIError.badRequest("request.invalid_field", countRequired)
@@ -527,11 +527,9 @@ public enum HTTPAPI {
   /// The whole input side of `POST /v1/transactions` without the network:
   /// the decoded transaction, or the error code the API would answer with.
   /// (What `ledger-cli dev fuzz` exercises.)
-  public static func parseSubmission(_ body: [UInt8], binary: Bool = false) -> Result<
-    SignedTransaction, SubmissionRefused
-  > {
+  public static func parseSubmission(_ body: [UInt8]) -> Result<SignedTransaction, SubmissionRefused> {
     do {
-      return .success(try submittedTransaction(body, binary: binary).0)
+      return .success(try submittedTransaction(body, binary: false).0)
     } catch let error as APIError {
       return .failure(SubmissionRefused(code: error.code, status: Int(error.status.code)))
     } catch {
