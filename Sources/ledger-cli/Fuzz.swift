@@ -39,7 +39,8 @@ extension Dev {
         : [
           try Target(rawValue: target)
             ?? {
-              throw CLIError(code: "input.invalid", message: "--target: frame, transaction, bundle, submission, batch or all")
+              throw CLIError(
+                code: "input.invalid", message: "--target: frame, transaction, bundle, submission, batch or all")
             }()
         ]
       if writeCorpus {
@@ -115,10 +116,10 @@ extension Dev {
         case .success(let elements):
           // Read independently: the body must be a list of byte strings and nothing more.
           var reader = CanonicalReader(input)
-          guard
-            let listed = try? reader.read(array: "transactions", count: 1...HTTPAPI.batchTransactionsMax, {
-              (element) throws(FormatError) in try element.read(bytes: "transaction", limit: Int(UInt32.max))
-            }), (try? reader.finish()) != nil, listed.count == elements.count
+          let listed = try? reader.read(array: "transactions", count: 1...HTTPAPI.batchTransactionsMax) {
+            (element) throws(FormatError) in try element.read(bytes: "transaction", limit: Int(UInt32.max))
+          }
+          guard let listed, (try? reader.finish()) != nil, listed.count == elements.count
           else { return .violated("accepted a body that is not a list of 1 to 10,000 byte strings") }
           for (bytes, element) in zip(listed, elements) {
             switch element {

@@ -32,7 +32,8 @@ extension BenchCommand {
     @Option(help: "Concurrent submitters; each owns a share of the bureaus and sends their transactions in order.")
     var connections: Int = 4
     @Option(
-      help: "binary (canonical bytes, application/octet-stream) or json (hex in JSON): how submissions carry transactions."
+      help:
+        "binary (canonical bytes, application/octet-stream) or json (hex in JSON): how submissions carry transactions."
     ) var body: SubmissionBody = .binary
     @Option(help: "Transactions to pre-sign in open loop (default: enough for 8,000 tx/s).") var transactions: Int?
     @Option(

@@ -434,11 +434,15 @@ struct NetworkTests {
       ("over the bound", Self.binaryBatch([valid], count: 10_001), "request.invalid_field", "transactions"),
       ("one element short", Self.binaryBatch([valid], count: 2), "format.truncated", "transactions[1]"),
       ("a byte after the list", Self.binaryBatch([valid]) + [0], "format.trailing_bytes", "transactions"),
-      ("non-minimal count", [0x81, 0x00] + Self.binaryBatch([valid]).dropFirst(), "format.non_minimal_varint", "transactions"),
+      (
+        "non-minimal count", [0x81, 0x00] + Self.binaryBatch([valid]).dropFirst(), "format.non_minimal_varint",
+        "transactions"
+      ),
     ]
     for (name, body, expectedCode, field) in malformed {
       let reply = try await HTTP.post(entry + "/v1/transactions/batch", binary: body)
-      #expect(reply.status == 400 && reply.errorCode == expectedCode, "\(name): \(reply.status) \(reply.errorCode ?? "-")")
+      #expect(
+        reply.status == 400 && reply.errorCode == expectedCode, "\(name): \(reply.status) \(reply.errorCode ?? "-")")
       let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
       #expect(message.contains(field), "\(name): \(message)")
     }
