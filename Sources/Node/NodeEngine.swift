@@ -613,8 +613,11 @@ struct RecentSet {
 
   mutating func insert(_ id: Hash256) {
     if young.count >= generationMax {
-      old = young
-      young = []
+      // The dropped generation's table is emptied in place and reused: a new
+      // one grew from empty through every power of two, rehashing each time.
+      swap(&old, &young)
+      young.removeAll(keepingCapacity: true)
+      young.reserveCapacity(generationMax)
     }
     young.insert(id)
   }
