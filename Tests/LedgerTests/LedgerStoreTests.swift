@@ -605,4 +605,12 @@ extension LedgerStoreTests {
       .map { RecordKey(path: $0) } + [precomposed, decomposed]
     #expect(keys.sorted().map { Array($0.path.utf8) } == keys.map { Array($0.path.utf8) }.sorted { $0.lexicographicallyPrecedes($1) })
   }
+
+  /// Index keys are the prefix, then each part and a `/`: the layout stores
+  /// already hold, so the bytes must not change with how they are built.
+  @Test func indexKeysAreThePrefixThenEachPartAndASlash() {
+    #expect(StoreKey.joined(Array("i/d/".utf8), ["BJ-GAJ", "户籍-R1"]) == Array("i/d/BJ-GAJ/户籍-R1/".utf8))
+    #expect(StoreKey.joined(Array("i/g/".utf8), []) == Array("i/g/".utf8))
+    #expect(StoreKey.joined([], ["a", ""]) == Array("a//".utf8))
+  }
 }

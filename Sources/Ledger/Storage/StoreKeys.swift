@@ -67,8 +67,17 @@ enum StoreKey {
   /// transaction, `<height> <index>`; those are read as they are.
   static func recordHistory(_ key: RecordKey, height: UInt64) -> [UInt8] { recordHistory(key) + bigEndian(height) }
 
+  /// `prefix`, then each part followed by `/`. Written straight into one
+  /// buffer: every index key of a block's changes was built by way of a
+  /// joined String and three arrays.
   static func joined(_ prefix: [UInt8], _ parts: [String]) -> [UInt8] {
-    prefix + Array(parts.joined(separator: "/").utf8) + (parts.isEmpty ? [] : Array("/".utf8))
+    var key = prefix
+    key.reserveCapacity(prefix.count + parts.reduce(0) { $0 + $1.utf8.count + 1 })
+    for part in parts {
+      key.append(contentsOf: part.utf8)
+      key.append(UInt8(ascii: "/"))
+    }
+    return key
   }
 
   static func bigEndian(_ value: UInt64) -> [UInt8] {
