@@ -1,7 +1,7 @@
 import Consensus
-@testable import Ledger
 import Testing
 
+@testable import Ledger
 @testable import Node
 
 struct MempoolTests {

@@ -595,7 +595,8 @@ public enum RecordHistory {
   static let entryBytes = 4 + 32
 
   static func append(index: UInt32, id: Hash256, to entries: inout [UInt8]) {
-    entries.append(contentsOf: StoreKey.bigEndian32(index))
+    // Appended in place: an array for the four bytes was an allocation per entry.
+    withUnsafeBytes(of: index.bigEndian) { entries.append(contentsOf: $0) }
     id.withUnsafeBytes { entries.append(contentsOf: $0) }
   }
 
