@@ -52,9 +52,10 @@ public struct Mempool: Sendable {
   public var count: Int { entries.count }
   public var isEmpty: Bool { entries.isEmpty }
   public func contains(_ id: Hash256) -> Bool { entries[id] != nil }
-  /// Whether this very transaction is pending: the same id and the same signatures.
+  /// Whether this very transaction is pending, signatures included: the
+  /// same leaf hash, as the node's record of recent checks keys them.
   public func holds(_ transaction: SignedTransaction) -> Bool {
-    entries[transaction.id]?.transaction.signatures == transaction.signatures
+    entries[transaction.id]?.transaction.leafHash == transaction.leafHash
   }
 
   /// Adds a transaction whose signature was already verified. `committedSequence`

@@ -226,8 +226,7 @@ enum FuzzCorpus {
     let examples = FormatExamples.transactions.map(\.transaction)
     for (name, members) in [("one", Array(examples.prefix(1))), ("all", examples)] {
       var writer = CanonicalWriter()
-      writer.write(varint: members.count)
-      for transaction in members { writer.write(bytes: transaction.canonicalBytes) }
+      writer.write(transactionList: members)
       try save("batch", "\(name).bin", writer.bytes)
     }
     let example = try String(contentsOfFile: "docs/examples/provenance-bundle.hex", encoding: .utf8)

@@ -636,8 +636,7 @@ enum SubmissionBody: String, ExpressibleByArgument, Sendable {
     case .binary:
       if single { return Data(transactions[0].canonicalBytes) }
       var writer = CanonicalWriter(capacity: transactions.reduce(8) { $0 + $1.encodedByteCount + 3 })
-      writer.write(varint: transactions.count)
-      for transaction in transactions { writer.write(bytes: transaction.canonicalBytes) }
+      writer.write(transactionList: transactions)
       return Data(writer.bytes)
     case .json:
       let hexes = transactions.map { "\"" + Hex.encode($0.canonicalBytes) + "\"" }.joined(separator: ",")

@@ -127,7 +127,7 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
     var writer = CanonicalWriter(
       capacity: headerBytes.count + 5 + transactions.reduce(0) { $0 + 3 + $1.encodedByteCount })
     writer.write(encoded: headerBytes)
-    Self.write(transactions, to: &writer)
+    writer.write(transactionList: transactions)
     var block = self
     block.encoding = Encoding(bytes: writer.bytes)
     return block
@@ -139,19 +139,7 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
       return
     }
     writer.write(header)
-    Self.write(transactions, to: &writer)
-  }
-
-  /// Writes the transaction list: its count, then each transaction's length and canonical bytes.
-  private static func write(_ transactions: [SignedTransaction], to writer: inout CanonicalWriter) {
-    writer.write(array: transactions) { writer, transaction in
-      // The length is known before the bytes, so each is encoded in place.
-      writer.write(varint: transaction.encodedByteCount)
-      let start = writer.bytes.count
-      transaction.encode(to: &writer)
-      precondition(
-        writer.bytes.count - start == transaction.encodedByteCount, "a transaction re-encoded to another length")
-    }
+    writer.write(transactionList: transactions)
   }
 
   public init(from reader: inout CanonicalReader) throws(FormatError) {
@@ -196,4 +184,20 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
 /// carries thousands that each backup decoded when they were forwarded to it.
 public protocol KnownTransactions: AnyObject, Sendable {
   func transaction(leafHash: Hash256) -> SignedTransaction?
+}
+
+extension CanonicalWriter {
+  /// A list of transactions as a block carries them (docs/FORMAT.md §5), and
+  /// as a batch is submitted in canonical bytes: the count, then each
+  /// transaction's length and canonical bytes.
+  public mutating func write(transactionList transactions: [SignedTransaction]) {
+    write(array: transactions) { writer, transaction in
+      // The length is known before the bytes, so each is encoded in place.
+      writer.write(varint: transaction.encodedByteCount)
+      let start = writer.bytes.count
+      transaction.encode(to: &writer)
+      precondition(
+        writer.bytes.count - start == transaction.encodedByteCount, "a transaction re-encoded to another length")
+    }
+  }
 }
