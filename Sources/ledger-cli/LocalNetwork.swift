@@ -48,9 +48,11 @@ final class LocalNetwork: @unchecked Sendable {
   static func observerKey(_ index: Int) -> SecretKey { Devnet.key("observer/\(index)") }
 
   /// Creates homes for every validator of `genesis` plus `observers` observers
-  /// in `directory` (which must not hold a network yet), on free loopback ports.
+  /// in `directory` (which must not hold a network yet), on free loopback ports;
+  /// `configure` adjusts each node's configuration before it is written.
   static func create(
-    directory: String, genesis: Genesis, genesisJSON: [UInt8], observers: Int, namespaces: Bool = false
+    directory: String, genesis: Genesis, genesisJSON: [UInt8], observers: Int, namespaces: Bool = false,
+    configure: (inout NodeConfig) -> Void = { _ in }
   ) throws -> LocalNetwork {
     let files = FileManager.default
     guard !files.fileExists(atPath: directory + "/nodes.json") else {
@@ -91,6 +93,7 @@ final class LocalNetwork: @unchecked Sendable {
       config.p2p.peers = validatorAddresses.filter { $0 != member.p2p }
       config.p2p.observers = observerKeys.map(\.publicKey.hex)
       config.api.listen = String(member.api.dropFirst("http://".count))
+      configure(&config)
       try NodeHome(path: member.home).initialize(config: config, key: key, genesisJSON: genesisJSON)
       members.append(member)
     }

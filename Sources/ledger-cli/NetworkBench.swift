@@ -4,6 +4,7 @@ import Foundation
 import Ledger
 import NIOCore
 import NIOHTTP1
+import Node
 
 extension BenchCommand {
   /// `ledger-cli bench`: the whole system, real processes, sockets and LevelDB.
@@ -35,6 +36,10 @@ extension BenchCommand {
       help:
         "binary (canonical bytes, application/octet-stream) or json (hex in JSON): how submissions carry transactions."
     ) var body: SubmissionBody = .binary
+    @Option(
+      help:
+        "consensus.block_transactions_max of the validators it starts (default: the node's own, 5000); ignored with --node."
+    ) var blockMax: Int?
     @Option(help: "Transactions to pre-sign in open loop (default: enough for 8,000 tx/s).") var transactions: Int?
     @Option(
       help:
@@ -45,8 +50,11 @@ extension BenchCommand {
 
     func run() async throws {
       guard (1...64).contains(nodes), duration > 0, warmup >= 0, (1...10_000).contains(batch),
-        (1...256).contains(connections)
-      else { throw CLIError(code: "input.invalid", message: "--nodes 1…64, --batch 1…10000, --connections 1…256") }
+        (1...256).contains(connections), (1...Limits.blockTransactionCountMax).contains(blockMax ?? 1)
+      else {
+        throw CLIError(
+          code: "input.invalid", message: "--nodes 1…64, --batch 1…10000, --connections 1…256, --block-max 1…10000")
+      }
       let log: (String) -> Void = { message in if output == .text { say(message) } }
 
       // 1. The ceiling, on this machine, now.
@@ -72,7 +80,8 @@ extension BenchCommand {
         let directory = dir ?? NSTemporaryDirectory() + "dirledger-bench-\(getpid())"
         log("starting \(nodes) validators with the sample city in \(directory) …")
         let started = try LocalNetwork.create(
-          directory: directory, genesis: benchGenesis, genesisJSON: [UInt8](try benchGenesis.jsonData()), observers: 0)
+          directory: directory, genesis: benchGenesis, genesisJSON: [UInt8](try benchGenesis.jsonData()), observers: 0,
+          configure: { config in if let blockMax { config.consensus.blockTransactionsMax = blockMax } })
         try await started.start()
         network = started
         apis = started.validators.map(\.api)
@@ -203,6 +212,7 @@ extension BenchCommand {
         submitted: submitted, committedInWindow: summary.count, committedTransactionsPerSecond: summary.perSecond,
         fractionOfCeiling: summary.perSecond / ceiling, latencyMs: summary.latencyMs,
         meanBlockTransactions: summary.meanBlockSize,
+        blockTransactionsMax: network == nil ? nil : blockMax ?? NodeConfig.ConsensusSettings().blockTransactionsMax,
         blocks: summary.blocks, views: views, nodes: perNode,
         diskBytesPerTransaction: network == nil ? nil : Double(diskAfter - diskBefore) / Double(committedAll),
         loadClientCPUMicrosecondsPerTransaction: clientCPUSeconds / Double(committedAll) * 1e6,
@@ -318,6 +328,8 @@ extension BenchCommand {
     let fractionOfCeiling: Double
     let latencyMs: [String: Double]
     let meanBlockTransactions: Double
+    /// The validators' `consensus.block_transactions_max`; nil for a network the bench did not start.
+    let blockTransactionsMax: Int?
     let blocks: Int
     let views: [Int]
     let nodes: [NodeCost]
@@ -348,7 +360,9 @@ extension BenchCommand {
         String(
           format: "commit latency ms   p50 %.0f  p90 %.0f  p99 %.0f  max %.0f", latencyMs["p50"] ?? 0,
           latencyMs["p90"] ?? 0, latencyMs["p99"] ?? 0, latencyMs["max"] ?? 0))
-      say(String(format: "block size          %.0f transactions on average", meanBlockTransactions))
+      say(
+        String(format: "block size          %.0f transactions on average", meanBlockTransactions)
+          + (blockTransactionsMax.map { " (at most \($0))" } ?? ""))
       say("views at the end    \(views.map(String.init).joined(separator: " ")) (0 = no view change)")
       for node in nodes {
         say(

@@ -567,8 +567,8 @@ func runCLI(_ arguments: [String]) async throws -> (status: Int32, output: Strin
 struct BenchSmokeTests {
   @Test func benchRunsEndToEndAndReportsJSON() async throws {
     let run = try await runCLI([
-      "bench", "--duration", "3", "--warmup", "1", "--transactions", "3000", "--batch", "250", "--proof-seconds", "1",
-      "--output", "json",
+      "bench", "--duration", "3", "--warmup", "1", "--transactions", "3000", "--batch", "250", "--block-max", "200",
+      "--proof-seconds", "1", "--output", "json",
     ])
     #expect(run.status == 0, "\(run.output)")
     let start = try #require(run.output.firstIndex(of: "{"))
@@ -589,6 +589,10 @@ struct BenchSmokeTests {
     #expect(((report["ceilingTransactionsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
     #expect((report["nodes"] as? [Any])?.count == 4)
     #expect(report["body"] as? String == "binary", "batches go as canonical bytes unless --body json")
+    // --block-max reaches the validators' configuration: no block is larger.
+    #expect((report["blockTransactionsMax"] as? NSNumber)?.intValue == 200, "\(run.output)")
+    let meanBlock = try #require((report["meanBlockTransactions"] as? NSNumber)?.doubleValue, "\(run.output)")
+    #expect(meanBlock > 0 && meanBlock <= 200, "\(run.output)")
     #expect((((report["proofs"] as? [String: Any])?["recordProofsPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0)
     #expect((report["views"] as? [NSNumber])?.allSatisfy { $0.intValue >= 0 } == true, "every node answered")
     // The load client did work (HTTP, following the chain), and the nodes and
