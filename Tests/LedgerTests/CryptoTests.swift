@@ -91,6 +91,18 @@ struct SchnorrTests {
     }
   }
 
+  @Test("a digest's digits after a prefix are the prefix then its hex, and record paths are spelled as documented")
+  func digitsAfterAPrefix() {
+    let digest = SHA256.hash(Array("directory ledger".utf8))
+    for prefix in ["", "share/", "attestation/BJ-GAJ/caf\u{E9}-目录/", String(repeating: "x", count: 300)] {
+      #expect(Hex.encode(digest, after: prefix) == prefix + digest.hex, "\(prefix)")
+    }
+    let key = SecretKey().publicKey
+    #expect(RecordKey.account(key).path == "account/" + key.hex)
+    #expect(RecordKey.share(digest).path == "share/" + digest.hex)
+    #expect(RecordKey.attestation("BJ-GAJ", "RKJBXX", digest).path == "attestation/BJ-GAJ/RKJBXX/" + digest.hex)
+  }
+
   @Test("secret keys outside [1, n-1] are refused")
   func invalidSecretKeys() {
     #expect(throws: SecretKey.InvalidKey.outOfRange) { try SecretKey(bytes: [UInt8](repeating: 0, count: 32)) }

@@ -68,6 +68,47 @@ struct LevelDBTests {
     }
   }
 
+  @Test("a batch cleared and filled again writes only its new records, however much its buffers grew")
+  func reusedBatches() throws {
+    let path = temporaryDirectory("leveldb")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let database = try LevelDB(path: path)
+    let batch = WriteBatch()
+    batch.put(Array("first/a".utf8), Array("1".utf8))
+    batch.put(Array("first/empty".utf8), [])
+    #expect(batch.count == 2)
+    try database.write(batch)
+    batch.clear()
+    #expect(batch.count == 0)
+    // Far more than the first fill, so the batch's bytes move while records
+    // are added; keys arrive in descending order and one is written twice.
+    for n in (0..<5_000).reversed() {
+      batch.put(Array("second/\(n)".utf8), [UInt8](repeating: UInt8(n % 251), count: 200 + n % 300))
+    }
+    batch.put(Array("second/17".utf8), Array("again".utf8))
+    batch.delete(Array("first/a".utf8))
+    #expect(batch.count == 5_002)
+    try database.write(batch)
+    // Added to after a write and written again: the newest record for a key still wins.
+    batch.put(Array("second/17".utf8), Array("third".utf8))
+    try database.write(batch)
+    #expect(try database.get(Array("first/a".utf8)) == nil)
+    #expect(try database.get(Array("first/empty".utf8)) == [])
+    #expect(try database.get(Array("second/17".utf8)) == Array("third".utf8))
+    #expect(
+      try database.get(Array("second/4999".utf8)) == [UInt8](repeating: UInt8(4_999 % 251), count: 200 + 4_999 % 300))
+    let scanned = database.scan(prefix: Array("second/".utf8), limit: 10_000)
+    #expect(scanned.count == 5_000)
+    for (key, value) in scanned where key != Array("second/17".utf8) {
+      let n = Int(String(decoding: key.dropFirst("second/".utf8.count), as: UTF8.self))!
+      #expect(value == [UInt8](repeating: UInt8(n % 251), count: 200 + n % 300), "\(n)")
+    }
+    // An empty batch writes nothing and fails nothing.
+    batch.clear()
+    try database.write(batch)
+    #expect(database.scan(prefix: Array("first/".utf8), limit: 10).count == 1)
+  }
+
   @Test("tables written in gathered pieces hold every byte, through flushes, compaction and reopening")
   func gatheredTableWrites() throws {
     let path = temporaryDirectory("leveldb")

@@ -17,6 +17,26 @@ public enum Hex {
     }
   }
 
+  /// `prefix` then the 64 digits of `digest`, written into one string: the
+  /// record paths that end in a digest (`account/…`, `share/…`,
+  /// `attestation/…`) are built for nearly every transaction a block
+  /// executes, and interpolation built each through intermediate strings.
+  public static func encode(_ digest: Hash256, after prefix: String) -> String {
+    var prefix = prefix
+    return prefix.withUTF8 { head in
+      digest.withUnsafeBytes { bytes in
+        String(unsafeUninitializedCapacity: head.count + 2 * Hash256.byteCount) { utf8 in
+          _ = utf8.initialize(fromContentsOf: head)
+          for index in bytes.indices {
+            utf8[head.count + 2 * index] = digit(bytes[index] >> 4)
+            utf8[head.count + 2 * index + 1] = digit(bytes[index] & 0x0f)
+          }
+          return head.count + 2 * Hash256.byteCount
+        }
+      }
+    }
+  }
+
   @inline(__always) private static func digit(_ nibble: UInt8) -> UInt8 {
     nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
   }

@@ -26,11 +26,15 @@ public struct RecordKey: Hashable, Sendable, Comparable, CustomStringConvertible
     RecordKey(path: "grant/\(grantorId)/\(grantId)")
   }
   public static func attestation(_ bureauId: String, _ directoryId: String, _ dataHash: Hash256) -> RecordKey {
-    RecordKey(path: "attestation/\(bureauId)/\(directoryId)/\(dataHash.hex)")
+    RecordKey(path: Hex.encode(dataHash, after: "attestation/\(bureauId)/\(directoryId)/"))
   }
-  public static func share(_ transactionId: Hash256) -> RecordKey { RecordKey(path: "share/\(transactionId.hex)") }
+  public static func share(_ transactionId: Hash256) -> RecordKey {
+    RecordKey(path: Hex.encode(transactionId, after: "share/"))
+  }
   /// The next sequence number of one signing key (replay protection).
-  public static func account(_ signer: PublicKey) -> RecordKey { RecordKey(path: "account/\(signer.rawValue.hex)") }
+  public static func account(_ signer: PublicKey) -> RecordKey {
+    RecordKey(path: Hex.encode(signer.rawValue, after: "account/"))
+  }
   public static let governance = RecordKey(path: "governance")
   public static let validators = RecordKey(path: "validators")
 
