@@ -116,11 +116,11 @@ public final class LevelDB: @unchecked Sendable {
   /// either all of them are there or none is. The records go to LevelDB in
   /// key order, whatever order they were added in: for a block's scattered
   /// keys the memtable inserts then cost a fraction as much, for a sort and
-  /// a copy of the batch in key order, both kept with the batch for its
-  /// next use (`dirledger_batch_write`).
+  /// a copy of the batch that live only during the call
+  /// (`dirledger_leveldb_write_in_key_order`).
   public func write(_ batch: WriteBatch) throws(Failure) {
     var error: UnsafeMutablePointer<CChar>?
-    dirledger_batch_write(database, syncedWrites, batch.handle, &error)
+    dirledger_leveldb_write_in_key_order(database, syncedWrites, batch.handle, batch.count, &error)
     try Self.check(error, "write")
   }
 
@@ -220,37 +220,38 @@ public final class LevelDB: @unchecked Sendable {
   }
 }
 
-/// Writes collected for one atomic `LevelDB.write`, which applies them in
-/// key order (`dirledger_batch_t`). Clearing keeps the batch's buffers, for
-/// a writer that fills one batch after another.
+/// Writes collected for one atomic `LevelDB.write`.
 public final class WriteBatch {
   fileprivate let handle: OpaquePointer
+  public private(set) var count = 0
 
-  public init() { handle = dirledger_batch_create()! }
-  deinit { dirledger_batch_destroy(handle) }
-
-  /// Puts and deletions since the batch was made or last cleared.
-  public var count: Int { dirledger_batch_count(handle) }
+  public init() { handle = leveldb_writebatch_create()! }
+  deinit { leveldb_writebatch_destroy(handle) }
 
   public func put(_ key: [UInt8], _ value: [UInt8]) {
     key.withUnsafeBufferPointer { keyBytes in
       value.withUnsafeBufferPointer { valueBytes in
         keyBytes.withMemoryRebound(to: CChar.self) { k in
           valueBytes.withMemoryRebound(to: CChar.self) { v in
-            dirledger_batch_put(handle, k.baseAddress, k.count, v.baseAddress, v.count)
+            leveldb_writebatch_put(handle, k.baseAddress, k.count, v.baseAddress, v.count)
           }
         }
       }
     }
+    count += 1
   }
 
-  /// Empties the batch and keeps its buffers.
-  public func clear() { dirledger_batch_clear(handle) }
+  /// Empties the batch and keeps its buffer, for a writer that fills one batch after another.
+  public func clear() {
+    leveldb_writebatch_clear(handle)
+    count = 0
+  }
 
   public func delete(_ key: [UInt8]) {
     key.withUnsafeBufferPointer { keyBytes in
-      keyBytes.withMemoryRebound(to: CChar.self) { dirledger_batch_delete(handle, $0.baseAddress, $0.count) }
+      keyBytes.withMemoryRebound(to: CChar.self) { leveldb_writebatch_delete(handle, $0.baseAddress, $0.count) }
     }
+    count += 1
   }
 }
 
