@@ -1,39 +1,31 @@
 /// Lower-case hexadecimal, the only text form of bytes the project prints.
 public enum Hex {
   public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-    bytes.withContiguousStorageIfAvailable(encode(contiguous:))
-      ?? Array(bytes).withUnsafeBufferPointer(encode(contiguous:))
+    bytes.withContiguousStorageIfAvailable { encode(UnsafeRawBufferPointer($0), after: noPrefix) }
+      ?? Array(bytes).withUnsafeBytes { encode($0, after: noPrefix) }
   }
 
-  /// Writes the digits straight into the string's storage: every id, key and
-  /// record path the node prints or builds goes through here.
-  private static func encode(contiguous bytes: UnsafeBufferPointer<UInt8>) -> String {
-    String(unsafeUninitializedCapacity: bytes.count * 2) { utf8 in
-      for index in bytes.indices {
-        utf8[2 * index] = digit(bytes[index] >> 4)
-        utf8[2 * index + 1] = digit(bytes[index] & 0x0f)
-      }
-      return bytes.count * 2
-    }
-  }
+  private static var noPrefix: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: nil, count: 0) }
 
-  /// `prefix` then the 64 digits of `digest`, written into one string: the
-  /// record paths that end in a digest (`account/…`, `share/…`,
-  /// `attestation/…`) are built for nearly every transaction a block
-  /// executes, and interpolation built each through intermediate strings.
+  /// `prefix` then the 64 digits of `digest`, in one string: the record
+  /// paths that end in a digest (`account/…`, `share/…`, `attestation/…`)
+  /// are built for nearly every transaction a block executes, and
+  /// interpolation built each through intermediate strings.
   public static func encode(_ digest: Hash256, after prefix: String) -> String {
     var prefix = prefix
-    return prefix.withUTF8 { head in
-      digest.withUnsafeBytes { bytes in
-        String(unsafeUninitializedCapacity: head.count + 2 * Hash256.byteCount) { utf8 in
-          _ = utf8.initialize(fromContentsOf: head)
-          for index in bytes.indices {
-            utf8[head.count + 2 * index] = digit(bytes[index] >> 4)
-            utf8[head.count + 2 * index + 1] = digit(bytes[index] & 0x0f)
-          }
-          return head.count + 2 * Hash256.byteCount
-        }
+    return prefix.withUTF8 { head in digest.withUnsafeBytes { encode($0, after: head) } }
+  }
+
+  /// Writes `head` and the digits straight into the string's storage: every
+  /// id, key and record path the node prints or builds goes through here.
+  private static func encode(_ bytes: UnsafeRawBufferPointer, after head: UnsafeBufferPointer<UInt8>) -> String {
+    String(unsafeUninitializedCapacity: head.count + 2 * bytes.count) { utf8 in
+      _ = utf8.initialize(fromContentsOf: head)
+      for (index, byte) in bytes.enumerated() {
+        utf8[head.count + 2 * index] = digit(byte >> 4)
+        utf8[head.count + 2 * index + 1] = digit(byte & 0x0f)
       }
+      return head.count + 2 * bytes.count
     }
   }
 
