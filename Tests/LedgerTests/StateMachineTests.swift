@@ -413,3 +413,59 @@ struct RejectionCodeDocumentationTests {
     for code in codes.sorted() { #expect(rules.contains("`\(code)`"), "\(code) is missing from docs/RULES.md") }
   }
 }
+
+@Suite("A block's working state")
+struct WorkingStateTests {
+  struct Committed: StateReader {
+    let records: [RecordKey: StateRecord]
+    func record(_ key: RecordKey) throws -> StateRecord? { records[key] }
+  }
+
+  static func sequence(_ next: UInt64, at height: UInt64 = 1) -> StateRecord {
+    .created(.account(nextSequence: next), at: height)
+  }
+
+  @Test("a discarded transaction leaves the block as it was, even for keys it wrote twice; a kept one names each once")
+  func discardPutsBackWhatATransactionReplaced() throws {
+    let committed = RecordKey(path: "account/committed")
+    let fresh = RecordKey(path: "account/fresh")
+    let onlyRejected = RecordKey(path: "account/only-rejected")
+    let working = WorkingState(base: Committed(records: [committed: Self.sequence(1, at: 0)]))
+
+    #expect(try working.read(committed) == Self.sequence(1, at: 0))
+    working.write(fresh, Self.sequence(7))
+    working.write(committed, Self.sequence(2))
+    working.write(fresh, Self.sequence(8))
+    var written: [RecordKey] = []
+    working.commitTransaction { written.append($0) }
+    #expect(written == [fresh, committed])
+
+    working.write(committed, Self.sequence(3))
+    working.write(onlyRejected, Self.sequence(1))
+    working.write(committed, Self.sequence(4))
+    working.write(fresh, Self.sequence(9))
+    working.discardTransaction()
+    #expect(try working.read(committed) == Self.sequence(2))
+    #expect(try working.read(fresh) == Self.sequence(8))
+    #expect(try working.read(onlyRejected) == nil)
+
+    // Genesis writes the whole city as one transaction: past a handful of
+    // keys the written ones are told apart by a set, in the same order.
+    let many = (0..<40).map { RecordKey(path: "account/\($0 % 20)") }
+    for key in many { working.write(key, Self.sequence(1)) }
+    written = []
+    working.commitTransaction { written.append($0) }
+    #expect(written == Array(many.prefix(20)))
+
+    // In tree-key order, the order the tree update walks: each key once.
+    let allChanges = try working.changes()
+    #expect(allChanges.allSatisfy { $0.treeKey == $0.key.treeKey })
+    #expect(zip(allChanges, allChanges.dropFirst()).allSatisfy { $0.treeKey < $1.treeKey })
+    #expect(Set(allChanges.map(\.key)) == Set(many + [committed, fresh]))
+    let changes = Dictionary(uniqueKeysWithValues: allChanges.map { ($0.key, $0) })
+    #expect(changes[committed]?.before == Self.sequence(1, at: 0))
+    #expect(changes[committed]?.after == Self.sequence(2))
+    #expect(changes[fresh]?.before == nil)
+    #expect(changes[fresh]?.after == Self.sequence(8))
+  }
+}

@@ -59,8 +59,8 @@ struct StatePropertyTests {
     }
   }
 
-  /// Blocks write their changes in this order, so every node must agree on
-  /// it: it is the byte order of the UTF-8 paths.
+  /// Key order must be the same on every machine: it is the byte order of
+  /// the UTF-8 paths, not String's Unicode-aware order.
   @Test("record keys sort by the bytes of their UTF-8 paths, and hash them as their tree keys")
   func recordKeyOrder() {
     var random = SeededGenerator(seed: 7)

@@ -272,15 +272,24 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     root: Hash256, _ updates: [Hash256: Hash256?], version: UInt64,
     reusing table: consuming [Hash256: SparseMerkleNode] = [:]
   ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
-    let rootVersion = try storedVersion(ofRoot: root)
     let sorted = updates.sorted { $0.key < $1.key }.map { Change(key: $0.key, valueHash: $0.value) }
+    return try update(root: root, sorted: sorted, version: version, reusing: consume table)
+  }
+
+  /// `update` with the changes already in ascending key order, one per key.
+  func update(
+    root: Hash256, sorted: [Change], version: UInt64, reusing table: consuming [Hash256: SparseMerkleNode] = [:]
+  ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
+    precondition(
+      zip(sorted, sorted.dropFirst()).allSatisfy { $0.key < $1.key }, "tree changes out of order or repeated")
+    let rootVersion = try storedVersion(ofRoot: root)
     var context = UpdateContext(source: source, version: version)
     context.newNodes = consume table
     context.newNodes.removeAll(keepingCapacity: true)
     // A block of a few thousand changes stores ≈ 7 nodes per change (the top
     // levels shared, a new path below them); growing the table step by step
     // rehashed it a dozen times, 1.6 % of a node's CPU.
-    context.newNodes.reserveCapacity(updates.count * 8)
+    context.newNodes.reserveCapacity(sorted.count * 8)
     let result = try context.update(root, version: rootVersion, knownLeaf: nil, depth: 0, sorted[...])
     return (SparseMerkleRoot(hash: result.hash, version: result.version), context.newNodes)
   }

@@ -12,6 +12,9 @@ public struct RecordChange: Hashable, Sendable {
   /// for both the tree update and the store's write.
   public let afterBytes: [UInt8]
   public let afterValueHash: Hash256
+  /// Where the record sits in the state tree (`key.treeKey`), hashed once
+  /// for ordering a block's changes and for the tree update.
+  public let treeKey: Hash256
 
   init(key: RecordKey, before: StateRecord?, after: StateRecord) {
     self.key = key
@@ -19,6 +22,7 @@ public struct RecordChange: Hashable, Sendable {
     self.after = after
     afterBytes = after.canonicalBytes
     afterValueHash = SHA256.hash(afterBytes)
+    treeKey = key.treeKey
   }
 }
 
@@ -27,7 +31,7 @@ public struct BlockExecution: Sendable {
   /// One per transaction, in block order.
   public let results: [TransactionResult]
   public let resultsRoot: Hash256
-  /// Ascending by key.
+  /// Ascending by tree key, the order the tree update walks them in.
   public let changes: [RecordChange]
   public let stateRoot: Hash256
   /// The version (height) that stored the root node: this block's height
@@ -101,7 +105,7 @@ public struct StateMachine: Sendable {
         signatureCheck: signatureCheck, state: working)
       do {
         try execution.run()
-        for key in working.commitTransaction() { recordWrites.append((key, index)) }
+        working.commitTransaction { recordWrites.append(($0, index)) }
         results.append(TransactionResult(transactionId: transaction.id, rejection: nil))
       } catch let rejection as Rejection {
         working.discardTransaction()
@@ -172,10 +176,9 @@ public struct StateMachine: Sendable {
     _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange], version: UInt64,
     reusing nodeTable: consuming [Hash256: SparseMerkleNode] = [:]
   ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
-    var updates: [Hash256: Hash256?] = [:]
-    updates.reserveCapacity(changes.count)
-    for change in changes { updates[change.key.treeKey] = change.afterValueHash }
-    return try tree.update(root: root, updates, version: version, reusing: consume nodeTable)
+    // Already in tree-key order, one per key: no table of updates to build and sort.
+    let sorted = changes.map { SparseMerkleTree<Source>.Change(key: $0.treeKey, valueHash: $0.afterValueHash) }
+    return try tree.update(root: root, sorted: sorted, version: version, reusing: consume nodeTable)
   }
 
   /// Scheduled validator-set changes take effect at the start of the block
@@ -213,15 +216,20 @@ public struct ExecutionTables: Sendable {
   public init() {}
 }
 
-/// Reads through two layers of writes (this transaction's, then this block's)
-/// to the committed state, and remembers what each key held before the block.
+/// Reads the block's writes over the committed state, and remembers what each
+/// key held before the block. A transaction writes straight into the block's
+/// table and logs what it replaced, so that a rejection can put it back: a
+/// table of its own cost every read a third lookup and every accepted
+/// transaction a merge, for the few writes each makes.
 /// A class so that a transaction's execution mutates it in place: a value
 /// copy per transaction would copy the read cache every time.
 final class WorkingState {
   let base: any StateReader
   private var blockWrites: [RecordKey: StateRecord]
   private var baseValues: [RecordKey: StateRecord?]
-  private var transactionWrites: [RecordKey: StateRecord] = [:]
+  /// The open transaction's writes in order, each with what the block held
+  /// for the key before it (nil: nothing).
+  private var transactionUndo: [(key: RecordKey, replaced: StateRecord?)] = []
 
   /// `expectedWrites` sizes the block's tables once (a transaction writes
   /// about two records) instead of growing them, and rehashing, as they fill.
@@ -249,33 +257,57 @@ final class WorkingState {
   }
 
   func read(_ key: RecordKey) throws -> StateRecord? {
-    if let record = transactionWrites[key] ?? blockWrites[key] { return record }
+    if let record = blockWrites[key] { return record }
     if let cached = baseValues[key] { return cached }
     let record = try base.record(key)
     baseValues[key] = record
     return record
   }
 
-  func write(_ key: RecordKey, _ record: StateRecord) { transactionWrites[key] = record }
-
-  /// Makes the current transaction's writes part of the block; returns the keys written.
-  @discardableResult
-  func commitTransaction() -> [RecordKey] {
-    let keys = transactionWrites.keys.sorted()
-    blockWrites.merge(transactionWrites) { _, new in new }
-    transactionWrites.removeAll(keepingCapacity: true)
-    return keys
+  func write(_ key: RecordKey, _ record: StateRecord) {
+    transactionUndo.append((key, blockWrites.updateValue(record, forKey: key)))
   }
 
-  func discardTransaction() { transactionWrites.removeAll(keepingCapacity: true) }
-
-  func changes() throws -> [RecordChange] {
-    precondition(transactionWrites.isEmpty, "a transaction is still open")
-    // Sorting the keys alone moves 16-byte strings; sorting the (key, record)
-    // pairs moved and retained whole records at every step.
-    return blockWrites.keys.sorted().map { key in
-      RecordChange(key: key, before: baseValues[key] ?? nil, after: blockWrites[key]!)
+  /// Makes the open transaction's writes part of the block, calling
+  /// `written` once for each key it wrote, in the order of first writes.
+  func commitTransaction(_ written: (RecordKey) -> Void = { _ in }) {
+    // A transaction writes two or three keys, for which looking back is
+    // cheaper than sorting; genesis writes the whole city in one.
+    if transactionUndo.count <= 16 {
+      for index in transactionUndo.indices {
+        let key = transactionUndo[index].key
+        if !transactionUndo[..<index].contains(where: { $0.key == key }) { written(key) }
+      }
+    } else {
+      var seen = Set<RecordKey>(minimumCapacity: transactionUndo.count)
+      for entry in transactionUndo where seen.insert(entry.key).inserted { written(entry.key) }
     }
+    transactionUndo.removeAll(keepingCapacity: true)
+  }
+
+  /// Puts back what the open transaction's writes replaced, newest first, so
+  /// that a key written twice ends as it was before the first write.
+  func discardTransaction() {
+    for entry in transactionUndo.reversed() {
+      if let replaced = entry.replaced {
+        blockWrites[entry.key] = replaced
+      } else {
+        blockWrites.removeValue(forKey: entry.key)
+      }
+    }
+    transactionUndo.removeAll(keepingCapacity: true)
+  }
+
+  /// The block's changes in tree-key order: the order the tree update
+  /// needs, and one that compares 32-byte digests as four integers where
+  /// ordering by path compared byte strings.
+  func changes() throws -> [RecordChange] {
+    precondition(transactionUndo.isEmpty, "a transaction is still open")
+    var changes = blockWrites.map { key, record in
+      RecordChange(key: key, before: baseValues[key] ?? nil, after: record)
+    }
+    changes.sort { $0.treeKey < $1.treeKey }
+    return changes
   }
 }
 

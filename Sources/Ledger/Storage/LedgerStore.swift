@@ -92,6 +92,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   private let commitBatch = WriteBatch()
   /// A block's history entries by record, kept from block to block like the tables above.
   private var historyGroups: [RecordKey: [UInt8]] = [:]
+  /// The buffer a commit builds each of its keys in, one after another.
+  private var storeKey: [UInt8] = []
   private let commitHeightOrderedBatch = WriteBatch()
   let rejectedTransactionIds: RejectedTransactionIds
   let recordKeys = RecordKeyFilter()
@@ -413,21 +415,30 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     if let certificate { batch.put(StoreKey.certificate(height), certificate.canonicalBytes) }
     batch.put(StoreKey.blockHash(height), blockHash.bytes)
     var rejectedIds: [Hash256] = []
+    var location = CanonicalWriter(capacity: 64)
     for (index, transaction) in block.transactions.enumerated() {
-      let location = StoredTransaction(height: height, index: UInt32(index), result: execution.results[index])
-      batch.put(StoreKey.transaction(transaction.id), location.canonicalBytes)
-      if !location.result.isAccepted {
-        batch.put(StoreKey.rejectedTransaction(transaction.id), [])
+      let result = execution.results[index]
+      location.removeAll()
+      StoredTransaction(height: height, index: UInt32(index), result: result).encode(to: &location)
+      StoreKey.transaction(transaction.id, into: &storeKey)
+      batch.put(storeKey, location.bytes)
+      if !result.isAccepted {
+        StoreKey.rejectedTransaction(transaction.id, into: &storeKey)
+        batch.put(storeKey, [])
         rejectedIds.append(transaction.id)
       }
     }
-    for change in execution.changes {
+    // By index: a loop variable would copy (and retain) every change whole.
+    let changes = execution.changes
+    for index in changes.indices {
       // Before the write: a reader may then see "maybe" for a key not yet
       // stored (and read it), never "no" for one that is.
-      recordKeys.insert(change.key)
-      batch.put(StoreKey.record(change.key), change.afterValueHash.bytes)
-      batch.put(StoreKey.recordValue(change.afterValueHash), change.afterBytes)
-      StoreIndexes.update(change, in: batch)
+      recordKeys.insert(changes[index].key)
+      StoreKey.record(changes[index].key, into: &storeKey)
+      batch.put(storeKey, changes[index].afterValueHash)
+      StoreKey.recordValue(changes[index].afterValueHash, into: &storeKey)
+      batch.put(storeKey, changes[index].afterBytes)
+      StoreIndexes.update(changes[index], in: batch)
     }
     // One history entry per record and block: a block's writes of a record
     // (an operator's account, with every transaction it signs) become one
@@ -437,7 +448,10 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       let id = height == 0 ? Hash256.zero : block.transactions[write.transactionIndex].id
       RecordHistory.append(index: UInt32(write.transactionIndex), id: id, to: &historyGroups[write.key, default: []])
     }
-    for (key, entries) in historyGroups { batch.put(StoreKey.recordHistory(key, height: height), entries) }
+    for (key, entries) in historyGroups {
+      StoreKey.recordHistory(key, height: height, into: &storeKey)
+      batch.put(storeKey, entries)
+    }
     let root = SparseMerkleRoot(hash: execution.stateRoot, version: execution.stateRootVersion)
     LevelDBSparseMerkleNodes.add(execution.newNodes, version: height, root: root, to: heightBatch, rootVersionTo: batch)
     if height > 0, execution.validatorSet != validatorSet {
@@ -455,7 +469,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     try heightOrdered.write(heightBatch)
     try database.write(batch)
     tree.source.remember(execution.newNodes, root: root)
-    for change in execution.changes { recordCache.insert(change.key, change.after) }
+    for index in changes.indices { recordCache.insert(changes[index].key, changes[index].after) }
     head = newHead
     historyFrontier = frontier
     validatorSet = execution.validatorSet

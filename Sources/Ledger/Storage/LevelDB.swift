@@ -229,15 +229,19 @@ public final class WriteBatch {
   deinit { leveldb_writebatch_destroy(handle) }
 
   public func put(_ key: [UInt8], _ value: [UInt8]) {
-    key.withUnsafeBufferPointer { keyBytes in
-      value.withUnsafeBufferPointer { valueBytes in
-        keyBytes.withMemoryRebound(to: CChar.self) { k in
-          valueBytes.withMemoryRebound(to: CChar.self) { v in
-            leveldb_writebatch_put(handle, k.baseAddress, k.count, v.baseAddress, v.count)
-          }
-        }
-      }
-    }
+    key.withUnsafeBytes { keyBytes in value.withUnsafeBytes { put(keyBytes, $0) } }
+  }
+
+  /// A digest as the value, from the stack: no array per put.
+  public func put(_ key: [UInt8], _ value: Hash256) {
+    key.withUnsafeBytes { keyBytes in value.withUnsafeBytes { put(keyBytes, $0) } }
+  }
+
+  /// LevelDB copies both into the batch, so they may be borrowed buffers.
+  public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+    leveldb_writebatch_put(
+      handle, key.baseAddress?.assumingMemoryBound(to: CChar.self), key.count,
+      value.baseAddress?.assumingMemoryBound(to: CChar.self), value.count)
     count += 1
   }
 

@@ -9,33 +9,29 @@
 /// - `i/share-data/<dataHash>/<consumer>/<transaction id>/`: share records by data and consumer
 enum StoreIndexes {
   static func update(_ change: RecordChange, in batch: WriteBatch) {
+    // Each entry's value is the record's path, lent from the key's own string.
+    func put(_ key: [UInt8]) {
+      key.withUnsafeBytes { keyBytes in change.key.withPathBytes { batch.put(keyBytes, $0) } }
+    }
     switch change.after.value {
     case .directory(let directory):
-      let path = Array(change.key.path.utf8)
       if change.before == nil {
-        batch.put(directoryByBureau(directory.bureauId, directory.directoryId), path)
+        put(directoryByBureau(directory.bureauId, directory.directoryId))
       }
       if case .directory(let previous)? = change.before?.value, previous.shareType != directory.shareType {
         batch.delete(directoryByShareType(previous.shareType, previous.bureauId, previous.directoryId))
       }
-      batch.put(directoryByShareType(directory.shareType, directory.bureauId, directory.directoryId), path)
+      put(directoryByShareType(directory.shareType, directory.bureauId, directory.directoryId))
     case .grant(let grant, _) where change.before == nil:
-      let path = Array(change.key.path.utf8)
-      batch.put(StoreKey.joined(StoreKey.grantsByGrantorPrefix, [grant.grantorId, grant.grantId]), path)
-      batch.put(
-        StoreKey.joined(StoreKey.grantsByGranteePrefix, [grant.granteeId, grant.grantorId, grant.grantId]), path)
-      batch.put(
-        StoreKey.joined(StoreKey.grantsByDirectoryPrefix, [grant.grantorId, grant.scope.directoryId, grant.grantId]),
-        path)
+      put(StoreKey.joined(StoreKey.grantsByGrantorPrefix, [grant.grantorId, grant.grantId]))
+      put(StoreKey.joined(StoreKey.grantsByGranteePrefix, [grant.granteeId, grant.grantorId, grant.grantId]))
+      put(StoreKey.joined(StoreKey.grantsByDirectoryPrefix, [grant.grantorId, grant.scope.directoryId, grant.grantId]))
     case .attestation(let attestation, _) where change.before == nil:
-      batch.put(
+      put(
         StoreKey.joined(
-          StoreKey.attestationsByDataPrefix, [attestation.dataHash.hex, attestation.bureauId, attestation.directoryId]),
-        Array(change.key.path.utf8))
+          StoreKey.attestationsByDataPrefix, [attestation.dataHash.hex, attestation.bureauId, attestation.directoryId]))
     case .share(let share, let transactionId) where change.before == nil:
-      batch.put(
-        StoreKey.joined(StoreKey.sharesByDataPrefix, [share.dataHash.hex, share.consumerId, transactionId.hex]),
-        Array(change.key.path.utf8))
+      put(StoreKey.joined(StoreKey.sharesByDataPrefix, [share.dataHash.hex, share.consumerId, transactionId.hex]))
     default:
       break
     }

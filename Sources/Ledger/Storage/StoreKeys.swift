@@ -55,17 +55,58 @@ enum StoreKey {
 
   static func certificate(_ height: UInt64) -> [UInt8] { certificatePrefix + bigEndian(height) }
   static func blockHash(_ height: UInt64) -> [UInt8] { blockHashPrefix + bigEndian(height) }
-  static func transaction(_ id: Hash256) -> [UInt8] { transactionPrefix + id.bytes }
-  static func rejectedTransaction(_ id: Hash256) -> [UInt8] { rejectedTransactionPrefix + id.bytes }
-  static func record(_ key: RecordKey) -> [UInt8] { recordPrefix + Array(key.path.utf8) }
-  static func recordValue(_ valueHash: Hash256) -> [UInt8] { recordValuePrefix + valueHash.bytes }
+  static func transaction(_ id: Hash256) -> [UInt8] { built { transaction(id, into: &$0) } }
+  static func rejectedTransaction(_ id: Hash256) -> [UInt8] { built { rejectedTransaction(id, into: &$0) } }
+  static func record(_ key: RecordKey) -> [UInt8] { built { record(key, into: &$0) } }
+  static func recordValue(_ valueHash: Hash256) -> [UInt8] { built { recordValue(valueHash, into: &$0) } }
 
   /// `x/<record path> 0x00`: what every history entry of the record starts with.
-  static func recordHistory(_ key: RecordKey) -> [UInt8] { recordHistoryPrefix + Array(key.path.utf8) + [0] }
+  static func recordHistory(_ key: RecordKey) -> [UInt8] { built { recordHistory(key, into: &$0) } }
   /// `x/<record path> 0x00 <height>`: the transactions of block `height` that
   /// wrote the record (`RecordHistory`). Layout 5 and older wrote one key per
   /// transaction, `<height> <index>`; those are read as they are.
-  static func recordHistory(_ key: RecordKey, height: UInt64) -> [UInt8] { recordHistory(key) + bigEndian(height) }
+  static func recordHistory(_ key: RecordKey, height: UInt64) -> [UInt8] {
+    built { recordHistory(key, height: height, into: &$0) }
+  }
+
+  // The same keys written over a buffer the caller keeps: a block's commit
+  // builds ≈ 8 keys per transaction, and building each as a new array (from
+  // two or three others) was most of the commit's allocations.
+
+  static func transaction(_ id: Hash256, into key: inout [UInt8]) { write(transactionPrefix, id, into: &key) }
+  static func rejectedTransaction(_ id: Hash256, into key: inout [UInt8]) {
+    write(rejectedTransactionPrefix, id, into: &key)
+  }
+  static func record(_ recordKey: RecordKey, into key: inout [UInt8]) { write(recordPrefix, recordKey, into: &key) }
+  static func recordValue(_ valueHash: Hash256, into key: inout [UInt8]) {
+    write(recordValuePrefix, valueHash, into: &key)
+  }
+  static func recordHistory(_ recordKey: RecordKey, into key: inout [UInt8]) {
+    write(recordHistoryPrefix, recordKey, into: &key)
+    key.append(0)
+  }
+  static func recordHistory(_ recordKey: RecordKey, height: UInt64, into key: inout [UInt8]) {
+    recordHistory(recordKey, into: &key)
+    appendBigEndian(height, to: &key)
+  }
+
+  private static func write(_ prefix: [UInt8], _ digest: Hash256, into key: inout [UInt8]) {
+    key.removeAll(keepingCapacity: true)
+    key.append(contentsOf: prefix)
+    digest.withUnsafeBytes { key.append(contentsOf: $0) }
+  }
+
+  private static func write(_ prefix: [UInt8], _ recordKey: RecordKey, into key: inout [UInt8]) {
+    key.removeAll(keepingCapacity: true)
+    key.append(contentsOf: prefix)
+    recordKey.withPathBytes { key.append(contentsOf: $0) }
+  }
+
+  private static func built(_ write: (inout [UInt8]) -> Void) -> [UInt8] {
+    var key: [UInt8] = []
+    write(&key)
+    return key
+  }
 
   /// `prefix`, then each part followed by `/`. Written straight into one
   /// buffer: every index key of a block's changes was built by way of a
@@ -81,7 +122,12 @@ enum StoreKey {
   }
 
   static func bigEndian(_ value: UInt64) -> [UInt8] {
-    (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+    var bytes: [UInt8] = []
+    appendBigEndian(value, to: &bytes)
+    return bytes
+  }
+  static func appendBigEndian(_ value: UInt64, to bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
   }
   static func bigEndian32(_ value: UInt32) -> [UInt8] {
     (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
