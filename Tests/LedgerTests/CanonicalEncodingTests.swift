@@ -229,12 +229,39 @@ struct CanonicalEncodingTests {
     Self.expectError(swapped, code: "format.not_strictly_ascending", field: "body.payload.grantAccess.scope.items[1]")
   }
 
-  @Test("invalid UTF-8 in text is refused")
-  func invalidUTF8() {
-    let duty = Duty(bureauId: "BJ-GAJ", dutyId: "D1", title: "XY", legalBasis: "", description: "")
-    let bytes = Self.transactionBytes(.declareDuty(duty)).replacing(
-      [2, UInt8(ascii: "X"), UInt8(ascii: "Y")], with: [2, 0xC3, 0x28])
-    Self.expectError(bytes, code: "format.invalid_utf8", field: "body.payload.declareDuty.title")
+  /// Titles of the same length as each case, whose bytes the case replaces.
+  static func dutyWithTitle(bytes title: [UInt8]) -> [UInt8] {
+    let placeholder = String(repeating: "X", count: title.count)
+    let duty = Duty(bureauId: "BJ-GAJ", dutyId: "D1", title: placeholder, legalBasis: "", description: "")
+    let count = UInt8(title.count)
+    return Self.transactionBytes(.declareDuty(duty)).replacing([count] + Array(placeholder.utf8), with: [count] + title)
+  }
+
+  @Test(
+    "invalid UTF-8 in text is refused: a bad byte, overlong, a surrogate, cut short, a stray continuation, past U+10FFFF",
+    arguments: [
+      [0xC3, 0x28], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE4, 0xB8, 0x41], [0x80, 0x41], [0xF4, 0x90, 0x80, 0x80],
+    ]
+      as [[UInt8]])
+  func invalidUTF8(title: [UInt8]) {
+    Self.expectError(
+      Self.dutyWithTitle(bytes: title), code: "format.invalid_utf8", field: "body.payload.declareDuty.title")
+  }
+
+  @Test("valid UTF-8 decodes to its text, U+FFFD itself included")
+  func validUTF8() throws {
+    for (title, text) in [
+      ([0xE4, 0xB8, 0xAD], "中"), ([0xEF, 0xBF, 0xBD], "\u{FFFD}"), ([0xF0, 0x9F, 0x98, 0x80], "😀"),
+    ]
+      as [([UInt8], String)]
+    {
+      let transaction = try SignedTransaction(canonicalBytes: Self.dutyWithTitle(bytes: title))
+      guard case .declareDuty(let duty) = transaction.body.payload else {
+        Issue.record("not a duty declaration")
+        continue
+      }
+      #expect(duty.title == text)
+    }
   }
 
   @Test("a presence byte other than 0 or 1 is refused")

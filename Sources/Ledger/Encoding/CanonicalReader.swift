@@ -103,7 +103,14 @@ public struct CanonicalReader: Sendable {
   public mutating func read(string field: String, limit: Int) throws(FormatError) -> String {
     let count = try read(varint: field, limit: limit)
     let range = try take(count, field)
-    guard let text = String(validating: bytes[range], as: UTF8.self) else {
+    // Decoding repairs what is not UTF-8 (each bad sequence becomes U+FFFD),
+    // so the text is valid exactly when its bytes are the ones read.
+    // `String(validating:as:)` answers the same, but looked up generic type
+    // metadata on every call: ≈ 0.3 % of a node's CPU, decoding transactions.
+    let text = bytes.withUnsafeBufferPointer {
+      String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self)
+    }
+    guard text.utf8.elementsEqual(bytes[range]) else {
       throw FormatError(field: field, reason: .invalidUTF8)
     }
     return text
