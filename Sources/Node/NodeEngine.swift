@@ -512,6 +512,7 @@ public actor NodeEngine {
       ])
     lastPending = mempool.hasProposable(committedSequence: committedSequence(of:))
     if replica != nil, !lastPending { _ = replica!.step(.transactionsPending(false)) }
+    HeapTrim.ifResidentAbove()
     return true
   }
 
