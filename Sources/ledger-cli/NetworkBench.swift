@@ -53,7 +53,9 @@ extension BenchCommand {
         (1...256).contains(connections), (1...Limits.blockTransactionCountMax).contains(blockMax ?? 1)
       else {
         throw CLIError(
-          code: "input.invalid", message: "--nodes 1…64, --batch 1…10000, --connections 1…256, --block-max 1…10000")
+          code: "input.invalid",
+          message:
+            "--nodes 1…64, --batch 1…10000, --connections 1…256, --block-max 1…\(Limits.blockTransactionCountMax)")
       }
       let log: (String) -> Void = { message in if output == .text { say(message) } }
 
