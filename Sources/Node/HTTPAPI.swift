@@ -42,9 +42,14 @@ public enum HTTPAPI {
 
   static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? encoder.encode(value)) ?? Data(#"{"error":{"code":"internal","message":"encoding failed"}}"#.utf8)
-    return Response(
+    return json(encoded: data, status: status)
+  }
+
+  /// A response whose JSON body is already encoded.
+  static func json(encoded body: some Sequence<UInt8>, status: HTTPResponse.Status) -> Response {
+    Response(
       status: status, headers: [.contentType: "application/json; charset=utf-8"],
-      body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+      body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
   }
 
   public static func router(engine: NodeEngine, metrics: NodeMetrics) -> Router<BasicRequestContext> {
@@ -134,7 +139,8 @@ public enum HTTPAPI {
           .badRequest, error.code,
           "none of the \(all.count) transactions was admitted; transactions[\(first.index)]: \(error.message)")
       }
-      return json(BatchResponse(accepted: all.count { $0.id != nil }, results: all), status: .accepted)
+      return json(
+        encoded: BatchResponse(accepted: all.count { $0.id != nil }, results: all).jsonBytes, status: .accepted)
     }
 
     router.get("/v1/transactions/:id") { request, context in
@@ -801,6 +807,59 @@ struct BatchOutcome: Encodable, Sendable {
 struct BatchResponse: Encodable, Sendable {
   let accepted: Int
   let results: [BatchOutcome]
+
+  /// The bytes `HTTPAPI.encoder` writes for this response (keys sorted,
+  /// absent fields left out, slashes bare), written directly: the answer to
+  /// every batch a load submits, where JSONEncoder cost ≈ 0.9 % of a node's
+  /// CPU. `HTTPAPITests` holds the two to the same bytes.
+  var jsonBytes: [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(32 + results.count * 96)
+    out += #"{"accepted":\#(accepted),"results":["#.utf8
+    for (position, outcome) in results.enumerated() {
+      if position > 0 { out.append(UInt8(ascii: ",")) }
+      out.append(UInt8(ascii: "{"))
+      if let error = outcome.error {
+        out += #""error":{"code":"#.utf8
+        JSONText.append(error.code, to: &out)
+        out += #","message":"#.utf8
+        JSONText.append(error.message, to: &out)
+        out += "},".utf8
+      }
+      if let id = outcome.id {
+        out += #""id":"#.utf8
+        JSONText.append(id, to: &out)
+        out.append(UInt8(ascii: ","))
+      }
+      out += #""index":\#(outcome.index)}"#.utf8
+    }
+    out += "]}".utf8
+    return out
+  }
+}
+
+/// JSON string literals as `HTTPAPI.encoder` writes them: `"` and `\` behind
+/// a backslash, control characters as `\b \f \n \r \t` or `\u00XX`, everything
+/// else (`/` and all of Unicode) as its UTF-8 bytes.
+enum JSONText {
+  static func append(_ text: String, to out: inout [UInt8]) {
+    out.append(UInt8(ascii: "\""))
+    for byte in text.utf8 {
+      switch byte {
+      case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
+      case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+      case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+      case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+      case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+      case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+      case ..<0x20:
+        let digits = Array("0123456789abcdef".utf8)
+        out += Array(#"\u00"#.utf8) + [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
+      default: out.append(byte)
+      }
+    }
+    out.append(UInt8(ascii: "\""))
+  }
 }
 
 struct BlockView: Encodable, Sendable {

@@ -266,21 +266,28 @@ struct LedgerStoreTests {
     #expect(plain.acceptedCount == transactions.count)
   }
 
-  @Test("a committed block's new internal nodes are cached, its leaves (named by their parents) are not")
-  func cachesInternalNodesOnly() throws {
+  @Test("a committed block stores and caches its new internal nodes; its new leaves, named by their parents, are not stored")
+  func storesAndCachesInternalNodesOnly() throws {
     var fixture = try StoreFixture()
     defer { fixture.remove() }
     let (block, execution) = try fixture.commit([fixture.policeGrant("G-1")])
     let cache = fixture.store.tree.source.cache
     let (_, proof) = try fixture.store.record(.grant(H.police, "G-1"), atRoot: block.header.stateRoot)
     let leaf = try #require(proof.leaf)
-    #expect(execution.newNodes[SparseMerkleNode.leafHash(leaf)] != nil, "the grant's leaf is new in this block")
-    #expect(cache.value(SparseMerkleNode.leafHash(leaf)) == nil)
+    let leafHash = SparseMerkleNode.leafHash(leaf)
+    #expect(execution.newNodes[leafHash] == nil, "the grant's new leaf is named by its parent, not stored")
+    let version = block.header.height
+    #expect(try fixture.store.heightOrdered.get(LevelDBSparseMerkleNodes.key(leafHash, version: version)) == nil)
+    #expect(cache.value(leafHash) == nil)
     #expect(cache.value(block.header.stateRoot) != nil)
-    let internalCount = execution.newNodes.values.filter { if case .internalNode = $0 { true } else { false } }.count
-    #expect(internalCount > 0)
+    #expect(!execution.newNodes.isEmpty)
     for (hash, node) in execution.newNodes {
-      if case .internalNode = node { #expect(cache.value(hash) == node) }
+      guard case .internalNode = node else {
+        Issue.record("a leaf stored under an internal root")
+        continue
+      }
+      #expect(cache.value(hash) == node)
+      #expect(try fixture.store.heightOrdered.get(LevelDBSparseMerkleNodes.key(hash, version: version)) != nil)
     }
   }
 
@@ -299,19 +306,25 @@ struct LedgerStoreTests {
       blocks.append(try converted.commit([converted.policeGrant(grantId)]).0)
       try untouched.commit([untouched.policeGrant(grantId)])
     }
-    // Back to layout 4: every internal node in its tag-1 form.
+    // Back to layout 4: every internal node in its tag-1 form, and each leaf
+    // it named stored on its own, under the version its parent gives it.
     let rewritten = WriteBatch()
     var stripped = 0
     for entry in converted.store.heightOrdered.scan(prefix: [], limit: 100_000)
     where entry.key[8] == HeightKey.treeNodeTag {
       guard
-        case .internalNode(let left, let right, let leftVersion, let rightVersion, .some) = try SparseMerkleNode(
-          canonicalBytes: entry.value)
+        case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren?) =
+          try SparseMerkleNode(canonicalBytes: entry.value)
       else { continue }
       let plain = SparseMerkleNode.internalNode(
         left: left, right: right, leftVersion: leftVersion, rightVersion: rightVersion)
       #expect(plain.canonicalBytes.first == 1)
       rewritten.put(entry.key, plain.canonicalBytes)
+      for (leaf, version) in [(leafChildren.left, leftVersion), (leafChildren.right, rightVersion)] {
+        guard let leaf else { continue }
+        let node = SparseMerkleNode.leaf(key: leaf.key, valueHash: leaf.valueHash)
+        rewritten.put(LevelDBSparseMerkleNodes.key(node.hash, version: version), node.canonicalBytes)
+      }
       stripped += 1
     }
     #expect(stripped > 0, "a tree of a few hundred records has internal nodes over leaves")

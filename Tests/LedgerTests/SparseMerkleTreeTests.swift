@@ -232,6 +232,46 @@ struct SparseMerkleTreeTests {
     #expect(reported == 64)
   }
 
+  /// Leaves are named by their parents, so an update stores one only as a
+  /// root; a leaf that becomes the root (its sibling deleted) is stored then,
+  /// and every key still proves from the stored nodes alone, at every version.
+  @Test("an update stores no leaf but a lone root, and every key proves from what it stored")
+  func leavesStoredOnlyAsRoot() throws {
+    let nodes = InMemorySparseMerkleNodes()
+    let tree = SparseMerkleTree(source: nodes)
+    func isLeaf(_ node: SparseMerkleNode) -> Bool {
+      if case .leaf = node { return true }
+      return false
+    }
+    var model: [Hash256: Hash256] = [:]
+    var root = Hash256.zero
+    var version: UInt64 = 0
+    func apply(_ batch: [Hash256: Hash256?]) throws -> [Hash256: SparseMerkleNode] {
+      version += 1
+      let (newRoot, newNodes) = try tree.update(root: root, batch, version: version)
+      nodes.insert(newNodes)
+      for (key, value) in batch { model[key] = value }
+      root = newRoot.hash
+      #expect(root == naiveSparseRoot(model.map { ($0.key, $0.value) }.sorted { $0.key < $1.key }))
+      for n in 0..<300 {
+        let key = Self.key(n)
+        #expect(try tree.proof(root: root, key: key).verify(root: root, key: key, valueHash: model[key]), "key \(n)")
+      }
+      return newNodes
+    }
+    var grow: [Hash256: Hash256?] = [:]
+    for n in 0..<256 { grow[Self.key(n)] = Self.value(n, 1) }
+    #expect(try apply(grow).values.allSatisfy { !isLeaf($0) })
+    var shrink: [Hash256: Hash256?] = [:]
+    for n in 1..<256 { shrink[Self.key(n)] = .some(nil) }
+    // Record 0 was never stored on its own; as the root it is.
+    let lone = try apply(shrink)
+    #expect(lone.count == 1 && lone[root] == .leaf(key: Self.key(0), valueHash: Self.value(0, 1)))
+    #expect(try tree.value(root: root, key: Self.key(0)) == Self.value(0, 1))
+    // The next update reads that root, and stores no leaf again.
+    #expect(try apply([Self.key(0): Self.value(0, 2), Self.key(299): Self.value(299, 2)]).values.allSatisfy { !isLeaf($0) })
+  }
+
   @Test("deleting every key returns the tree to the empty root")
   func deleteAll() throws {
     let (tree, root) = try Self.populatedTree(count: 50)

@@ -16,6 +16,11 @@
 /// from disk. Versions and leaf children are addressing only: they are not
 /// hashed, so roots and proofs do not depend on them, and a leaf child is
 /// used only after its key and value hash to the child's hash.
+///
+/// Since every internal node an update builds names its leaf children, an
+/// update stores a leaf only when the leaf is the whole tree (the root):
+/// any other leaf is read from its parent, never on its own. Leaves stored
+/// by earlier builds stay readable for parents that do not name them.
 public enum SparseMerkleNode: Hashable, Sendable {
   case leaf(key: Hash256, valueHash: Hash256)
   case internalNode(
@@ -286,11 +291,16 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     var context = UpdateContext(source: source, version: version)
     context.newNodes = consume table
     context.newNodes.removeAll(keepingCapacity: true)
-    // A block of a few thousand changes stores ≈ 7 nodes per change (the top
+    // A block of a few thousand changes stores ≈ 6 nodes per change (the top
     // levels shared, a new path below them); growing the table step by step
     // rehashed it a dozen times, 1.6 % of a node's CPU.
-    context.newNodes.reserveCapacity(sorted.count * 8)
-    let result = try context.update(root, version: rootVersion, knownLeaf: nil, depth: 0, sorted[...])
+    context.newNodes.reserveCapacity(sorted.count * 7)
+    var result = try context.update(root, version: rootVersion, knownLeaf: nil, depth: 0, sorted[...])
+    // A leaf is stored only as the root: nothing names it there, so a
+    // proof or the next update has to read it.
+    if case .leaf(let leaf, _, _) = result {
+      result = .leaf(leaf, hash: context.store(.leaf(key: leaf.key, valueHash: leaf.valueHash)), version: version)
+    }
     return (SparseMerkleRoot(hash: result.hash, version: result.version), context.newNodes)
   }
 
@@ -446,10 +456,11 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       switch leaves.count {
       case 0: return .empty
       case 1:
+        // Not stored: its parent names it (`leafChildren`), so nothing reads
+        // it, and a root that is a leaf is stored at the end of the update.
         let placed = leaves.first!
         if let stored = placed.stored { return .leaf(placed.leaf, hash: stored.hash, version: stored.version) }
-        let hash = store(.leaf(key: placed.leaf.key, valueHash: placed.leaf.valueHash))
-        return .leaf(placed.leaf, hash: hash, version: version)
+        return .leaf(placed.leaf, hash: SparseMerkleNode.leafHash(placed.leaf), version: version)
       default:
         precondition(depth < 256, "two distinct keys differ within 256 bits")
         let split = leaves.firstIndex { $0.leaf.key.bit(depth) } ?? leaves.endIndex
