@@ -127,19 +127,31 @@ public struct Mempool: Sendable {
   }
 
   /// Drops what a committed block included, and what its signers' new
-  /// sequence numbers made stale.
+  /// sequence numbers made stale: another transaction pending under a
+  /// sequence the block used up. Nothing pending is ever below a signer's
+  /// committed sequence (admission refuses it, and each commit clears it), and
+  /// the sequences a block moves a signer past are those of its accepted
+  /// transactions, so looking under the block's own sequences finds every
+  /// stale one. (Scanning each signer's pending sequences instead cost every
+  /// block the whole mempool.)
   public mutating func removeCommitted(_ transactions: [SignedTransaction], committedSequence: (PublicKey) -> UInt64) {
-    var signers = Set<PublicKey>()
+    var floors: [PublicKey: UInt64] = [:]
     var removed: [SignedTransaction] = []
     removed.reserveCapacity(transactions.count)
     for transaction in transactions {
       if let entry = remove(transaction.id) { removed.append(entry.transaction) }
-      signers.insert(transaction.body.signer)
-    }
-    for signer in signers {
-      let floor = committedSequence(signer)
-      for (sequence, id) in pendingBySigner[signer] ?? [:] where sequence < floor {
-        if let entry = remove(id) { removed.append(entry.transaction) }
+      let body = transaction.body
+      let floor: UInt64
+      if let known = floors[body.signer] {
+        floor = known
+      } else {
+        floor = committedSequence(body.signer)
+        floors[body.signer] = floor
+      }
+      if body.sequence < floor, let staleId = pendingBySigner[body.signer]?[body.sequence],
+        let stale = remove(staleId)
+      {
+        removed.append(stale.transaction)
       }
     }
     byLeafHash.remove(removed)

@@ -564,6 +564,12 @@ struct LedgerStoreTests {
     try fixture.commit([fixture.transaction(.reviseDirectory(revised), by: police)])
     #expect(try store.query(.directoriesByShareType(.conditional, bureauId: H.police), limit: 10).records.isEmpty)
     #expect(try store.query(.directoriesByShareType(.unconditional, bureauId: H.police), limit: 10).records.count == 2)
+    // A revision under the same share type keeps its one entry.
+    revised.description = "revised again, still unconditional"
+    try fixture.commit([fixture.transaction(.reviseDirectory(revised), by: police)])
+    let unconditional = try store.query(.directoriesByShareType(.unconditional, bureauId: H.police), limit: 10)
+    #expect(unconditional.records.count == 2)
+    #expect(unconditional.records.contains { $0.key == .directory(H.police, H.residents) && $0.record == (try? store.record(.directory(H.police, H.residents))) })
   }
 }
 

@@ -74,6 +74,56 @@ struct MempoolTests {
     #expect(mempool.count == 1)
   }
 
+  /// Blocks as a network makes them: each signer's accepted run from its
+  /// committed sequence, some of it committed from other nodes' versions
+  /// (same signer and sequence, another transaction), plus rejected replays.
+  /// After every commit the mempool holds exactly the transactions that are
+  /// still usable: nothing under a committed sequence, nothing committed.
+  @Test func afterEachCommitExactlyTheUsableTransactionsStay() throws {
+    var mempool = Mempool(countMax: 1_000, bytesMax: 1 << 20)
+    let keys = [signer, other, Devnet.operatorKey("BJ-RSJ")]
+    var floors = [UInt64](repeating: 0, count: keys.count)
+    var random = SimulationRandom(seed: 11)
+    var addedUpTo = floors
+    for round in 0..<30 {
+      for (index, key) in keys.enumerated() {
+        addedUpTo[index] = floors[index] + 6
+        for sequence in floors[index]..<addedUpTo[index] {
+          try? mempool.add(transaction(key, sequence: sequence), size: 10, committedSequence: floors[index])
+        }
+      }
+      var block: [SignedTransaction] = []
+      var newFloors = floors
+      for (index, key) in keys.enumerated() {
+        let run = UInt64.random(in: 0...4, using: &random)
+        for sequence in floors[index]..<(floors[index] + run) {
+          let otherVersion = Bool.random(using: &random)
+          block.append(
+            otherVersion ? transaction(key, sequence: sequence, duty: "R\(round)-") : transaction(key, sequence: sequence))
+        }
+        newFloors[index] += run
+        if floors[index] > 0 {
+          // A replay of a used sequence: the state machine rejects it; the floor stays.
+          block.append(transaction(key, sequence: floors[index] - 1, duty: "old\(round)-"))
+        }
+      }
+      floors = newFloors
+      mempool.removeCommitted(block.shuffled(using: &random)) { key in floors[keys.firstIndex { $0.publicKey == key }!] }
+      let committedIds = Set(block.map(\.id))
+      for transaction in mempool.pending {
+        let index = keys.firstIndex { $0.publicKey == transaction.body.signer }!
+        #expect(transaction.body.sequence >= floors[index], "round \(round)")
+        #expect(!committedIds.contains(transaction.id), "round \(round)")
+      }
+      // Every usable one stays: the sequences added this round that the block did not use up.
+      for (index, key) in keys.enumerated() {
+        let sequences = mempool.pending.filter { $0.body.signer == key.publicKey }.map(\.body.sequence).sorted()
+        #expect(sequences == Array(floors[index]..<(addedUpTo[index])), "round \(round)")
+      }
+      #expect(mempool.byLeafHash.count == mempool.count)
+    }
+  }
+
   /// A backup decodes each transaction once: when it is forwarded. The
   /// proposal that later carries it is read with the mempool's transactions
   /// by leaf hash, which must hold exactly what is pending.

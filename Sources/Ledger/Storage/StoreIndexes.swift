@@ -18,7 +18,10 @@ enum StoreIndexes {
       if change.before == nil {
         put(directoryByBureau(directory.bureauId, directory.directoryId))
       }
-      if case .directory(let previous)? = change.before?.value, previous.shareType != directory.shareType {
+      // A new version under the same share type keeps its entry: putting it
+      // again was a key per revision that changed nothing.
+      if case .directory(let previous)? = change.before?.value {
+        guard previous.shareType != directory.shareType else { return }
         batch.delete(directoryByShareType(previous.shareType, previous.bureauId, previous.directoryId))
       }
       put(directoryByShareType(directory.shareType, directory.bureauId, directory.directoryId))
