@@ -141,13 +141,13 @@ struct LevelDBTests {
   func twoGenerationCacheBatches() {
     let batched = TwoGenerationCache<Int, Int>(capacity: 8)
     let single = TwoGenerationCache<Int, Int>(capacity: 8)
-    batched.insert(contentsOf: (0..<10).map { ($0, $0 * 10) }, chunk: 3)
+    batched.insert(contentsOf: (0..<10).map { (key: $0, value: $0 * 10) }, chunk: 3)
     for key in 0..<10 { single.insert(key, key * 10) }
     let kept = (0..<10).filter { batched.value($0) != nil }
     #expect(kept == (0..<10).filter { single.value($0) != nil })
     #expect(kept.count <= 8)
     #expect(batched.value(9) == 90)
-    batched.insert(contentsOf: [(Int, Int)](), chunk: 3)
+    batched.insert(contentsOf: [(key: Int, value: Int)](), chunk: 3)
     #expect(batched.value(9) == 90, "an empty batch changes nothing")
   }
 

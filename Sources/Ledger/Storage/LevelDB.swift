@@ -346,7 +346,9 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   /// read next. They are internal nodes, but for a root that is a leaf: an
   /// update stores no other leaf (its parent names it).
   func remember(_ nodes: [Hash256: SparseMerkleNode], root: SparseMerkleRoot) {
-    cache.insert(contentsOf: nodes.lazy.map { ($0.key, $0.value) })
+    // The table itself, not a mapped view of it: mapping each entry to a
+    // tuple copied and destroyed every node once more (≈ 1 % of the CPU).
+    cache.insert(contentsOf: nodes)
     rootVersions.insert(root.hash, root.version)
   }
 }
@@ -394,7 +396,7 @@ final class TwoGenerationCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
   /// Inserts many under one acquisition of the lock, `chunk` at a time so
   /// that readers on other threads wait for at most one chunk.
-  func insert(contentsOf entries: some Sequence<(Key, Value)>, chunk: Int = 4_096) {
+  func insert(contentsOf entries: some Sequence<(key: Key, value: Value)>, chunk: Int = 4_096) {
     let chunk = max(1, chunk)
     var iterator = entries.makeIterator()
     var more = true
