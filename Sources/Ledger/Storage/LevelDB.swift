@@ -342,13 +342,18 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
     if root.hash != .zero { (rootBatch ?? batch).put(rootVersionKey(root.hash), StoreKey.bigEndian(root.version)) }
   }
 
-  /// After the batch is durable: the newest nodes are the likeliest to be
-  /// read next. They are internal nodes, but for a root that is a leaf: an
-  /// update stores no other leaf (its parent names it).
+  /// After the batch is durable: the newest internal nodes are the likeliest
+  /// to be read next. (An update stores no leaf but a root that is one, which
+  /// is not worth a case of its own here.) Testing the case first also lets
+  /// each node be copied as an internal node: inserted whole, every node went
+  /// through the enum's generic copy, and this took 2.4–2.6 % of a node's
+  /// CPU in profiles, against 1.4–1.8 % with the test.
   func remember(_ nodes: [Hash256: SparseMerkleNode], root: SparseMerkleRoot) {
-    // The table itself, not a mapped view of it: mapping each entry to a
-    // tuple copied and destroyed every node once more (≈ 1 % of the CPU).
-    cache.insert(contentsOf: nodes)
+    cache.insert(
+      contentsOf: nodes.lazy.filter { _, node in
+        if case .internalNode = node { return true }
+        return false
+      })
     rootVersions.insert(root.hash, root.version)
   }
 }
