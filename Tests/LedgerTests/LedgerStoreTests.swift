@@ -266,7 +266,9 @@ struct LedgerStoreTests {
     #expect(plain.acceptedCount == transactions.count)
   }
 
-  @Test("a committed block stores and caches its new internal nodes; its new leaves, named by their parents, are not stored")
+  @Test(
+    "a committed block stores and caches its new internal nodes; its new leaves, named by their parents, are not stored"
+  )
   func storesAndCachesInternalNodesOnly() throws {
     var fixture = try StoreFixture()
     defer { fixture.remove() }
@@ -569,7 +571,11 @@ struct LedgerStoreTests {
     try fixture.commit([fixture.transaction(.reviseDirectory(revised), by: police)])
     let unconditional = try store.query(.directoriesByShareType(.unconditional, bureauId: H.police), limit: 10)
     #expect(unconditional.records.count == 2)
-    #expect(unconditional.records.contains { $0.key == .directory(H.police, H.residents) && $0.record == (try? store.record(.directory(H.police, H.residents))) })
+    #expect(
+      unconditional.records.contains {
+        $0.key == .directory(H.police, H.residents)
+          && $0.record == (try? store.record(.directory(H.police, H.residents)))
+      })
   }
 }
 
@@ -620,9 +626,12 @@ extension LedgerStoreTests {
     #expect(built == parsed && built.hashValue == parsed.hashValue)
     #expect(Set([built, parsed, precomposed]).count == 2)
     // Ordered by bytes too (blocks write their records in this order).
-    let keys = ["a", "ab", "", "Z", "directory/BJ-GAJ/z", "directory/BJ-GAJ/caf\u{E9}", "account/ff", "account/f"]
+    let keys =
+      ["a", "ab", "", "Z", "directory/BJ-GAJ/z", "directory/BJ-GAJ/caf\u{E9}", "account/ff", "account/f"]
       .map { RecordKey(path: $0) } + [precomposed, decomposed]
-    #expect(keys.sorted().map { Array($0.path.utf8) } == keys.map { Array($0.path.utf8) }.sorted { $0.lexicographicallyPrecedes($1) })
+    #expect(
+      keys.sorted().map { Array($0.path.utf8) }
+        == keys.map { Array($0.path.utf8) }.sorted { $0.lexicographicallyPrecedes($1) })
   }
 
   /// Index keys are the prefix, then each part and a `/`: the layout stores

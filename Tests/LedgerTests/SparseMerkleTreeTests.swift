@@ -269,7 +269,8 @@ struct SparseMerkleTreeTests {
     #expect(lone.count == 1 && lone[root] == .leaf(key: Self.key(0), valueHash: Self.value(0, 1)))
     #expect(try tree.value(root: root, key: Self.key(0)) == Self.value(0, 1))
     // The next update reads that root, and stores no leaf again.
-    #expect(try apply([Self.key(0): Self.value(0, 2), Self.key(299): Self.value(299, 2)]).values.allSatisfy { !isLeaf($0) })
+    #expect(
+      try apply([Self.key(0): Self.value(0, 2), Self.key(299): Self.value(299, 2)]).values.allSatisfy { !isLeaf($0) })
   }
 
   @Test("deleting every key returns the tree to the empty root")

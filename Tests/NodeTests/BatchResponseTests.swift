@@ -19,7 +19,8 @@ struct BatchResponseTests {
       BatchResponse(
         accepted: 1,
         results: [
-          BatchOutcome(index: 0, error: .badRequest("tx.bad_signature", "transactions[0]: a signature does not verify")),
+          BatchOutcome(
+            index: 0, error: .badRequest("tx.bad_signature", "transactions[0]: a signature does not verify")),
           BatchOutcome(index: 7, id: ids[0]),
           BatchOutcome(index: 12_345, error: APIError(.tooManyRequests, "mempool.full", "the mempool is full")),
         ]),
@@ -38,7 +39,9 @@ struct BatchResponseTests {
     for (index, text) in texts.enumerated() {
       let response = BatchResponse(
         accepted: 0,
-        results: [BatchOutcome(index: index, error: .badRequest("request.invalid_field", "transactions[\(index)]: \(text)"))])
+        results: [
+          BatchOutcome(index: index, error: .badRequest("request.invalid_field", "transactions[\(index)]: \(text)"))
+        ])
       let written = response.jsonBytes
       #expect(written == (try Self.encoded(response)), "text \(index)")
       // And it parses back to the same text.

@@ -99,7 +99,8 @@ struct MempoolTests {
         for sequence in floors[index]..<(floors[index] + run) {
           let otherVersion = Bool.random(using: &random)
           block.append(
-            otherVersion ? transaction(key, sequence: sequence, duty: "R\(round)-") : transaction(key, sequence: sequence))
+            otherVersion
+              ? transaction(key, sequence: sequence, duty: "R\(round)-") : transaction(key, sequence: sequence))
         }
         newFloors[index] += run
         if floors[index] > 0 {
@@ -108,7 +109,8 @@ struct MempoolTests {
         }
       }
       floors = newFloors
-      mempool.removeCommitted(block.shuffled(using: &random)) { key in floors[keys.firstIndex { $0.publicKey == key }!] }
+      mempool.removeCommitted(block.shuffled(using: &random)) { key in floors[keys.firstIndex { $0.publicKey == key }!]
+      }
       let committedIds = Set(block.map(\.id))
       for transaction in mempool.pending {
         let index = keys.firstIndex { $0.publicKey == transaction.body.signer }!

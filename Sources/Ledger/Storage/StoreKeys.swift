@@ -11,9 +11,10 @@ enum StoreKey {
   /// record once, under its value hash; its internal tree nodes may name
   /// their leaf children (node tag 2), and a record's history has one entry
   /// per block, not per transaction. A leaf is stored on its own only as a
-  /// root (its parent names it otherwise); earlier layout-6 stores hold every
-  /// leaf, and either kind reads the other. Layouts 3 to 5 are converted when
-  /// they open; a store with another layout, or none, is refused.
+  /// root (its parent names it otherwise); layout-6 stores written by
+  /// earlier builds hold every leaf, and builds before and after read each
+  /// other's stores. Layouts 3 to 5 are converted when they open; a store
+  /// with another layout, or none, is refused.
   static let layout = Array("m/layout".utf8)
   static let currentLayout: [UInt8] = [6]
   /// Layout 5 is layout 6 with one history entry per transaction, and layout
