@@ -343,11 +343,11 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   }
 
   /// After the batch is durable: the newest internal nodes are the likeliest
-  /// to be read next. (An update stores no leaf but a root that is one, which
-  /// is not worth a case of its own here.) Testing the case first also lets
-  /// each node be copied as an internal node: inserted whole, every node went
-  /// through the enum's generic copy, and this took 2.4–2.6 % of a node's
-  /// CPU in profiles, against 1.4–1.8 % with the test.
+  /// to be read next. The only leaf an update stores is a root that is one,
+  /// too rare to cache. Testing each node's case also lets it be copied as
+  /// an internal node: inserted without the test, every node went through
+  /// the enum's generic copy, 2.4–2.6 % of a node's CPU in profiles against
+  /// 1.4–1.8 % with it.
   func remember(_ nodes: [Hash256: SparseMerkleNode], root: SparseMerkleRoot) {
     cache.insert(
       contentsOf: nodes.lazy.filter { _, node in

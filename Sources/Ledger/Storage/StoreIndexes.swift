@@ -18,13 +18,15 @@ enum StoreIndexes {
       if change.before == nil {
         put(directoryByBureau(directory.bureauId, directory.directoryId))
       }
+      let previous: Directory? = if case .directory(let previous)? = change.before?.value { previous } else { nil }
       // A new version under the same share type keeps its entry: putting it
       // again was a key per revision that changed nothing.
-      if case .directory(let previous)? = change.before?.value {
-        guard previous.shareType != directory.shareType else { return }
-        batch.delete(directoryByShareType(previous.shareType, previous.bureauId, previous.directoryId))
+      if previous?.shareType != directory.shareType {
+        if let previous {
+          batch.delete(directoryByShareType(previous.shareType, previous.bureauId, previous.directoryId))
+        }
+        put(directoryByShareType(directory.shareType, directory.bureauId, directory.directoryId))
       }
-      put(directoryByShareType(directory.shareType, directory.bureauId, directory.directoryId))
     case .grant(let grant, _) where change.before == nil:
       put(StoreKey.joined(StoreKey.grantsByGrantorPrefix, [grant.grantorId, grant.grantId]))
       put(StoreKey.joined(StoreKey.grantsByGranteePrefix, [grant.granteeId, grant.grantorId, grant.grantId]))
