@@ -109,8 +109,9 @@ final class LocalNetwork: @unchecked Sendable {
   /// connecting in parallel: "Address already in use"). Below the range only
   /// an explicit bind can take one, so candidates are random and each is
   /// checked by binding it, all held until every port is found.
-  static func freePorts(_ count: Int) throws -> [Int] {
-    let candidates = Array(10_000..<ephemeralPortRangeStart()).shuffled()
+  /// `among` narrows the range drawn from (the tests use it).
+  static func freePorts(_ count: Int, among candidateRange: Range<Int>? = nil) throws -> [Int] {
+    let candidates = Array(candidateRange ?? 10_000..<ephemeralPortRangeStart()).shuffled()
     var ports: [Int] = []
     var sockets: [Int32] = []
     defer { for descriptor in sockets { close(descriptor) } }
@@ -135,7 +136,10 @@ final class LocalNetwork: @unchecked Sendable {
     }
     guard ports.count == count else {
       throw CLIError(
-        code: "devnet.ports", message: "found \(ports.count) of \(count) free loopback ports below the ephemeral range")
+        code: "devnet.ports",
+        message:
+          "found \(ports.count) of \(count) free loopback ports between \(candidates.min() ?? 0) and \(candidates.max() ?? 0)"
+      )
     }
     return ports
   }
