@@ -123,6 +123,12 @@ struct NodeService: Service {
   /// Forwarded transactions waiting to be checked and admitted; beyond this,
   /// further frames are dropped (and counted as `inbound_queue_full`).
   static let inboundTransactionsMax = 50_000
+  /// Forwarded transactions are checked this many at a time, asking the
+  /// engine before each slice which still need it. A proposal validated
+  /// meanwhile checks what it holds that the engine has not seen checked, so
+  /// whatever is being checked here at that moment is checked twice: with
+  /// whole frames (≈ 500 transactions) that was 2–3 % of a backup's checks.
+  static let forwardedCheckSlice = 64
 
   func run() async throws {
     let (consensusFrames, consensusInput) = AsyncStream.makeStream(
@@ -176,12 +182,15 @@ struct NodeService: Service {
         group.addTask {
           for await forwarded in transactionFrames {
             defer { inboundTransactions.give(forwarded.count) }
-            // Transactions already seen (in a proposal, or forwarded twice) are not checked again.
-            let transactions = await engine.needingVerification(forwarded)
-            guard !transactions.isEmpty else { continue }
-            let valid = LedgerExecutor.verifySignatures(transactions)
-            let refused = await engine.admitForwarded(transactions, valid: valid)
-            if refused > 0 { metrics.peerRejected("forwarded_bad_signature") }
+            for start in stride(from: 0, to: forwarded.count, by: Self.forwardedCheckSlice) {
+              let slice = Array(forwarded[start..<min(forwarded.count, start + Self.forwardedCheckSlice)])
+              // Transactions already seen (in a proposal, or forwarded twice) are not checked again.
+              let transactions = await engine.needingVerification(slice)
+              guard !transactions.isEmpty else { continue }
+              let valid = LedgerExecutor.verifySignatures(transactions)
+              let refused = await engine.admitForwarded(transactions, valid: valid)
+              if refused > 0 { metrics.peerRejected("forwarded_bad_signature") }
+            }
           }
         }
         group.addTask {
