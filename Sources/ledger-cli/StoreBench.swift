@@ -50,10 +50,12 @@ extension BenchCommand {
       var rejected = 0
       var cpuAtWindowStart = Self.processCPUSeconds()
       var windowStart = ContinuousClock.now
+      var nodeReadsAtWindowStart = store.treeNodesReadFromDisk
       for blockIndex in 0..<(warmupBlocks + blocks) {
         if blockIndex == warmupBlocks {
           cpuAtWindowStart = Self.processCPUSeconds()
           windowStart = ContinuousClock.now
+          nodeReadsAtWindowStart = store.treeNodesReadFromDisk
         }
         let slice = Array(
           transactions[(blockIndex * blockSize)..<min(transactions.count, (blockIndex + 1) * blockSize)])
@@ -84,6 +86,8 @@ extension BenchCommand {
         commitMicrosecondsPerTransaction: percentile(commitMicroseconds.sorted(), 0.5),
         blockMicrosecondsPerTransaction: percentile(totals.sorted(), 0.5),
         cpuMicrosecondsPerTransaction: cpuMicroseconds,
+        treeNodeReadsPerTransaction: Double(store.treeNodesReadFromDisk - nodeReadsAtWindowStart)
+          / Double(measured),
         transactionsPerSecond: Double(measured) / elapsed.seconds,
         peakRSSMegabytes: Self.peakRSSMegabytes())
       if output == .json {
@@ -128,6 +132,8 @@ extension BenchCommand {
     let commitMicrosecondsPerTransaction: Double
     let blockMicrosecondsPerTransaction: Double
     let cpuMicrosecondsPerTransaction: Double
+    /// Tree nodes read from LevelDB, not found in the node cache.
+    let treeNodeReadsPerTransaction: Double
     let transactionsPerSecond: Double
     let peakRSSMegabytes: Double
 
@@ -142,6 +148,10 @@ extension BenchCommand {
         String(
           format: "process CPU         %.1f µs per transaction (LevelDB's background thread included)",
           cpuMicrosecondsPerTransaction))
+      say(
+        String(
+          format: "tree-node reads     %.3f per transaction from LevelDB (not in the node cache)",
+          treeNodeReadsPerTransaction))
       say(
         String(format: "throughput          %.0f tx/s on one thread, no signatures, no network", transactionsPerSecond))
       say(

@@ -293,6 +293,25 @@ struct LedgerStoreTests {
     }
   }
 
+  @Test("a commit drops the nodes its tree replaced from the node cache; the older root still proves from disk")
+  func replacedNodesLeaveTheCache() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let (first, _) = try fixture.commit([fixture.policeGrant("G-1")])
+    let cache = fixture.store.tree.source.cache
+    #expect(cache.value(first.header.stateRoot) != nil)
+    let (second, execution) = try fixture.commit([fixture.policeGrant("G-2")])
+    #expect(execution.replacedNodes.contains(first.header.stateRoot))
+    for hash in execution.replacedNodes { #expect(cache.value(hash) == nil) }
+    #expect(cache.value(second.header.stateRoot) != nil)
+    for hash in execution.newNodes.keys { #expect(cache.value(hash) != nil) }
+    // Still stored under its version: the first block's state proves as before.
+    let key = RecordKey.grant(H.police, "G-1")
+    let (record, proof) = try fixture.store.record(key, atRoot: first.header.stateRoot)
+    #expect(record != nil)
+    #expect(proof.verify(root: first.header.stateRoot, key: key.treeKey, valueHash: record?.valueHash))
+  }
+
   @Test(
     "a layout-4 store, whose internal tree nodes do not name their leaf children, opens as layout 5 and goes on to the same roots"
   )

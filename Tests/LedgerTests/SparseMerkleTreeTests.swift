@@ -180,6 +180,40 @@ struct SparseMerkleTreeTests {
     #expect(splits > 0, "in a tree of 4,096 keys, most new keys end on a leaf")
   }
 
+  @Test("an update names exactly the old tree's internal nodes on the changed paths as replaced, each once")
+  func replacedNodesAreTheChangedPaths() throws {
+    let (tree, root) = try Self.populatedTree(count: 4_096)
+    // The internal nodes from the root down the key's path, in the old tree.
+    func internalNodes(onPathOf key: Hash256) throws -> [Hash256] {
+      var hashes: [Hash256] = []
+      var current = root
+      var depth = 0
+      while current != .zero, case .internalNode(let left, let right, _, _, _)? = tree.source.node(current, version: 0)
+      {
+        hashes.append(current)
+        current = key.bit(depth) ? right : left
+        depth += 1
+      }
+      return hashes
+    }
+    // Changed, added and deleted records, in key order as blocks give them.
+    var changes: [Hash256: Hash256?] = [Self.key(5_000): Self.value(5_000, 1), Self.key(6_001): Self.value(6_001, 1)]
+    for n in [3, 1_000, 4_095] { changes[Self.key(n)] = Self.value(n, 1) }
+    for n in [17, 2_048] { changes[Self.key(n)] = .some(nil) }
+    let sorted = changes.sorted { $0.key < $1.key }.map {
+      SparseMerkleTree<InMemorySparseMerkleNodes>.Change(key: $0.key, valueHash: $0.value)
+    }
+    let update = try tree.update(root: root, sorted: sorted, version: 1)
+    var expected: Set<Hash256> = []
+    for key in changes.keys { expected.formUnion(try internalNodes(onPathOf: key)) }
+    #expect(expected.contains(root))
+    #expect(update.replacedNodes.count == expected.count, "each replaced node once")
+    #expect(Set(update.replacedNodes) == expected)
+    #expect(update.replacedNodes.allSatisfy { update.newNodes[$0] == nil })
+    // An update with nothing to change replaces nothing.
+    #expect(try tree.update(root: root, sorted: [], version: 2).replacedNodes.isEmpty)
+  }
+
   @Test("an internal node's leaf children round-trip in tag 2; a node without them stays tag 1; bad flags are refused")
   func leafChildrenEncoding() throws {
     let left = SparseMerkleProof.Leaf(key: Self.key(1), valueHash: Self.value(1, 0))

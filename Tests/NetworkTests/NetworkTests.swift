@@ -620,6 +620,7 @@ struct BenchSmokeTests {
     // The sample city starts with ≈ 520 records; 1,200 transactions add 200 directories and their attestations, grants and shares.
     #expect(((report["records"] as? NSNumber)?.intValue ?? 0) > 1_000, "\(run.output)")
     #expect(((report["blockMicrosecondsPerTransaction"] as? NSNumber)?.doubleValue ?? 0) > 0)
+    #expect((report["treeNodeReadsPerTransaction"] as? NSNumber) != nil, "\(run.output)")
 
     let refused = try await runCLI(["bench", "store", "--blocks", "0"])
     #expect(refused.status != 0)

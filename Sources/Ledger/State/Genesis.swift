@@ -216,9 +216,9 @@ extension Genesis {
     working.commitTransaction()
 
     let changes = try working.changes()
-    let (root, newNodes) = try StateMachine.updateTree(
+    let update = try StateMachine.updateTree(
       tree, root: SparseMerkleTree<Source>.emptyRoot, with: changes, version: 0)
-    let stateRoot = root.hash
+    let stateRoot = update.root.hash
     let validatorSet = ValidatorSet(validators)
     let header = BlockHeader(
       chainId: chainId, height: 0, timeMs: genesisTimeMs, previousHash: .zero, historyRoot: MerkleTree.emptyRoot,
@@ -226,7 +226,7 @@ extension Genesis {
       stateRoot: stateRoot, validatorSetHash: validatorSet.hash, proposer: PublicKey(rawValue: .zero))
     let execution = BlockExecution(
       results: [], resultsRoot: MerkleTree.emptyRoot, changes: changes, stateRoot: stateRoot,
-      stateRootVersion: root.version, newNodes: newNodes, validatorSet: validatorSet,
+      stateRootVersion: update.root.version, newNodes: update.newNodes, replacedNodes: [], validatorSet: validatorSet,
       recordWrites: changes.map { ($0.key, 0) })
     return GenesisState(block: Block(header: header, transactions: []), execution: execution)
   }

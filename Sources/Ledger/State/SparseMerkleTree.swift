@@ -278,13 +278,24 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     reusing table: consuming [Hash256: SparseMerkleNode] = [:]
   ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
     let sorted = updates.sorted { $0.key < $1.key }.map { Change(key: $0.key, valueHash: $0.value) }
-    return try update(root: root, sorted: sorted, version: version, reusing: consume table)
+    let update = try update(root: root, sorted: sorted, version: version, reusing: consume table)
+    return (update.root, update.newNodes)
+  }
+
+  /// What an update made: the new root, the nodes to store under its
+  /// version, and the internal nodes of the old tree it read and replaced.
+  struct Update {
+    let root: SparseMerkleRoot
+    let newNodes: [Hash256: SparseMerkleNode]
+    /// Each is still part of older versions, but no longer of the new tree,
+    /// so a cache of the latest nodes can let them go.
+    let replacedNodes: [Hash256]
   }
 
   /// `update` with the changes already in ascending key order, one per key.
   func update(
     root: Hash256, sorted: [Change], version: UInt64, reusing table: consuming [Hash256: SparseMerkleNode] = [:]
-  ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
+  ) throws -> Update {
     precondition(
       zip(sorted, sorted.dropFirst()).allSatisfy { $0.key < $1.key }, "tree changes out of order or repeated")
     let rootVersion = try storedVersion(ofRoot: root)
@@ -301,7 +312,9 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     if case .leaf(let leaf, _, _) = result {
       result = .leaf(leaf, hash: context.store(.leaf(key: leaf.key, valueHash: leaf.valueHash)), version: version)
     }
-    return (SparseMerkleRoot(hash: result.hash, version: result.version), context.newNodes)
+    return Update(
+      root: SparseMerkleRoot(hash: result.hash, version: result.version), newNodes: context.newNodes,
+      replacedNodes: context.replacedNodes)
   }
 
   /// A leaf child named by its parent is used only if it hashes to the child's hash.
@@ -370,6 +383,9 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     /// The version every node this update stores is stored under.
     let version: UInt64
     var newNodes: [Hash256: SparseMerkleNode] = [:]
+    /// Internal nodes read from the source with a change below them: the
+    /// update stores a new node in each one's place.
+    var replacedNodes: [Hash256] = []
 
     init(source: Source, version: UInt64) {
       self.source = source
@@ -404,6 +420,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
         case .leaf(let key, let valueHash):
           existing = SparseMerkleProof.Leaf(key: key, valueHash: valueHash)
         case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren):
+          if version != self.version { replacedNodes.append(hash) }
           let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
           let newLeft = try update(
             left, version: leftVersion, knownLeaf: leafChildren?.left, depth: depth + 1, changes[..<split])

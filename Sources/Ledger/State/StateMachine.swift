@@ -40,6 +40,10 @@ public struct BlockExecution: Sendable {
   /// Tree nodes the new root needs that were not stored before, to be stored
   /// under this block's height.
   public let newNodes: [Hash256: SparseMerkleNode]
+  /// Internal nodes of the parent's tree that this block's tree replaced:
+  /// still part of older versions, no longer of the newest, which is the one
+  /// the next block reads.
+  public let replacedNodes: [Hash256]
   /// The set in force for this block (after any scheduled change took effect).
   public let validatorSet: ValidatorSet
   /// Which accepted transaction (index in the block) wrote which record.
@@ -114,12 +118,12 @@ public struct StateMachine: Sendable {
     }
 
     let changes = try working.changes()
-    let (newRoot, newNodes) = try Self.updateTree(
+    let update = try Self.updateTree(
       tree, root: stateRoot, with: changes, version: height, reusing: consume nodeTable)
     return BlockExecution(
       results: results, resultsRoot: TransactionResult.root(results), changes: changes,
-      stateRoot: newRoot.hash, stateRootVersion: newRoot.version, newNodes: newNodes, validatorSet: validatorSet,
-      recordWrites: recordWrites)
+      stateRoot: update.root.hash, stateRootVersion: update.root.version, newNodes: update.newNodes,
+      replacedNodes: update.replacedNodes, validatorSet: validatorSet, recordWrites: recordWrites)
   }
 
   /// Codes admission may refuse with: who may sign what, decided by committed
@@ -175,7 +179,7 @@ public struct StateMachine: Sendable {
   static func updateTree<Source: SparseMerkleNodeSource>(
     _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange], version: UInt64,
     reusing nodeTable: consuming [Hash256: SparseMerkleNode] = [:]
-  ) throws -> (root: SparseMerkleRoot, newNodes: [Hash256: SparseMerkleNode]) {
+  ) throws -> SparseMerkleTree<Source>.Update {
     // Already in tree-key order, one per key: no table of updates to build and sort.
     let sorted = changes.map { SparseMerkleTree<Source>.Change(key: $0.treeKey, valueHash: $0.afterValueHash) }
     return try tree.update(root: root, sorted: sorted, version: version, reusing: consume nodeTable)

@@ -78,6 +78,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// The set that certifies the next block (before any change scheduled for it).
   public private(set) var validatorSet: ValidatorSet
   let tree: SparseMerkleTree<LevelDBSparseMerkleNodes>
+  /// Tree nodes read from disk since the store opened (`ledger-cli bench store` reports them).
+  public var treeNodesReadFromDisk: Int { tree.source.nodesReadFromDisk }
   /// Current records by key, written through at each commit (absent records are not cached).
   /// Small on purpose: the records read again and again (bureaus, accounts,
   /// directories) are few; a cache four times larger held mostly new records
@@ -468,7 +470,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     // First, and synced: nothing refers to these until the head marker does.
     try heightOrdered.write(heightBatch)
     try database.write(batch)
-    tree.source.remember(execution.newNodes, root: root)
+    tree.source.remember(execution.newNodes, replacing: execution.replacedNodes, root: root)
     for index in changes.indices { recordCache.insert(changes[index].key, changes[index].after) }
     head = newHead
     historyFrontier = frontier

@@ -280,6 +280,11 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   public let rootDatabase: LevelDB
   let cache: TwoGenerationCache<Hash256, SparseMerkleNode>
   let rootVersions = TwoGenerationCache<Hash256, UInt64>(capacity: 1 << 12)
+  private let databaseReads = ReadCount()
+
+  /// Nodes read from `database` since the store opened (not found in the
+  /// cache): what `ledger-cli bench store` reports per transaction.
+  public var nodesReadFromDisk: Int { databaseReads.value }
 
   /// The default fills the cache's two tables: a generation of 98,304 nodes
   /// is exactly 3/4 of a 131,072-slot dictionary, Swift's maximum load, so it
@@ -298,6 +303,7 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
 
   public func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode? {
     if let cached = cache.value(hash) { return cached }
+    databaseReads.add()
     guard let bytes = try database.get(Self.key(hash, version: version), check: .contentHash) else { return nil }
     // A node that fails to decode or to hash to its key means the disk is
     // damaged: report it, do not trust it.
@@ -343,12 +349,19 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   }
 
   /// After the batch is durable: the newest internal nodes are the likeliest
-  /// to be read next. The only leaf an update stores is a root that is one,
+  /// to be read next, and the ones they replaced (`replaced`) the least:
+  /// the next update reads the newest tree only. Dropping those keeps the
+  /// cache's room for nodes still in the newest tree: tree-node reads from
+  /// LevelDB fell from 0.91 to 0.37 per transaction at ≈ 150,000 records and
+  /// from 2.03 to 1.43 at ≈ 680,000 (`ledger-cli bench store`, docs/BENCHMARKS.md).
+  /// They go first, in case a node comes back unchanged under the new version.
+  /// The only leaf an update stores is a root that is one,
   /// too rare to cache. Testing each node's case also lets it be copied as
   /// an internal node: inserted without the test, every node went through
   /// the enum's generic copy, 2.4–2.6 % of a node's CPU in profiles against
   /// 1.4–1.8 % with it.
-  func remember(_ nodes: [Hash256: SparseMerkleNode], root: SparseMerkleRoot) {
+  func remember(_ nodes: [Hash256: SparseMerkleNode], replacing replaced: [Hash256], root: SparseMerkleRoot) {
+    cache.remove(contentsOf: replaced)
     cache.insert(
       contentsOf: nodes.lazy.filter { _, node in
         if case .internalNode = node { return true }
@@ -358,9 +371,17 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   }
 }
 
+/// A counter shared by copies of a value type, read from any thread.
+final class ReadCount: Sendable {
+  private let count = Atomic<Int>(0)
+  func add() { count.add(1, ordering: .relaxed) }
+  var value: Int { count.load(ordering: .relaxed) }
+}
+
 /// A bounded cache of decoded values: two generations of at most
 /// `capacity / 2` entries; when the young one fills, the old one is dropped and
 /// the young one ages, and a hit in the old generation moves the entry back.
+/// Entries removed make room: the young generation fills later.
 /// Roughly LRU for the cost of a dictionary. Thread-safe: the node's proof
 /// handlers read it off the actor that writes.
 final class TwoGenerationCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
@@ -398,6 +419,17 @@ final class TwoGenerationCache<Key: Hashable & Sendable, Value: Sendable>: Senda
   }
 
   func insert(_ key: Key, _ value: Value) { generations.withLock { $0.insert(key, value) } }
+
+  /// Removes each key present, `chunk` at a time under the lock, as `insert(contentsOf:)` does.
+  func remove(contentsOf keys: [Key], chunk: Int = 4_096) {
+    for start in stride(from: 0, to: keys.count, by: max(1, chunk)) {
+      generations.withLock { state in
+        for key in keys[start..<min(keys.count, start + max(1, chunk))] {
+          if state.young.removeValue(forKey: key) == nil { state.old.removeValue(forKey: key) }
+        }
+      }
+    }
+  }
 
   /// Inserts many under one acquisition of the lock, `chunk` at a time so
   /// that readers on other threads wait for at most one chunk.
