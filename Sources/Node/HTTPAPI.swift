@@ -853,8 +853,8 @@ enum JSONText {
       case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
       case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
       case ..<0x20:
-        let digits = Array("0123456789abcdef".utf8)
-        out += Array(#"\u00"#.utf8) + [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
+        out += #"\u00"#.utf8
+        out += Hex.encode(CollectionOfOne(byte)).utf8
       default: out.append(byte)
       }
     }

@@ -200,9 +200,8 @@ public actor NodeEngine {
     guard !forwardBuffer.isEmpty else { return }
     let buffered = forwardBuffer
     forwardBuffer.removeAll(keepingCapacity: true)
-    for start in stride(from: 0, to: buffered.count, by: PeerFrame.transactionsPerFrameMax) {
-      let slice = Array(buffered[start..<min(buffered.count, start + PeerFrame.transactionsPerFrameMax)])
-      network?.broadcast(.transactions(slice), role: .validator)
+    for frame in buffered.chunks(of: PeerFrame.transactionsPerFrameMax) {
+      network?.broadcast(.transactions(Array(frame)), role: .validator)
     }
   }
 
@@ -302,10 +301,8 @@ public actor NodeEngine {
     }
     // A validator that (re)connects gets what is pending here, in case it is or becomes primary.
     if role == .validator, !mempool.isEmpty {
-      let pending = mempool.pending
-      for start in stride(from: 0, to: pending.count, by: PeerFrame.transactionsPerFrameMax) {
-        network?.send(
-          .transactions(Array(pending[start..<min(pending.count, start + PeerFrame.transactionsPerFrameMax)])), to: key)
+      for frame in mempool.pending.chunks(of: PeerFrame.transactionsPerFrameMax) {
+        network?.send(.transactions(Array(frame)), to: key)
       }
     }
   }

@@ -183,10 +183,9 @@ struct NodeService: Service {
         group.addTask {
           for await forwarded in transactionFrames {
             defer { inboundTransactions.give(forwarded.count) }
-            for start in stride(from: 0, to: forwarded.count, by: Self.forwardedCheckSlice) {
-              let slice = Array(forwarded[start..<min(forwarded.count, start + Self.forwardedCheckSlice)])
+            for slice in forwarded.chunks(of: Self.forwardedCheckSlice) {
               // Transactions already seen (in a proposal, or forwarded twice) are not checked again.
-              let transactions = await engine.needingVerification(slice)
+              let transactions = await engine.needingVerification(Array(slice))
               guard !transactions.isEmpty else { continue }
               let valid = LedgerExecutor.verifySignatures(transactions)
               let refused = await engine.admitForwarded(transactions, valid: valid)

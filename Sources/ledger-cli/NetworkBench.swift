@@ -424,8 +424,7 @@ struct Workload {
     for lane in 0..<connections {
       var ordered = interleaved(stride(from: lane, to: signed.count, by: connections).map { signed[$0] })
       ordered = Array(ordered.prefix(Int((Double(ordered.count) * share).rounded(.up))))
-      for start in stride(from: 0, to: ordered.count, by: batch) {
-        let slice = ordered[start..<min(ordered.count, start + batch)]
+      for slice in ordered.chunks(of: batch) {
         lanes[lane].append(bodies.count)
         leafHashes.append(slice.map(\.leafHash))
         bodies.append(body.encode(Array(slice), single: batch == 1))

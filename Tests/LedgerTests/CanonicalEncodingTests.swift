@@ -387,3 +387,16 @@ extension Array where Element == UInt8 {
     preconditionFailure("pattern not found")
   }
 }
+
+@Suite("Chunks") struct ChunkTests {
+  @Test("chunks keep every element once, in order, none longer than asked")
+  func chunksCoverInOrder() {
+    for count in [0, 1, 63, 64, 65, 152] {
+      let elements = Array(0..<count)
+      let chunks = elements.chunks(of: 64)
+      #expect(chunks.map(Array.init).flatMap { $0 } == elements)
+      #expect(chunks.allSatisfy { !$0.isEmpty && $0.count <= 64 })
+      #expect(chunks.count == (count + 63) / 64)
+    }
+  }
+}

@@ -26,3 +26,19 @@ public enum Limits {
   public static let blockTransactionCountMax = 10_000
   public static let blockBytesMax = 16 * 1_024 * 1_024
 }
+
+extension Collection {
+  /// Consecutive runs of at most `size` elements, in order (the last may be
+  /// shorter): how frames, batches and work under a lock are kept bounded.
+  public func chunks(of size: Int) -> [SubSequence] {
+    precondition(size > 0, "a chunk holds at least one element")
+    var chunks: [SubSequence] = []
+    var start = startIndex
+    while start != endIndex {
+      let end = index(start, offsetBy: size, limitedBy: endIndex) ?? endIndex
+      chunks.append(self[start..<end])
+      start = end
+    }
+    return chunks
+  }
+}

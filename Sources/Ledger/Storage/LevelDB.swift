@@ -349,17 +349,17 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   }
 
   /// After the batch is durable: the newest internal nodes are the likeliest
-  /// to be read next, and the ones they replaced (`replaced`) the least:
-  /// the next update reads the newest tree only. Dropping those keeps the
-  /// cache's room for nodes still in the newest tree: tree-node reads from
-  /// LevelDB fell from 0.91 to 0.37 per transaction at ≈ 150,000 records and
-  /// from 2.03 to 1.43 at ≈ 680,000 (`ledger-cli bench store`, docs/BENCHMARKS.md).
-  /// They go first, in case a node comes back unchanged under the new version.
-  /// The only leaf an update stores is a root that is one,
-  /// too rare to cache. Testing each node's case also lets it be copied as
-  /// an internal node: inserted without the test, every node went through
-  /// the enum's generic copy, 2.4–2.6 % of a node's CPU in profiles against
-  /// 1.4–1.8 % with it.
+  /// to be read next, and the ones they replaced (`replaced`) the least, as
+  /// the next update reads the newest tree only.
+  /// - Dropping the replaced ones keeps the cache's room for nodes still in
+  ///   the newest tree: tree-node reads from LevelDB fell from 0.91 to 0.37
+  ///   per transaction at ≈ 150,000 records and from 2.03 to 1.43 at
+  ///   ≈ 680,000 (`ledger-cli bench store`, docs/BENCHMARKS.md). They go
+  ///   first, in case a node comes back unchanged under the new version.
+  /// - The only leaf an update stores is a root that is one, too rare to
+  ///   cache. Testing each node's case also lets it be copied as an internal
+  ///   node: inserted without the test, every node went through the enum's
+  ///   generic copy, 2.4–2.6 % of a node's CPU in profiles against 1.4–1.8 %.
   func remember(_ nodes: [Hash256: SparseMerkleNode], replacing replaced: [Hash256], root: SparseMerkleRoot) {
     cache.remove(contentsOf: replaced)
     cache.insert(
@@ -422,9 +422,9 @@ final class TwoGenerationCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
   /// Removes each key present, `chunk` at a time under the lock, as `insert(contentsOf:)` does.
   func remove(contentsOf keys: [Key], chunk: Int = 4_096) {
-    for start in stride(from: 0, to: keys.count, by: max(1, chunk)) {
+    for keysInChunk in keys.chunks(of: max(1, chunk)) {
       generations.withLock { state in
-        for key in keys[start..<min(keys.count, start + max(1, chunk))] {
+        for key in keysInChunk {
           if state.young.removeValue(forKey: key) == nil { state.old.removeValue(forKey: key) }
         }
       }
