@@ -213,3 +213,40 @@ public final class PendingByLeafHash: KnownTransactions {
     }
   }
 }
+
+/// The transactions a node has decoded and still holds, by leaf hash, for
+/// the frame decoder: pending ones, then forwarded ones queued for their
+/// signature checks. Under load a backup's queue holds seconds of forwarded
+/// transactions, and proposals carrying the same bytes arrive meanwhile.
+/// With the pending ones alone, backups decoded about half of each
+/// proposal's transactions a second time (and held both copies until the
+/// block committed): ≈ 3 % of a node's CPU by profile, with the allocations
+/// (docs/BENCHMARKS.md). Holds references only, at most the queue's bound of them.
+final class DecodedTransactions: KnownTransactions {
+  let pending: PendingByLeafHash
+  private let queued = Mutex<[Hash256: SignedTransaction]>([:])
+
+  init(pending: PendingByLeafHash) { self.pending = pending }
+
+  func transaction(leafHash: Hash256) -> SignedTransaction? {
+    pending.transaction(leafHash: leafHash) ?? queued.withLock { $0[leafHash] }
+  }
+
+  var queuedCount: Int { queued.withLock { $0.count } }
+
+  /// All under one lock, as a frame arrives whole.
+  func queue(_ transactions: [SignedTransaction]) {
+    queued.withLock { table in
+      for transaction in transactions { table[transaction.leafHash] = transaction }
+    }
+  }
+
+  /// Once checked (admitted or refused). A transaction queued twice (forwarded
+  /// again after a view change) leaves with its first copy: the second is
+  /// then decoded again if a proposal carries it before its check, no more.
+  func dequeue(_ transactions: some Collection<SignedTransaction>) {
+    queued.withLock { table in
+      for transaction in transactions { table.removeValue(forKey: transaction.leafHash) }
+    }
+  }
+}

@@ -138,6 +138,7 @@ struct NodeService: Service {
     let (transactionFrames, transactionInput) = AsyncStream.makeStream(
       of: [SignedTransaction].self, bufferingPolicy: .unbounded)
     let inboundTransactions = CountingBound(limit: Self.inboundTransactionsMax)
+    let decoded = DecodedTransactions(pending: engine.pendingByLeafHash)
     var settings = PeerNetwork.Settings()
     settings.frameBytesMax = config.p2p.frameBytesMax
     settings.sendQueueMax = config.p2p.sendQueueMax
@@ -148,10 +149,11 @@ struct NodeService: Service {
       identity: PeerIdentity(
         key: identityKey, role: config.role, chainId: store.chainId, genesisHash: store.genesisHash),
       admitted: await engine.admittedPeers, settings: settings, group: MultiThreadedEventLoopGroup.singleton,
-      logger: logger, knownTransactions: engine.pendingByLeafHash,
+      logger: logger, knownTransactions: decoded,
       onFrame: { frame, connection in
         if case .transactions(let transactions) = frame {
           if inboundTransactions.take(transactions.count) {
+            decoded.queue(transactions)
             transactionInput.yield(transactions)
           } else {
             metrics.peerRejected("inbound_queue_full")
@@ -184,6 +186,8 @@ struct NodeService: Service {
           for await forwarded in transactionFrames {
             defer { inboundTransactions.give(forwarded.count) }
             for slice in forwarded.chunks(of: Self.forwardedCheckSlice) {
+              // After the admission: an admitted one is pending by then, so a proposal finds it either way.
+              defer { decoded.dequeue(slice) }
               // Transactions already seen (in a proposal, or forwarded twice) are not checked again.
               let transactions = await engine.needingVerification(Array(slice))
               guard !transactions.isEmpty else { continue }

@@ -165,6 +165,45 @@ struct MempoolTests {
     #expect(mempool.byLeafHash.transaction(leafHash: stale.leafHash) == nil)
     #expect(mempool.byLeafHash.transaction(leafHash: pending[2].leafHash) != nil)
   }
+
+  /// A forwarded frame waits for its signature checks while proposals carry
+  /// the same transactions: the decoder finds them queued as well as pending,
+  /// and a checked one is found only while it is pending.
+  @Test func queuedForwardedTransactionsAreFoundByLeafHashUntilChecked() throws {
+    var mempool = Mempool(countMax: 100, bytesMax: 1 << 20)
+    let decoded = DecodedTransactions(pending: mempool.byLeafHash)
+    let forwarded = (0..<4).map { transaction(signer, sequence: $0) }
+    let pendingOne = transaction(other, sequence: 0)
+    try mempool.add(pendingOne, size: 10, committedSequence: 0)
+    decoded.queue(forwarded)
+    #expect(decoded.queuedCount == 4)
+
+    let unseen = transaction(other, sequence: 1)
+    var header = FormatExamples.block.header
+    header.transactionCount = 4
+    let block = Block(header: header, transactions: [forwarded[2], pendingOne, unseen, forwarded[0]])
+    let frame = PeerFrame.consensus(.prePrepare(PrePrepare(block: block, primaryVote: FormatExamples.vote)))
+    let read = try PeerFrame(canonicalBytes: frame.canonicalBytes, knownTransactions: decoded)
+    guard case .consensus(.prePrepare(let proposal)) = read else {
+      Issue.record("not a proposal: \(read)")
+      return
+    }
+    #expect(proposal.block == block)
+    #expect(proposal.block.transactions[0].fields === forwarded[2].fields, "queued")
+    #expect(proposal.block.transactions[1].fields === pendingOne.fields, "pending")
+    #expect(proposal.block.transactions[2].fields !== unseen.fields, "decoded from the frame")
+    #expect(proposal.block.transactions[3].fields === forwarded[0].fields, "queued")
+
+    // The first two are checked: one admitted, one refused.
+    try mempool.add(forwarded[0], size: 10, committedSequence: 0)
+    decoded.dequeue(forwarded[0..<2])
+    #expect(decoded.queuedCount == 2)
+    #expect(decoded.transaction(leafHash: forwarded[0].leafHash)?.fields === forwarded[0].fields, "now pending")
+    #expect(decoded.transaction(leafHash: forwarded[1].leafHash) == nil, "refused: held nowhere")
+    #expect(decoded.transaction(leafHash: forwarded[3].leafHash)?.fields === forwarded[3].fields, "still queued")
+    decoded.dequeue(forwarded[2...])
+    #expect(decoded.queuedCount == 0)
+  }
 }
 
 func expectRejection(_ code: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
