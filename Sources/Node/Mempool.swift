@@ -220,7 +220,7 @@ public final class PendingByLeafHash: KnownTransactions {
 /// transactions, and proposals carrying the same bytes arrive meanwhile.
 /// With the pending ones alone, backups decoded about half of each
 /// proposal's transactions a second time (and held both copies until the
-/// block committed): ≈ 3 % of a node's CPU by profile, with the allocations
+/// block committed): ≈ 2–3 % of a node's CPU by profile, with the allocations
 /// (docs/BENCHMARKS.md). Holds references only, at most the queue's bound of them.
 final class DecodedTransactions: KnownTransactions {
   let pending: PendingByLeafHash

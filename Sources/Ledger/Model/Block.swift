@@ -180,8 +180,9 @@ public struct Block: Hashable, Sendable, Codable, CanonicalCodable {
 }
 
 /// Transactions this process has already decoded, found by their leaf hash
-/// (`SignedTransaction.leafHash`). A node's pending transactions: a proposal
-/// carries thousands that each backup decoded when they were forwarded to it.
+/// (`SignedTransaction.leafHash`): a node's pending transactions, and the
+/// forwarded ones queued for their checks. A proposal carries thousands that
+/// each backup decoded when they were forwarded to it.
 public protocol KnownTransactions: AnyObject, Sendable {
   func transaction(leafHash: Hash256) -> SignedTransaction?
 }
