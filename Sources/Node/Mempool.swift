@@ -33,8 +33,11 @@ public struct Mempool: Sendable {
   private var orderStart = 0
   private var pendingBySigner: [PublicKey: [UInt64: Hash256]] = [:]
   public private(set) var byteCount = 0
-  /// The same transactions by leaf hash, for the peer network's threads.
-  public let byLeafHash: PendingByLeafHash
+  /// The same transactions by leaf hash, for the peer network's threads: a
+  /// proposal carries thousands that each backup already decoded when they
+  /// were forwarded to it, and holding a second copy until the block commits
+  /// cost as much again.
+  public let byLeafHash: TransactionsByLeafHash
 
   struct Entry: Sendable {
     let transaction: SignedTransaction
@@ -43,7 +46,7 @@ public struct Mempool: Sendable {
 
   /// `byLeafHash` is kept in step with what is pending; a node's peer
   /// network reads it, so a node has one mempool and never copies it.
-  public init(countMax: Int, bytesMax: Int, byLeafHash: PendingByLeafHash = PendingByLeafHash()) {
+  public init(countMax: Int, bytesMax: Int, byLeafHash: TransactionsByLeafHash = TransactionsByLeafHash()) {
     self.countMax = countMax
     self.bytesMax = bytesMax
     self.byLeafHash = byLeafHash
@@ -186,12 +189,11 @@ public struct Mempool: Sendable {
   public var pending: [SignedTransaction] { order[orderStart...].compactMap { entries[$0]?.transaction } }
 }
 
-/// Pending transactions by leaf hash, readable from any thread. A proposal
-/// carries thousands of transactions that each backup already decoded when
-/// they were forwarded to it; the frame decoder takes those from here
-/// instead of decoding the same bytes again (and holding a second copy until
-/// the block commits).
-public final class PendingByLeafHash: KnownTransactions {
+/// Transactions by leaf hash, readable from any thread: what the peer
+/// network's frame decoder takes instead of decoding the same bytes again.
+/// A node keeps two: its pending transactions (`Mempool.byLeafHash`) and the
+/// forwarded ones queued for their checks (`DecodedTransactions.queued`).
+public final class TransactionsByLeafHash: KnownTransactions {
   private let table = Mutex<[Hash256: SignedTransaction]>([:])
 
   public init() {}
@@ -206,8 +208,15 @@ public final class PendingByLeafHash: KnownTransactions {
     table.withLock { $0[transaction.leafHash] = transaction }
   }
 
+  /// All under one lock, as a frame arrives whole.
+  func insert(contentsOf transactions: [SignedTransaction]) {
+    table.withLock { table in
+      for transaction in transactions { table[transaction.leafHash] = transaction }
+    }
+  }
+
   /// All under one lock: a committed block removes thousands.
-  func remove(_ transactions: [SignedTransaction]) {
+  func remove(_ transactions: some Sequence<SignedTransaction>) {
     table.withLock { table in
       for transaction in transactions { table.removeValue(forKey: transaction.leafHash) }
     }
@@ -223,30 +232,19 @@ public final class PendingByLeafHash: KnownTransactions {
 /// block committed): ≈ 2–3 % of a node's CPU by profile, with the allocations
 /// (docs/BENCHMARKS.md). Holds references only, at most the queue's bound of them.
 final class DecodedTransactions: KnownTransactions {
-  let pending: PendingByLeafHash
-  private let queued = Mutex<[Hash256: SignedTransaction]>([:])
+  let pending: TransactionsByLeafHash
+  let queued = TransactionsByLeafHash()
 
-  init(pending: PendingByLeafHash) { self.pending = pending }
+  init(pending: TransactionsByLeafHash) { self.pending = pending }
 
   func transaction(leafHash: Hash256) -> SignedTransaction? {
-    pending.transaction(leafHash: leafHash) ?? queued.withLock { $0[leafHash] }
+    pending.transaction(leafHash: leafHash) ?? queued.transaction(leafHash: leafHash)
   }
 
-  var queuedCount: Int { queued.withLock { $0.count } }
-
-  /// All under one lock, as a frame arrives whole.
-  func queue(_ transactions: [SignedTransaction]) {
-    queued.withLock { table in
-      for transaction in transactions { table[transaction.leafHash] = transaction }
-    }
-  }
+  func queue(_ transactions: [SignedTransaction]) { queued.insert(contentsOf: transactions) }
 
   /// Once checked (admitted or refused). A transaction queued twice (forwarded
   /// again after a view change) leaves with its first copy: the second is
   /// then decoded again if a proposal carries it before its check, no more.
-  func dequeue(_ transactions: some Collection<SignedTransaction>) {
-    queued.withLock { table in
-      for transaction in transactions { table.removeValue(forKey: transaction.leafHash) }
-    }
-  }
+  func dequeue(_ transactions: some Collection<SignedTransaction>) { queued.remove(transactions) }
 }

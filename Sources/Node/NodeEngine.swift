@@ -19,7 +19,7 @@ public actor NodeEngine {
   let wal: WriteAheadLog?
   var mempool: Mempool
   /// The mempool's transactions by leaf hash, for the peer network's frame decoder.
-  public nonisolated let pendingByLeafHash = PendingByLeafHash()
+  public nonisolated let pendingByLeafHash = TransactionsByLeafHash()
   var network: PeerNetwork?
   /// When each transaction admitted here arrived, for the commit-latency histogram.
   var admittedAt: [Hash256: ContinuousClock.Instant] = [:]

@@ -51,14 +51,14 @@ extension BenchCommand {
       var cpuAtWindowStart = Self.processCPUSeconds()
       var windowStart = ContinuousClock.now
       var nodeReadsAtWindowStart = store.treeNodesReadFromDisk
-      for blockIndex in 0..<(warmupBlocks + blocks) {
+      let blocksOfTransactions = transactions.chunks(of: blockSize).prefix(warmupBlocks + blocks)
+      for (blockIndex, blockTransactions) in blocksOfTransactions.enumerated() {
         if blockIndex == warmupBlocks {
           cpuAtWindowStart = Self.processCPUSeconds()
           windowStart = ContinuousClock.now
           nodeReadsAtWindowStart = store.treeNodesReadFromDisk
         }
-        let slice = Array(
-          transactions[(blockIndex * blockSize)..<min(transactions.count, (blockIndex + 1) * blockSize)])
+        let slice = Array(blockTransactions)
         // Grants and attestations were signed with the wall clock's time: blocks follow it.
         let timeMs = max(store.head.timeMs, UInt64(Date().timeIntervalSince1970 * 1_000))
         let executeStarted = ContinuousClock.now

@@ -176,7 +176,7 @@ struct MempoolTests {
     let pendingOne = transaction(other, sequence: 0)
     try mempool.add(pendingOne, size: 10, committedSequence: 0)
     decoded.queue(forwarded)
-    #expect(decoded.queuedCount == 4)
+    #expect(decoded.queued.count == 4)
 
     let unseen = transaction(other, sequence: 1)
     var header = FormatExamples.block.header
@@ -197,12 +197,12 @@ struct MempoolTests {
     // The first two are checked: one admitted, one refused.
     try mempool.add(forwarded[0], size: 10, committedSequence: 0)
     decoded.dequeue(forwarded[0..<2])
-    #expect(decoded.queuedCount == 2)
+    #expect(decoded.queued.count == 2)
     #expect(decoded.transaction(leafHash: forwarded[0].leafHash)?.fields === forwarded[0].fields, "now pending")
     #expect(decoded.transaction(leafHash: forwarded[1].leafHash) == nil, "refused: held nowhere")
     #expect(decoded.transaction(leafHash: forwarded[3].leafHash)?.fields === forwarded[3].fields, "still queued")
     decoded.dequeue(forwarded[2...])
-    #expect(decoded.queuedCount == 0)
+    #expect(decoded.queued.count == 0)
   }
 }
 
