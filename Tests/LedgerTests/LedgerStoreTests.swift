@@ -59,6 +59,42 @@ struct StoreFixture {
   }
 
   func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+  /// Every tree node in the height-ordered database's groups, parsed as
+  /// docs/OPERATIONS.md describes a group: the nodes one after another, each
+  /// as its hash, the length of its encoding (one byte) and its encoding.
+  func groupedNodes() throws -> [(groupKey: [UInt8], version: UInt64, hash: Hash256, bytes: [UInt8])] {
+    var nodes: [(groupKey: [UInt8], version: UInt64, hash: Hash256, bytes: [UInt8])] = []
+    for entry in store.heightOrdered.scan(prefix: [], limit: 100_000) where entry.key[8] == HeightKey.treeNodeGroupTag {
+      #expect(entry.key.count == 8 + 1 + 2)
+      var offset = 0
+      while offset < entry.value.count {
+        let hash = try #require(Hash256(bytes: entry.value[offset..<offset + 32]))
+        let end = offset + 33 + Int(entry.value[offset + 32])
+        nodes.append((entry.key, StoreKey.readBigEndian(entry.key.prefix(8)), hash, Array(entry.value[offset + 33..<end])))
+        offset = end
+      }
+    }
+    return nodes
+  }
+
+  /// Rewrites the store's tree nodes as layout 6 and older stored them, a
+  /// key per node (`<version> n <hash>`), with what `rewrite` puts in each
+  /// node's place (by default the node itself), and deletes the groups.
+  func ungroupNodes(
+    _ rewrite: (SparseMerkleNode, UInt64, WriteBatch) throws -> Void = { node, version, batch in
+      batch.put(HeightKey.treeNode(node.hash, version: version), node.canonicalBytes)
+    }
+  ) throws {
+    let batch = WriteBatch()
+    for node in try groupedNodes() {
+      batch.delete(node.groupKey)
+      let decoded = try SparseMerkleNode(canonicalBytes: node.bytes)
+      #expect(decoded.hash == node.hash)
+      try rewrite(decoded, node.version, batch)
+    }
+    try store.heightOrdered.write(batch)
+  }
 }
 
 @Suite("Ledger store")
@@ -173,9 +209,9 @@ struct LedgerStoreTests {
       throws: { ($0 as? StoreError)?.code == "store.genesis_mismatch" })
   }
 
-  @Test("a store with another key layout, or none, refuses to open, naming the cause")
+  @Test("a store with another key layout (older than 3, newer than 7), or none, refuses to open, naming the cause")
   func otherLayout() throws {
-    for older in [nil, [UInt8(2)]] {
+    for older in [nil, [UInt8(2)], [UInt8(8)]] {
       var fixture = try StoreFixture()
       defer { fixture.remove() }
       let batch = WriteBatch()
@@ -185,6 +221,18 @@ struct LedgerStoreTests {
         performing: { try fixture.reopen() },
         throws: { ($0 as? StoreError)?.code == "store.old_layout" })
     }
+  }
+
+  @Test("a store whose first grouped version is not 8 bytes refuses to open as corrupt")
+  func malformedGroupedFrom() throws {
+    var fixture = try StoreFixture()
+    defer { fixture.remove() }
+    let batch = WriteBatch()
+    batch.put(StoreKey.groupedNodesFrom, [1])
+    try fixture.store.database.write(batch)
+    #expect(
+      performing: { try fixture.reopen() },
+      throws: { ($0 as? StoreError)?.code == "store.corrupt" && "\($0)".contains("grouped") })
   }
 
   @Test(
@@ -201,6 +249,7 @@ struct LedgerStoreTests {
       fixture.transaction(.revokeGrant(Retirement(bureauId: H.police, recordId: "G-1", reason: "到期")), by: police)
     ])
     let blocks = try (0...2).map { try #require(try fixture.store.block(at: $0)) }
+    try fixture.ungroupNodes()
     let movedCount = fixture.store.heightOrdered.scan(prefix: [], limit: 100_000).count
 
     // Back to layout 3: `b/<height>` and `n/<version><hash>` in the main
@@ -220,6 +269,8 @@ struct LedgerStoreTests {
     try fixture.reopen()
     let store = fixture.store!
     #expect(try store.database.get(StoreKey.layout) == StoreKey.currentLayout)
+    // Moved as layout 6, a key per node; the blocks from height 3 group theirs.
+    #expect(try store.database.get(StoreKey.groupedNodesFrom) == StoreKey.bigEndian(3))
     #expect(store.database.scan(prefix: Array("b/".utf8), limit: 10).isEmpty)
     #expect(store.database.scan(prefix: Array("n/".utf8), limit: 10).isEmpty)
     #expect(store.heightOrdered.scan(prefix: [], limit: 100_000).count == movedCount)
@@ -235,6 +286,7 @@ struct LedgerStoreTests {
     ])
     #expect(fixture.store.head.height == 3)
     #expect(try fixture.store.record(.grant(H.police, "G-2"))?.status == .active)
+    #expect(try fixture.groupedNodes().allSatisfy { $0.version == 3 })
   }
 
   @Test("execution hands its tables back empty with their capacity, and reusing them changes nothing")
@@ -279,7 +331,11 @@ struct LedgerStoreTests {
     let leafHash = SparseMerkleNode.leafHash(leaf)
     #expect(execution.newNodes[leafHash] == nil, "the grant's new leaf is named by its parent, not stored")
     let version = block.header.height
-    #expect(try fixture.store.heightOrdered.get(LevelDBSparseMerkleNodes.key(leafHash, version: version)) == nil)
+    let stored = Dictionary(uniqueKeysWithValues: try fixture.groupedNodes().filter { $0.version == version }.map {
+      ($0.hash, $0.bytes)
+    })
+    #expect(stored[leafHash] == nil)
+    #expect(stored.count == execution.newNodes.count)
     #expect(cache.value(leafHash) == nil)
     #expect(cache.value(block.header.stateRoot) != nil)
     #expect(!execution.newNodes.isEmpty)
@@ -289,7 +345,7 @@ struct LedgerStoreTests {
         continue
       }
       #expect(cache.value(hash) == node)
-      #expect(try fixture.store.heightOrdered.get(LevelDBSparseMerkleNodes.key(hash, version: version)) != nil)
+      #expect(stored[hash] == node.canonicalBytes)
     }
   }
 
@@ -313,9 +369,9 @@ struct LedgerStoreTests {
   }
 
   @Test(
-    "a layout-4 store, whose internal tree nodes do not name their leaf children, opens as layout 5 and goes on to the same roots"
-  )
-  func opensLayout4() throws {
+    "a layout-6 or layout-4 store (a key per tree node; layout 4's internal nodes do not name their leaf children) opens as layout 7, reads its nodes where they are and groups the new ones, reaching the same roots",
+    arguments: [6, 4] as [UInt8])
+  func opensKeyPerNodeLayouts(layout: UInt8) throws {
     var converted = try StoreFixture()
     var untouched = try StoreFixture()
     defer {
@@ -327,46 +383,60 @@ struct LedgerStoreTests {
       blocks.append(try converted.commit([converted.policeGrant(grantId)]).0)
       try untouched.commit([untouched.policeGrant(grantId)])
     }
-    // Back to layout 4: every internal node in its tag-1 form, and each leaf
-    // it named stored on its own, under the version its parent gives it.
-    let rewritten = WriteBatch()
+    // Back to a key per node. For layout 4, every internal node in its tag-1
+    // form, and each leaf it named stored on its own, under the version its
+    // parent gives it.
     var stripped = 0
-    for entry in converted.store.heightOrdered.scan(prefix: [], limit: 100_000)
-    where entry.key[8] == HeightKey.treeNodeTag {
-      guard
-        case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren?) =
-          try SparseMerkleNode(canonicalBytes: entry.value)
-      else { continue }
+    try converted.ungroupNodes { node, version, batch in
+      guard layout == 4,
+        case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren?) = node
+      else {
+        batch.put(HeightKey.treeNode(node.hash, version: version), node.canonicalBytes)
+        return
+      }
       let plain = SparseMerkleNode.internalNode(
         left: left, right: right, leftVersion: leftVersion, rightVersion: rightVersion)
       #expect(plain.canonicalBytes.first == 1)
-      rewritten.put(entry.key, plain.canonicalBytes)
+      batch.put(HeightKey.treeNode(plain.hash, version: version), plain.canonicalBytes)
       for (leaf, version) in [(leafChildren.left, leftVersion), (leafChildren.right, rightVersion)] {
         guard let leaf else { continue }
         let node = SparseMerkleNode.leaf(key: leaf.key, valueHash: leaf.valueHash)
-        rewritten.put(LevelDBSparseMerkleNodes.key(node.hash, version: version), node.canonicalBytes)
+        batch.put(HeightKey.treeNode(node.hash, version: version), node.canonicalBytes)
       }
       stripped += 1
     }
-    #expect(stripped > 0, "a tree of a few hundred records has internal nodes over leaves")
-    try converted.store.heightOrdered.write(rewritten)
+    #expect(layout != 4 || stripped > 0, "a tree of a few hundred records has internal nodes over leaves")
+    #expect(try converted.groupedNodes().isEmpty)
     let marker = WriteBatch()
-    marker.put(StoreKey.layout, [4])
+    marker.put(StoreKey.layout, [layout])
     try converted.store.database.write(marker)
 
     try converted.reopen()
     #expect(try converted.store.database.get(StoreKey.layout) == StoreKey.currentLayout)
+    #expect(try converted.store.database.get(StoreKey.groupedNodesFrom) == StoreKey.bigEndian(4))
     try converted.store.verifyIntegrity()
     let key = RecordKey.grant(H.police, "G-2")
     let (record, proof) = try converted.store.record(key, atRoot: blocks[1].header.stateRoot)
     #expect(proof.verify(root: blocks[1].header.stateRoot, key: key.treeKey, valueHash: record?.valueHash))
-    // New blocks over tag-1 nodes reach the roots a store that never had them reaches.
+    // New blocks over the old nodes reach the roots a store that never had them reaches.
     for grantId in ["G-4", "G-5"] {
       let (block, _) = try converted.commit([converted.policeGrant(grantId)])
       let (reference, _) = try untouched.commit([untouched.policeGrant(grantId)])
       #expect(block.header.stateRoot == reference.header.stateRoot)
+      blocks.append(block)
     }
+    #expect(Set(try converted.groupedNodes().map(\.version)) == [4, 5])
+    // From the disk, not the node cache: old and new versions read each from their own keys.
+    try converted.reopen()
     try converted.store.verifyIntegrity()
+    for (index, grantId) in ["G-1", "G-2", "G-3", "G-4", "G-5"].enumerated() {
+      let key = RecordKey.grant(H.police, grantId)
+      for block in blocks[index...] {
+        let (record, proof) = try converted.store.record(key, atRoot: block.header.stateRoot)
+        #expect(record?.status == .active)
+        #expect(proof.verify(root: block.header.stateRoot, key: key.treeKey, valueHash: record?.valueHash))
+      }
+    }
   }
 
   @Test(
@@ -521,7 +591,9 @@ struct LedgerStoreTests {
     #expect(stored.count == 3)
     for pageSize in [1, 2, 3, 6, 7] { #expect(try read(fixture.store, pageSize: pageSize) == newestFirst) }
 
-    // Back to layout 5: one key per transaction, `<height> <index>` with the id as value.
+    // Back to layout 5: one key per transaction, `<height> <index>` with the
+    // id as value (and a key per tree node).
+    try fixture.ungroupNodes()
     let perTransaction = WriteBatch()
     for entry in stored { perTransaction.delete(entry.key) }
     for (height, index, id) in committed {

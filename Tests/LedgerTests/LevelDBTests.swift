@@ -208,7 +208,7 @@ struct LevelDBTests {
     }
   }
 
-  @Test("a tree node whose stored bytes do not hash to its key is reported as corrupt, not used")
+  @Test("a tree node whose stored bytes do not hash to its entry's hash, or a group cut inside an entry, is reported as corrupt, not used")
   func tamperedNode() throws {
     let path = temporaryDirectory("leveldb")
     defer { try? FileManager.default.removeItem(atPath: path) }
@@ -220,15 +220,20 @@ struct LevelDBTests {
     let batch = WriteBatch()
     LevelDBSparseMerkleNodes.add(nodes, version: 1, root: root, to: batch)
     try database.write(batch)
-    // Another well-formed node's bytes under the root's key: it decodes, but hashes differently.
-    let other = try #require(nodes.first { $0.key != root.hash }?.value)
-    let tampered = WriteBatch()
-    tampered.put(LevelDBSparseMerkleNodes.key(root.hash, version: 1), other.canonicalBytes)
-    try database.write(tampered)
-    // A fresh source, so the node comes from the disk and not from the cache.
-    let reader = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database))
-    #expect {
-      _ = try reader.proof(root: root.hash, key: SHA256.hash([3]))
-    } throws: { ($0 as? StoreError)?.code == "store.corrupt" }
+    let rootGroup = HeightKey.treeNodeGroup(HeightKey.treeNodeGroup(of: root.hash), version: 1)
+    // Another well-formed node's bytes as the root's entry: it decodes, but
+    // hashes differently. Then a group that ends inside its entry.
+    let other = try #require(nodes.first { $0.key != root.hash }?.value).canonicalBytes
+    let wrongNode = root.hash.bytes + [UInt8(other.count)] + other
+    for group in [wrongNode, Array(wrongNode.dropLast())] {
+      let tampered = WriteBatch()
+      tampered.put(rootGroup, group)
+      try database.write(tampered)
+      // A fresh source, so the node comes from the disk and not from the cache.
+      let reader = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database))
+      #expect {
+        _ = try reader.proof(root: root.hash, key: SHA256.hash([3]))
+      } throws: { ($0 as? StoreError)?.code == "store.corrupt" }
+    }
   }
 }

@@ -73,11 +73,33 @@ struct SparseMerkleTreeTests {
     let keys = nodes.scan(prefix: [], limit: 1_000_000).map(\.key)
     let versions = keys.map { StoreKey.readBigEndian($0.prefix(8)) }
     #expect(versions == versions.sorted() && Set(versions).count > 30)
-    #expect(keys.allSatisfy { $0.count == 8 + 1 + Hash256.byteCount && $0[8] == HeightKey.treeNodeTag })
+    #expect(keys.allSatisfy { $0.count == 8 + 1 + 2 && $0[8] == HeightKey.treeNodeGroupTag })
     #expect(
       roots.scan(prefix: [], limit: 1_000_000).allSatisfy {
         $0.key.starts(with: LevelDBSparseMerkleNodes.rootVersionPrefix)
       })
+  }
+
+  @Test("a version of ≈ 10,000 nodes is stored in at most 2,048 groups, and every key proves from them with no cache")
+  func largeVersionInGroups() throws {
+    let path = temporaryDirectory("tree-groups")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let database = try LevelDB(path: path)
+    let tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: database, cachedNodesMax: 0))
+    var changes: [Hash256: Hash256?] = [:]
+    for n in 0..<5_000 { changes[Self.key(n)] = Self.value(n, 1) }
+    let (root, nodes) = try tree.update(root: .zero, changes, version: 1)
+    let batch = WriteBatch()
+    LevelDBSparseMerkleNodes.add(nodes, version: 1, root: root, to: batch)
+    try database.write(batch)
+    let groups = database.scan(prefix: HeightKey.start(of: 1), limit: 1_000_000)
+    #expect(nodes.count > 4_000 && groups.count <= HeightKey.treeNodeGroupCount)
+    #expect(groups.count < nodes.count / 2, "most groups hold several nodes")
+    for n in 0..<5_001 {
+      let proof = try tree.proof(root: root.hash, key: Self.key(n))
+      #expect(proof.verify(root: root.hash, key: Self.key(n), valueHash: n < 5_000 ? Self.value(n, 1) : nil))
+    }
+    #expect(tree.source.nodesReadFromDisk > 5_000)
   }
 
   static func randomBatches<Source: SparseMerkleNodeSource>(

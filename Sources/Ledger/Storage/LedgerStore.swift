@@ -114,28 +114,18 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       path: path + "/" + Self.heightOrderedDirectory, cacheBytes: 2 << 20, writeBufferBytes: 8 << 20)
     self.genesis = genesis
     genesisHash = genesis.hash
-    tree = SparseMerkleTree(source: LevelDBSparseMerkleNodes(database: heightOrdered, rootDatabase: database))
-    if let stored = try database.get(StoreKey.genesisHash) {
-      guard stored == genesisHash.bytes else {
-        throw StoreError(
-          "store.genesis_mismatch",
-          "\(path) holds chain \(Hex.encode(stored)), not genesis \(genesisHash.hex); use the genesis file it was created with"
-        )
-      }
-      if try database.get(StoreKey.layout) == StoreKey.movableLayout {
-        try Self.moveToHeightOrdered(from: database, to: heightOrdered)
-      }
-      if let layout = try database.get(StoreKey.layout), StoreKey.markerOnlyLayouts.contains(layout) {
-        let marker = WriteBatch()
-        marker.put(StoreKey.layout, StoreKey.currentLayout)
-        try database.write(marker)
-      }
-      guard try database.get(StoreKey.layout) == StoreKey.currentLayout else {
-        throw StoreError(
-          "store.old_layout",
-          "\(path) was written by a build with another key layout, which this one cannot read; move it aside and let the node catch up from its peers into a new data directory"
-        )
-      }
+    let storedGenesisHash = try database.get(StoreKey.genesisHash)
+    if let storedGenesisHash, storedGenesisHash != genesisHash.bytes {
+      throw StoreError(
+        "store.genesis_mismatch",
+        "\(path) holds chain \(Hex.encode(storedGenesisHash)), not genesis \(genesisHash.hex); use the genesis file it was created with"
+      )
+    }
+    let groupedFrom =
+      storedGenesisHash == nil ? 0 : try Self.upgradeLayout(of: database, heightOrdered: heightOrdered, path: path)
+    tree = SparseMerkleTree(
+      source: LevelDBSparseMerkleNodes(database: heightOrdered, rootDatabase: database, groupedFrom: groupedFrom))
+    if storedGenesisHash != nil {
       guard let headBytes = try database.get(StoreKey.head),
         let frontierBytes = try database.get(StoreKey.historyFrontier)
       else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
@@ -254,6 +244,42 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     }
   }
 
+  /// Brings a store written by an older build to the current layout, one
+  /// step after another, and returns the first version whose tree nodes are
+  /// grouped (`LevelDBSparseMerkleNodes`). Each step writes its marker last,
+  /// so an interrupted one is simply done again at the next open.
+  private static func upgradeLayout(of database: LevelDB, heightOrdered: LevelDB, path: String) throws -> UInt64 {
+    if try database.get(StoreKey.layout) == StoreKey.movableLayout {
+      try moveToHeightOrdered(from: database, to: heightOrdered)
+    }
+    if let layout = try database.get(StoreKey.layout), StoreKey.markerOnlyLayouts.contains(layout) {
+      let marker = WriteBatch()
+      marker.put(StoreKey.layout, StoreKey.keyPerNodeLayout)
+      try database.write(marker)
+    }
+    if try database.get(StoreKey.layout) == StoreKey.keyPerNodeLayout {
+      // Its nodes stay under a key each; the blocks from the next on group theirs.
+      guard let headBytes = try database.get(StoreKey.head) else {
+        throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker")
+      }
+      let marker = WriteBatch()
+      marker.put(StoreKey.groupedNodesFrom, StoreKey.bigEndian(try StoreHead(canonicalBytes: headBytes).height + 1))
+      marker.put(StoreKey.layout, StoreKey.currentLayout)
+      try database.write(marker)
+    }
+    guard try database.get(StoreKey.layout) == StoreKey.currentLayout else {
+      throw StoreError(
+        "store.old_layout",
+        "\(path) was written by a build with another key layout, which this one cannot read; move it aside and let the node catch up from its peers into a new data directory"
+      )
+    }
+    guard let groupedFrom = try database.get(StoreKey.groupedNodesFrom) else { return 0 }
+    guard groupedFrom.count == 8 else {
+      throw StoreError("store.corrupt", "\(path) names its first grouped version in \(groupedFrom.count) bytes, not 8")
+    }
+    return StoreKey.readBigEndian(groupedFrom)
+  }
+
   /// Moves a layout-3 store's blocks and tree nodes into the height-ordered
   /// database, a page at a time: each page is written there, synced, before
   /// it is deleted here, so an interrupted move loses nothing and simply
@@ -281,7 +307,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       database.compact(prefix: prefix)
     }
     let marker = WriteBatch()
-    marker.put(StoreKey.layout, StoreKey.currentLayout)
+    marker.put(StoreKey.layout, StoreKey.keyPerNodeLayout)
     try database.write(marker)
   }
 

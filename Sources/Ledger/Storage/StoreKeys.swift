@@ -6,23 +6,32 @@
 enum StoreKey {
   /// Genesis hash this store was created from (32 bytes).
   static let genesisHash = Array("m/genesis".utf8)
-  /// The key layout this store was written with: 6 keeps blocks and tree
-  /// nodes (by version and hash) in the height-ordered database and each
-  /// record once, under its value hash; its internal tree nodes may name
-  /// their leaf children (node tag 2), and a record's history has one entry
-  /// per block, not per transaction. A leaf is stored on its own only as a
-  /// root (its parent names it otherwise); layout-6 stores written by
-  /// earlier builds hold every leaf, and builds before and after read each
-  /// other's stores. Layouts 3 to 5 are converted when they open; a store
-  /// with another layout, or none, is refused.
+  /// The key layout this store was written with: 7 keeps blocks and tree
+  /// nodes (by version) in the height-ordered database, a version's tree
+  /// nodes grouped by the first bits of their hashes (`HeightKey.treeNodeGroup`),
+  /// and each record once, under its value hash; its internal tree nodes may
+  /// name their leaf children (node tag 2), and a record's history has one
+  /// entry per block, not per transaction. A leaf is stored on its own only
+  /// as a root (its parent names it otherwise). Layouts 3 to 6 are converted
+  /// when they open; a store with another layout, or none, is refused, as
+  /// builds before layout 7 refuse a layout-7 store.
   static let layout = Array("m/layout".utf8)
-  static let currentLayout: [UInt8] = [6]
+  static let currentLayout: [UInt8] = [7]
+  /// Layout 6 is layout 7 with a key per tree node (`HeightKey.treeNode`).
+  /// Its nodes stay as they are: opening it records the first height whose
+  /// nodes are grouped (`groupedNodesFrom`) with the new marker.
+  static let keyPerNodeLayout: [UInt8] = [6]
+  /// `m/grouped-nodes-from`: 8 bytes, big endian, present only in a store
+  /// that reached layout 7 from layout 6 or older; absent, every version's
+  /// nodes are grouped.
+  static let groupedNodesFrom = Array("m/grouped-nodes-from".utf8)
   /// Layout 5 is layout 6 with one history entry per transaction, and layout
   /// 4 is layout 5 without tag-2 nodes. What they wrote stays readable as it
-  /// is, so opening them only writes the new marker (which older builds refuse).
+  /// is, so opening them only writes the layout-6 marker on the way to 7.
   static let markerOnlyLayouts: [[UInt8]] = [[4], [5]]
   /// Layout 3 kept blocks (`b/<height>`) and tree nodes (`n/<version><hash>`)
-  /// in this database; such a store moves them to the height-ordered one when it opens.
+  /// in this database; such a store moves them to the height-ordered one
+  /// (as layout 6) when it opens.
   static let movableLayout: [UInt8] = [3]
   /// The commit marker: the last committed block (`StoreHead`). Written in the
   /// same batch as everything the block changed in this database, and after
@@ -145,11 +154,29 @@ enum StoreKey {
 /// rewriting it, and a read of an old node searches one table per level.
 enum HeightKey {
   static let blockTag = UInt8(ascii: "b")
+  /// `<version> n <hash>`: one tree node per key, as layout 6 and older
+  /// stored them (and as their versions stay).
   static let treeNodeTag = UInt8(ascii: "n")
+  /// `<version> g <group>`: the tree nodes a version stored whose hashes
+  /// begin with the same `treeNodeGroupBits` bits (`LevelDBSparseMerkleNodes`).
+  static let treeNodeGroupTag = UInt8(ascii: "g")
+  /// 2,048 groups: a block of 5,000 transactions stores ≈ 21,000 nodes, ≈ 10
+  /// to a group, where a key per node made LevelDB insert, log and sort
+  /// 4.3 keys per transaction; a version of fewer than ≈ 2,000 nodes still
+  /// has about one node to a group.
+  static let treeNodeGroupBits = 11
+  static let treeNodeGroupCount = 1 << treeNodeGroupBits
 
   static func block(_ height: UInt64) -> [UInt8] { StoreKey.bigEndian(height) + [blockTag] }
   static func treeNode(_ hash: Hash256, version: UInt64) -> [UInt8] {
     StoreKey.bigEndian(version) + [treeNodeTag] + hash.bytes
+  }
+  /// The group of a node: the first `treeNodeGroupBits` bits of its hash.
+  static func treeNodeGroup(of hash: Hash256) -> Int {
+    hash.withUnsafeBytes { (Int($0[0]) << 8 | Int($0[1])) >> (16 - treeNodeGroupBits) }
+  }
+  static func treeNodeGroup(_ group: Int, version: UInt64) -> [UInt8] {
+    StoreKey.bigEndian(version) + [treeNodeGroupTag, UInt8(group >> 8), UInt8(truncatingIfNeeded: group)]
   }
   /// The first key of `height`: everything from here on was written at or above it.
   static func start(of height: UInt64) -> [UInt8] { StoreKey.bigEndian(height) }
