@@ -71,7 +71,8 @@ struct StoreFixture {
       while offset < entry.value.count {
         let hash = try #require(Hash256(bytes: entry.value[offset..<offset + 32]))
         let end = offset + 33 + Int(entry.value[offset + 32])
-        nodes.append((entry.key, StoreKey.readBigEndian(entry.key.prefix(8)), hash, Array(entry.value[offset + 33..<end])))
+        nodes.append(
+          (entry.key, StoreKey.readBigEndian(entry.key.prefix(8)), hash, Array(entry.value[offset + 33..<end])))
         offset = end
       }
     }
@@ -331,9 +332,10 @@ struct LedgerStoreTests {
     let leafHash = SparseMerkleNode.leafHash(leaf)
     #expect(execution.newNodes[leafHash] == nil, "the grant's new leaf is named by its parent, not stored")
     let version = block.header.height
-    let stored = Dictionary(uniqueKeysWithValues: try fixture.groupedNodes().filter { $0.version == version }.map {
-      ($0.hash, $0.bytes)
-    })
+    let stored = Dictionary(
+      uniqueKeysWithValues: try fixture.groupedNodes().filter { $0.version == version }.map {
+        ($0.hash, $0.bytes)
+      })
     #expect(stored[leafHash] == nil)
     #expect(stored.count == execution.newNodes.count)
     #expect(cache.value(leafHash) == nil)

@@ -208,7 +208,9 @@ struct LevelDBTests {
     }
   }
 
-  @Test("a tree node whose stored bytes do not hash to its entry's hash, or a group cut inside an entry, is reported as corrupt, not used")
+  @Test(
+    "a tree node whose stored bytes do not hash to its entry's hash, or a group cut inside an entry, is reported as corrupt, not used"
+  )
   func tamperedNode() throws {
     let path = temporaryDirectory("leveldb")
     defer { try? FileManager.default.removeItem(atPath: path) }

@@ -333,7 +333,8 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
     }
     guard let node = found else { return nil }
     guard node.hash == hash else {
-      throw StoreError("store.corrupt", "tree node \(hash.hex) at version \(version) does not hash to the hash it is stored under")
+      throw StoreError(
+        "store.corrupt", "tree node \(hash.hex) at version \(version) does not hash to the hash it is stored under")
     }
     cache.insert(hash, node)
     return node
