@@ -126,10 +126,10 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     tree = SparseMerkleTree(
       source: LevelDBSparseMerkleNodes(database: heightOrdered, rootDatabase: database, groupedFrom: groupedFrom))
     if storedGenesisHash != nil {
-      guard let headBytes = try database.get(StoreKey.head),
-        let frontierBytes = try database.get(StoreKey.historyFrontier)
-      else { throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker") }
-      head = try StoreHead(canonicalBytes: headBytes)
+      head = try Self.storedHead(in: database, path: path)
+      guard let frontierBytes = try database.get(StoreKey.historyFrontier) else {
+        throw StoreError("store.corrupt", "\(path) has a head marker but no history frontier")
+      }
       try Self.discardHeightOrdered(above: head.height, in: heightOrdered)
       // The two databases are one store: a main database without its
       // height-ordered half (copied or restored apart) must not start.
@@ -244,6 +244,13 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     }
   }
 
+  private static func storedHead(in database: LevelDB, path: String) throws -> StoreHead {
+    guard let headBytes = try database.get(StoreKey.head) else {
+      throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker")
+    }
+    return try StoreHead(canonicalBytes: headBytes)
+  }
+
   /// Brings a store written by an older build to the current layout, one
   /// step after another, and returns the first version whose tree nodes are
   /// grouped (`LevelDBSparseMerkleNodes`). Each step writes its marker last,
@@ -259,11 +266,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     }
     if try database.get(StoreKey.layout) == StoreKey.keyPerNodeLayout {
       // Its nodes stay under a key each; the blocks from the next on group theirs.
-      guard let headBytes = try database.get(StoreKey.head) else {
-        throw StoreError("store.corrupt", "\(path) has a genesis hash but no head marker")
-      }
       let marker = WriteBatch()
-      marker.put(StoreKey.groupedNodesFrom, StoreKey.bigEndian(try StoreHead(canonicalBytes: headBytes).height + 1))
+      marker.put(StoreKey.groupedNodesFrom, StoreKey.bigEndian(try storedHead(in: database, path: path).height + 1))
       marker.put(StoreKey.layout, StoreKey.currentLayout)
       try database.write(marker)
     }
