@@ -222,7 +222,7 @@ struct LevelDBTests {
     let batch = WriteBatch()
     LevelDBSparseMerkleNodes.add(nodes, version: 1, root: root, to: batch)
     try database.write(batch)
-    let rootGroup = HeightKey.treeNodeGroup(HeightKey.treeNodeGroup(of: root.hash), version: 1)
+    let rootGroup = HeightKey.treeNodeGroup(holding: root.hash, version: 1)
     // Another well-formed node's bytes as the root's entry: it decodes, but
     // hashes differently. Then a group that ends inside its entry.
     let other = try #require(nodes.first { $0.key != root.hash }?.value).canonicalBytes

@@ -326,7 +326,7 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
         try SparseMerkleNode(canonicalBytes: $0)
       }
     } else {
-      let group = HeightKey.treeNodeGroup(HeightKey.treeNodeGroup(of: hash), version: version)
+      let group = HeightKey.treeNodeGroup(holding: hash, version: version)
       found = try database.get(group, check: .contentHash).flatMap {
         try Self.node(hash, inGroup: $0, version: version)
       }
@@ -382,8 +382,9 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
     // copy of each node, half of what writing the nodes cost besides LevelDB.
     let groupCount = HeightKey.treeNodeGroupCount
     var entries = CanonicalWriter(capacity: nodes.count * 160)
-    var entryEnds: [Int] = []
-    entryEnds.reserveCapacity(nodes.count)
+    // Entry `n` is `entries.bytes[entryBounds[n]..<entryBounds[n + 1]]`.
+    var entryBounds = [0]
+    entryBounds.reserveCapacity(nodes.count + 1)
     var entryGroups: [UInt16] = []
     entryGroups.reserveCapacity(nodes.count)
     var groupStarts = [Int](repeating: 0, count: groupCount + 1)
@@ -398,7 +399,7 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
       entries.write(u8: UInt8(encoded.bytes.count))
       entries.append(raw: encoded.bytes)
       entryGroups.append(UInt16(group))
-      entryEnds.append(entries.bytes.count)
+      entryBounds.append(entries.bytes.count)
     }
     for group in 0..<groupCount { groupStarts[group + 1] += groupStarts[group] }
     var ordered = [Int](repeating: 0, count: nodes.count)
@@ -408,18 +409,17 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
       nextSlot[Int(group)] += 1
     }
     // One key and one value buffer for the whole block: LevelDB copies each put.
-    var key = HeightKey.treeNodeGroup(0, version: version)
+    var key = HeightKey.treeNodeGroup(holding: .zero, version: version)
     var value: [UInt8] = []
     value.reserveCapacity(4_096)
     entries.bytes.withUnsafeBufferPointer { allEntries in
       for group in 0..<groupCount where groupStarts[group] < groupStarts[group + 1] {
         value.removeAll(keepingCapacity: true)
         for entry in ordered[groupStarts[group]..<groupStarts[group + 1]] {
-          let start = entry == 0 ? 0 : entryEnds[entry - 1]
-          value.append(contentsOf: UnsafeBufferPointer(rebasing: allEntries[start..<entryEnds[entry]]))
+          value.append(
+            contentsOf: UnsafeBufferPointer(rebasing: allEntries[entryBounds[entry]..<entryBounds[entry + 1]]))
         }
-        key[key.count - 2] = UInt8(group >> 8)
-        key[key.count - 1] = UInt8(truncatingIfNeeded: group)
+        HeightKey.setTreeNodeGroup(group, in: &key)
         batch.put(key, value)
       }
     }

@@ -175,8 +175,17 @@ enum HeightKey {
   static func treeNodeGroup(of hash: Hash256) -> Int {
     hash.withUnsafeBytes { (Int($0[0]) << 8 | Int($0[1])) >> (16 - treeNodeGroupBits) }
   }
-  static func treeNodeGroup(_ group: Int, version: UInt64) -> [UInt8] {
-    StoreKey.bigEndian(version) + [treeNodeGroupTag, UInt8(group >> 8), UInt8(truncatingIfNeeded: group)]
+  /// The key of the group that holds `hash` among the nodes of `version`.
+  static func treeNodeGroup(holding hash: Hash256, version: UInt64) -> [UInt8] {
+    var key = StoreKey.bigEndian(version) + [treeNodeGroupTag, 0, 0]
+    setTreeNodeGroup(treeNodeGroup(of: hash), in: &key)
+    return key
+  }
+  /// Turns a group key into the key of `group` in the same version: a
+  /// commit writes a block's groups through one key buffer.
+  static func setTreeNodeGroup(_ group: Int, in key: inout [UInt8]) {
+    key[key.count - 2] = UInt8(group >> 8)
+    key[key.count - 1] = UInt8(truncatingIfNeeded: group)
   }
   /// The first key of `height`: everything from here on was written at or above it.
   static func start(of height: UInt64) -> [UInt8] { StoreKey.bigEndian(height) }
