@@ -171,6 +171,22 @@ struct LevelDBTests {
     #expect(cache.value(998) == "998")
   }
 
+  @Test("an entry taken from the two-generation cache, young or old, is returned once and leaves room")
+  func twoGenerationCacheTake() {
+    let cache = TwoGenerationCache<Int, String>(capacity: 4)
+    cache.insert(1, "one")
+    cache.insert(2, "two")
+    cache.insert(3, "three")  // 1 and 2 age
+    #expect(cache.take(1) == "one", "from the old generation")
+    #expect(cache.take(3) == "three", "from the young generation")
+    #expect(cache.take(1) == nil && cache.take(3) == nil && cache.value(1) == nil)
+    #expect(cache.take(7) == nil, "absent")
+    // The young generation is empty again: two inserts fit without aging 2 out.
+    cache.insert(4, "four")
+    cache.insert(5, "five")
+    #expect(cache.value(2) == "two")
+  }
+
   @Test("a second open of the same directory fails instead of sharing it")
   func exclusiveLock() throws {
     let path = temporaryDirectory("leveldb")

@@ -202,7 +202,9 @@ struct SparseMerkleTreeTests {
     #expect(splits > 0, "in a tree of 4,096 keys, most new keys end on a leaf")
   }
 
-  @Test("an update names exactly the old tree's internal nodes on the changed paths as replaced, each once")
+  @Test(
+    "an update reads exactly the old tree's internal nodes on the changed paths as nodes to replace, each once, and no other node so"
+  )
   func replacedNodesAreTheChangedPaths() throws {
     let (tree, root) = try Self.populatedTree(count: 4_096)
     // The internal nodes from the root down the key's path, in the old tree.
@@ -223,17 +225,23 @@ struct SparseMerkleTreeTests {
     for n in [3, 1_000, 4_095] { changes[Self.key(n)] = Self.value(n, 1) }
     for n in [17, 2_048] { changes[Self.key(n)] = .some(nil) }
     let sorted = changes.sorted { $0.key < $1.key }.map {
-      SparseMerkleTree<InMemorySparseMerkleNodes>.Change(key: $0.key, valueHash: $0.value)
+      SparseMerkleTree<CountingNodes>.Change(key: $0.key, valueHash: $0.value)
     }
-    let update = try tree.update(root: root, sorted: sorted, version: 1)
+    let counting = CountingNodes(tree.source)
+    let update = try SparseMerkleTree(source: counting).update(root: root, sorted: sorted, version: 1)
     var expected: Set<Hash256> = []
     for key in changes.keys { expected.formUnion(try internalNodes(onPathOf: key)) }
     #expect(expected.contains(root))
-    #expect(update.replacedNodes.count == expected.count, "each replaced node once")
-    #expect(Set(update.replacedNodes) == expected)
-    #expect(update.replacedNodes.allSatisfy { update.newNodes[$0] == nil })
+    #expect(counting.toReplace.count == expected.count, "each replaced node once")
+    #expect(Set(counting.toReplace) == expected)
+    #expect(counting.toReplace.allSatisfy { update.newNodes[$0] == nil })
+    // Nodes that stay in the new tree are read as kept ones (a lone sibling moving up).
+    #expect(counting.reads == counting.toReplace.count + counting.kept.count)
+    #expect(counting.kept.allSatisfy { !expected.contains($0) })
     // An update with nothing to change replaces nothing.
-    #expect(try tree.update(root: root, sorted: [], version: 2).replacedNodes.isEmpty)
+    let unchanged = CountingNodes(tree.source)
+    _ = try SparseMerkleTree(source: unchanged).update(root: root, sorted: [], version: 2)
+    #expect(unchanged.toReplace.isEmpty)
   }
 
   @Test("an internal node's leaf children round-trip in tag 2; a node without them stays tag 1; bad flags are refused")
@@ -347,15 +355,25 @@ struct SparseMerkleTreeTests {
   }
 }
 
-/// A node source that counts the reads that reach it.
+/// A node source that counts the reads that reach it, and records which
+/// were of nodes to keep and which of nodes to replace.
 final class CountingNodes: SparseMerkleNodeSource {
   let base: InMemorySparseMerkleNodes
   var reads = 0
+  var kept: [Hash256] = []
+  var toReplace: [Hash256] = []
 
   init(_ base: InMemorySparseMerkleNodes) { self.base = base }
 
   func node(_ hash: Hash256, version: UInt64) -> SparseMerkleNode? {
     reads += 1
+    kept.append(hash)
+    return base.node(hash, version: version)
+  }
+
+  func nodeToReplace(_ hash: Hash256, version: UInt64) -> SparseMerkleNode? {
+    reads += 1
+    toReplace.append(hash)
     return base.node(hash, version: version)
   }
 

@@ -226,7 +226,7 @@ extension Genesis {
       stateRoot: stateRoot, validatorSetHash: validatorSet.hash, proposer: PublicKey(rawValue: .zero))
     let execution = BlockExecution(
       results: [], resultsRoot: MerkleTree.emptyRoot, changes: changes, stateRoot: stateRoot,
-      stateRootVersion: update.root.version, newNodes: update.newNodes, replacedNodes: [], validatorSet: validatorSet,
+      stateRootVersion: update.root.version, newNodes: update.newNodes, validatorSet: validatorSet,
       recordWrites: changes.map { ($0.key, 0) })
     return GenesisState(block: Block(header: header, transactions: []), execution: execution)
   }

@@ -139,8 +139,19 @@ public protocol SparseMerkleNodeSource {
   /// The node `hash` as stored by `version`; a source that keys nodes by
   /// hash alone may ignore the version.
   func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode?
+  /// The node `hash` as `node` reads it, for an update that stores a new
+  /// node in its place: the newest tree no longer holds it, so a cache of
+  /// that tree can let it go now, instead of finding it again to drop it
+  /// after the commit.
+  func nodeToReplace(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode?
   /// The version that stored the root node `root`, or nil if it never did.
   func rootVersion(_ root: Hash256) throws -> UInt64?
+}
+
+extension SparseMerkleNodeSource {
+  public func nodeToReplace(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode? {
+    try node(hash, version: version)
+  }
 }
 
 public enum SparseMerkleTreeError: Error, Equatable, Sendable {
@@ -282,14 +293,10 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     return (update.root, update.newNodes)
   }
 
-  /// What an update made: the new root, the nodes to store under its
-  /// version, and the internal nodes of the old tree it read and replaced.
+  /// What an update made: the new root and the nodes to store under its version.
   struct Update {
     let root: SparseMerkleRoot
     let newNodes: [Hash256: SparseMerkleNode]
-    /// Each is still part of older versions, but no longer of the new tree,
-    /// so a cache of the latest nodes can let them go.
-    let replacedNodes: [Hash256]
   }
 
   /// `update` with the changes already in ascending key order, one per key.
@@ -312,9 +319,7 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     if case .leaf(let leaf, _, _) = result {
       result = .leaf(leaf, hash: context.store(.leaf(key: leaf.key, valueHash: leaf.valueHash)), version: version)
     }
-    return Update(
-      root: SparseMerkleRoot(hash: result.hash, version: result.version), newNodes: context.newNodes,
-      replacedNodes: context.replacedNodes)
+    return Update(root: SparseMerkleRoot(hash: result.hash, version: result.version), newNodes: context.newNodes)
   }
 
   /// A leaf child named by its parent is used only if it hashes to the child's hash.
@@ -383,9 +388,6 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     /// The version every node this update stores is stored under.
     let version: UInt64
     var newNodes: [Hash256: SparseMerkleNode] = [:]
-    /// Internal nodes read from the source with a change below them: the
-    /// update stores a new node in each one's place.
-    var replacedNodes: [Hash256] = []
 
     init(source: Source, version: UInt64) {
       self.source = source
@@ -398,9 +400,21 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       return hash
     }
 
+    /// A node this update reads and keeps: it stays in the new tree.
     func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode {
       if version == self.version, let node = newNodes[hash] { return node }
       guard let node = try source.node(hash, version: version) else { throw SparseMerkleTreeError.missingNode(hash) }
+      return node
+    }
+
+    /// A node with a change below it: the update stores a new node in its
+    /// place. (A root that is a leaf is read here too; that is rare, and a
+    /// cache that lets it go only reads it again from disk.)
+    func nodeToReplace(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode {
+      if version == self.version, let node = newNodes[hash] { return node }
+      guard let node = try source.nodeToReplace(hash, version: version) else {
+        throw SparseMerkleTreeError.missingNode(hash)
+      }
       return node
     }
 
@@ -416,11 +430,10 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
         try SparseMerkleTree.check(knownLeaf, is: hash)
         existing = knownLeaf
       } else {
-        switch try node(hash, version: version) {
+        switch try nodeToReplace(hash, version: version) {
         case .leaf(let key, let valueHash):
           existing = SparseMerkleProof.Leaf(key: key, valueHash: valueHash)
         case .internalNode(let left, let right, let leftVersion, let rightVersion, let leafChildren):
-          if version != self.version { replacedNodes.append(hash) }
           let split = changes.firstIndex { $0.key.bit(depth) } ?? changes.endIndex
           let newLeft = try update(
             left, version: leftVersion, knownLeaf: leafChildren?.left, depth: depth + 1, changes[..<split])

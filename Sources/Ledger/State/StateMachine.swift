@@ -40,10 +40,6 @@ public struct BlockExecution: Sendable {
   /// Tree nodes the new root needs that were not stored before, to be stored
   /// under this block's height.
   public let newNodes: [Hash256: SparseMerkleNode]
-  /// Internal nodes of the parent's tree that this block's tree replaced:
-  /// still part of older versions, no longer of the newest, which is the one
-  /// the next block reads.
-  public let replacedNodes: [Hash256]
   /// The set in force for this block (after any scheduled change took effect).
   public let validatorSet: ValidatorSet
   /// Which accepted transaction (index in the block) wrote which record.
@@ -123,7 +119,7 @@ public struct StateMachine: Sendable {
     return BlockExecution(
       results: results, resultsRoot: TransactionResult.root(results), changes: changes,
       stateRoot: update.root.hash, stateRootVersion: update.root.version, newNodes: update.newNodes,
-      replacedNodes: update.replacedNodes, validatorSet: validatorSet, recordWrites: recordWrites)
+      validatorSet: validatorSet, recordWrites: recordWrites)
   }
 
   /// Codes admission may refuse with: who may sign what, decided by committed

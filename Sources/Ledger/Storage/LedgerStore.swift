@@ -500,7 +500,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     // First, and synced: nothing refers to these until the head marker does.
     try heightOrdered.write(heightBatch)
     try database.write(batch)
-    tree.source.remember(execution.newNodes, replacing: execution.replacedNodes, root: root)
+    tree.source.remember(execution.newNodes, root: root)
     for index in changes.indices { recordCache.insert(changes[index].key, changes[index].after) }
     head = newHead
     historyFrontier = frontier

@@ -317,6 +317,24 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
 
   public func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode? {
     if let cached = cache.value(hash) { return cached }
+    guard let node = try stored(hash, version: version) else { return nil }
+    cache.insert(hash, node)
+    return node
+  }
+
+  /// Taken out of the cache, or read from disk without entering it: the
+  /// update that reads it stores a new node in its place, so the newest
+  /// tree, the one the cache keeps, no longer holds it. Looking it up and
+  /// then finding it again to drop it after the commit cost two lookups
+  /// (and, for an old-generation hit, a move to the young one) where this
+  /// is one (docs/BENCHMARKS.md, "the take round").
+  public func nodeToReplace(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode? {
+    if let cached = cache.take(hash) { return cached }
+    return try stored(hash, version: version)
+  }
+
+  /// The node as stored on disk, checked against its hash.
+  private func stored(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode? {
     databaseReads.add()
     // A node that fails to decode or to hash to the hash it is stored under
     // means the disk is damaged: report it, do not trust it.
@@ -336,7 +354,6 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
       throw StoreError(
         "store.corrupt", "tree node \(hash.hex) at version \(version) does not hash to the hash it is stored under")
     }
-    cache.insert(hash, node)
     return node
   }
 
@@ -427,19 +444,18 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   }
 
   /// After the batch is durable: the newest internal nodes are the likeliest
-  /// to be read next, and the ones they replaced (`replaced`) the least, as
-  /// the next update reads the newest tree only.
-  /// - Dropping the replaced ones keeps the cache's room for nodes still in
-  ///   the newest tree: tree-node reads from LevelDB fell from 0.91 to 0.37
-  ///   per transaction at ≈ 150,000 records and from 2.03 to 1.43 at
-  ///   ≈ 680,000 (`ledger-cli bench store`, docs/BENCHMARKS.md). They go
-  ///   first, in case a node comes back unchanged under the new version.
-  /// - The only leaf an update stores is a root that is one, too rare to
-  ///   cache. Testing each node's case also lets it be copied as an internal
-  ///   node: inserted without the test, every node went through the enum's
-  ///   generic copy, 2.4–2.6 % of a node's CPU in profiles against 1.4–1.8 %.
-  func remember(_ nodes: [Hash256: SparseMerkleNode], replacing replaced: [Hash256], root: SparseMerkleRoot) {
-    cache.remove(contentsOf: replaced)
+  /// to be read next, as the next update reads the newest tree only. The
+  /// ones they replaced already left the cache as the update read them
+  /// (`nodeToReplace`), which keeps its room for nodes still in the newest
+  /// tree: tree-node reads from LevelDB fell from 0.91 to 0.37 per
+  /// transaction at ≈ 150,000 records and from 2.03 to 1.43 at ≈ 680,000
+  /// when replaced nodes were first dropped (`ledger-cli bench store`,
+  /// docs/BENCHMARKS.md).
+  /// The only leaf an update stores is a root that is one, too rare to
+  /// cache. Testing each node's case also lets it be copied as an internal
+  /// node: inserted without the test, every node went through the enum's
+  /// generic copy, 2.4–2.6 % of a node's CPU in profiles against 1.4–1.8 %.
+  func remember(_ nodes: [Hash256: SparseMerkleNode], root: SparseMerkleRoot) {
     cache.insert(
       contentsOf: nodes.lazy.filter { _, node in
         if case .internalNode = node { return true }
@@ -459,7 +475,7 @@ final class ReadCount: Sendable {
 /// A bounded cache of decoded values: two generations of at most
 /// `capacity / 2` entries; when the young one fills, the old one is dropped and
 /// the young one ages, and a hit in the old generation moves the entry back.
-/// Entries removed make room: the young generation fills later.
+/// Entries taken make room: the young generation fills later.
 /// Roughly LRU for the cost of a dictionary. Thread-safe: the node's proof
 /// handlers read it off the actor that writes.
 final class TwoGenerationCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
@@ -498,15 +514,10 @@ final class TwoGenerationCache<Key: Hashable & Sendable, Value: Sendable>: Senda
 
   func insert(_ key: Key, _ value: Value) { generations.withLock { $0.insert(key, value) } }
 
-  /// Removes each key present, `chunk` at a time under the lock, as `insert(contentsOf:)` does.
-  func remove(contentsOf keys: [Key], chunk: Int = 4_096) {
-    for keysInChunk in keys.chunks(of: max(1, chunk)) {
-      generations.withLock { state in
-        for key in keysInChunk {
-          if state.young.removeValue(forKey: key) == nil { state.old.removeValue(forKey: key) }
-        }
-      }
-    }
+  /// Removes the entry and returns its value, for a caller that will not ask
+  /// for it again.
+  func take(_ key: Key) -> Value? {
+    generations.withLock { state in state.young.removeValue(forKey: key) ?? state.old.removeValue(forKey: key) }
   }
 
   /// Inserts many under one acquisition of the lock, `chunk` at a time so
