@@ -142,7 +142,11 @@ public struct Mempool: Sendable {
     var removed: [SignedTransaction] = []
     removed.reserveCapacity(transactions.count)
     for transaction in transactions {
-      if let entry = remove(transaction.id) { removed.append(entry.transaction) }
+      if let entry = remove(transaction.id) {
+        removed.append(entry.transaction)
+        // It held its signer's sequence, which one pending transaction at most can.
+        continue
+      }
       let body = transaction.body
       let floor: UInt64
       if let known = floors[body.signer] {
