@@ -235,8 +235,7 @@ struct SparseMerkleTreeTests {
     #expect(counting.toReplace.count == expected.count, "each replaced node once")
     #expect(Set(counting.toReplace) == expected)
     #expect(counting.toReplace.allSatisfy { update.newNodes[$0] == nil })
-    // Nodes that stay in the new tree are read as kept ones (a lone sibling moving up).
-    #expect(counting.reads == counting.toReplace.count + counting.kept.count)
+    // Any other node it reads (a lone sibling that may move up) stays in the new tree.
     #expect(counting.kept.allSatisfy { !expected.contains($0) })
     // An update with nothing to change replaces nothing.
     let unchanged = CountingNodes(tree.source)
