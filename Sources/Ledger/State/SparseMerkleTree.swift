@@ -400,9 +400,12 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
       return hash
     }
 
+    // An update reads only nodes of the tree it started from: the nodes it
+    // makes are returned up the recursion, never read back, so neither read
+    // looks in `newNodes`.
+
     /// A node this update reads and keeps: it stays in the new tree.
     func node(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode {
-      if version == self.version, let node = newNodes[hash] { return node }
       guard let node = try source.node(hash, version: version) else { throw SparseMerkleTreeError.missingNode(hash) }
       return node
     }
@@ -411,7 +414,6 @@ public struct SparseMerkleTree<Source: SparseMerkleNodeSource> {
     /// place. (A root that is a leaf is read here too; that is rare, and a
     /// cache that lets it go only reads it again from disk.)
     func nodeToReplace(_ hash: Hash256, version: UInt64) throws -> SparseMerkleNode {
-      if version == self.version, let node = newNodes[hash] { return node }
       guard let node = try source.nodeToReplace(hash, version: version) else {
         throw SparseMerkleTreeError.missingNode(hash)
       }
