@@ -23,11 +23,15 @@ final class LocalNetwork: @unchecked Sendable {
   private var processes: [String: Process] = [:]
   /// With network namespaces: each node in its own namespace, joined by veth pairs to one bridge.
   let namespaces: NamespaceLayout?
+  /// On loopback: the nodes' ports, kept from other local networks while this one lives
+  /// (a killed node's port must still be free when it restarts).
+  private let ports: PortReservation?
 
-  private init(directory: String, members: [Member], namespaces: NamespaceLayout? = nil) {
+  private init(directory: String, members: [Member], namespaces: NamespaceLayout?, ports: PortReservation?) {
     self.directory = directory
     self.members = members
     self.namespaces = namespaces
+    self.ports = ports
   }
 
   /// Node keys of a devnet-style genesis: each validator's key derived from its bureau id.
@@ -64,7 +68,8 @@ final class LocalNetwork: @unchecked Sendable {
     let observerKeys = (1...max(1, observers)).prefix(observers).map { observerKey($0) }
     let count = validators.count + observers
     let layout = namespaces ? try NamespaceLayout.create(nodes: count) : nil
-    let ports = layout == nil ? try freePorts(2 * count) : []
+    let reservation = layout == nil ? try freePorts(2 * count) : nil
+    let ports = reservation?.ports ?? []
     func addresses(_ index: Int) -> (api: String, p2p: String) {
       if let layout { return ("http://\(layout.address(index)):8080", "\(layout.address(index)):26600") }
       return ("http://127.0.0.1:\(ports[2 * index])", "127.0.0.1:\(ports[2 * index + 1])")
@@ -97,27 +102,36 @@ final class LocalNetwork: @unchecked Sendable {
       try NodeHome(path: member.home).initialize(config: config, key: key, genesisJSON: genesisJSON)
       members.append(member)
     }
-    let network = LocalNetwork(directory: directory, members: members, namespaces: layout)
+    let network = LocalNetwork(directory: directory, members: members, namespaces: layout, ports: reservation)
     try network.writeDescription()
     return network
   }
 
-  /// Free TCP ports on loopback, below the kernel's ephemeral range. A port
-  /// the kernel picked for a bind to port 0 came from that range, and between
-  /// its release here and the node's bind any outgoing connection on the
-  /// machine could be given it as its local port (seen in CI, with tests
-  /// connecting in parallel: "Address already in use"). Below the range only
-  /// an explicit bind can take one, so candidates are random and each is
-  /// checked by binding it, all held until every port is found.
+  /// Free TCP ports on loopback, below the kernel's ephemeral range, each
+  /// reserved for as long as the returned reservation lives.
+  ///
+  /// A port the kernel picked for a bind to port 0 came from the ephemeral
+  /// range, and between its release here and the node's bind any outgoing
+  /// connection on the machine could be given it as its local port (seen in
+  /// CI, with tests connecting in parallel). Below the range only an explicit
+  /// bind can take one, so candidates are random and each is checked by
+  /// binding it. That check alone still let two networks started at once pick
+  /// the same port before either node had bound it (seen in CI: "Address
+  /// already in use"), so each port is also reserved with a lock file shared
+  /// by every local network on the machine; see `PortReservation`.
   /// `among` narrows the range drawn from (the tests use it).
-  static func freePorts(_ count: Int, among candidateRange: Range<Int>? = nil) throws -> [Int] {
+  static func freePorts(_ count: Int, among candidateRange: Range<Int>? = nil) throws -> PortReservation {
     let candidates = Array(candidateRange ?? 10_000..<ephemeralPortRangeStart()).shuffled()
-    var ports: [Int] = []
+    let reservation = PortReservation()
     var sockets: [Int32] = []
     defer { for descriptor in sockets { close(descriptor) } }
-    for candidate in candidates where ports.count < count {
+    for candidate in candidates where reservation.ports.count < count {
+      guard let lock = try PortReservation.lock(candidate) else { continue }
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-      guard descriptor >= 0 else { throw CLIError(code: "devnet.ports", message: "cannot open a socket") }
+      guard descriptor >= 0 else {
+        PortReservation.unlock(lock)
+        throw CLIError(code: "devnet.ports", message: "cannot open a socket")
+      }
       var address = sockaddr_in()
       address.sin_family = sa_family_t(AF_INET)
       address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -129,19 +143,20 @@ final class LocalNetwork: @unchecked Sendable {
       }
       guard bound else {
         close(descriptor)
+        PortReservation.unlock(lock)
         continue
       }
       sockets.append(descriptor)
-      ports.append(candidate)
+      reservation.add(lock)
     }
-    guard ports.count == count else {
+    guard reservation.ports.count == count else {
       throw CLIError(
         code: "devnet.ports",
         message:
-          "found \(ports.count) of \(count) free loopback ports between \(candidates.min() ?? 0) and \(candidates.max() ?? 0)"
+          "found \(reservation.ports.count) of \(count) free loopback ports between \(candidates.min() ?? 0) and \(candidates.max() ?? 0)"
       )
     }
-    return ports
+    return reservation
   }
 
   /// The first port the kernel hands out for outgoing connections (Linux's default is 32768).
@@ -261,6 +276,74 @@ final class LocalNetwork: @unchecked Sendable {
         "  \(member.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(member.role.padding(toLength: 9, withPad: " ", startingAt: 0)) api \(member.api)  p2p \(member.p2p)  pid \(member.pid)"
       )
     }
+  }
+}
+
+/// Loopback ports held for one local network against every other local
+/// network on the machine, until the reservation is released or its process
+/// ends. Each port is an exclusive `flock` on `<tmp>/dirledger-ports/<port>`:
+/// the kernel drops the lock when the holder exits, however it exits, so a
+/// crashed network never leaves a port reserved. Other programs are not
+/// bound by it; `LocalNetwork.freePorts` checks those by binding.
+final class PortReservation: @unchecked Sendable {
+  struct Lock {
+    let port: Int
+    let descriptor: Int32
+    let path: String
+  }
+
+  private let mutex = NSLock()
+  private var locks: [Lock] = []
+
+  var ports: [Int] { mutex.withLock { locks.map(\.port) } }
+
+  fileprivate func add(_ lock: Lock) { mutex.withLock { locks.append(lock) } }
+
+  /// Gives every port back (also done when the reservation is freed).
+  func release() {
+    let released = mutex.withLock {
+      defer { locks.removeAll() }
+      return locks
+    }
+    for lock in released { Self.unlock(lock) }
+  }
+
+  deinit { release() }
+
+  static var directory: String { NSTemporaryDirectory() + "dirledger-ports" }
+
+  /// The port's lock, or nil when another local network holds it.
+  static func lock(_ port: Int) throws -> Lock? {
+    // World-writable and sticky like /tmp, so networks of different users share it.
+    if mkdir(directory, 0o1777) == 0 { chmod(directory, 0o1777) }
+    let path = directory + "/\(port)"
+    let descriptor = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else {
+      throw CLIError(
+        code: "devnet.ports", message: "cannot open \(path) to reserve a port: \(String(cString: strerror(errno)))")
+    }
+    guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+      close(descriptor)
+      return nil
+    }
+    // The holder before us may have removed the file between our open and
+    // our lock; a lock on a removed file reserves nothing, so only a lock on
+    // the file the path names now counts.
+    var held = stat()
+    var named = stat()
+    guard fstat(descriptor, &held) == 0, stat(path, &named) == 0, held.st_ino == named.st_ino,
+      held.st_dev == named.st_dev
+    else {
+      close(descriptor)
+      return nil
+    }
+    return Lock(port: port, descriptor: descriptor, path: path)
+  }
+
+  /// Removes the file while still holding its lock, so nobody can lock it in between.
+  static func unlock(_ lock: Lock) {
+    unlink(lock.path)
+    close(lock.descriptor)
   }
 }
 

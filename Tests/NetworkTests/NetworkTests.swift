@@ -629,10 +629,11 @@ struct BenchSmokeTests {
 }
 
 /// Ports for local networks come from below the kernel's ephemeral range, so
-/// no outgoing connection can be given one between its choice and the node's bind.
+/// no outgoing connection can be given one between its choice and the node's
+/// bind, and are reserved so no other local network can either.
 @Suite struct LocalNetworkPortTests {
   @Test func freePortsAreDistinctAndBelowTheEphemeralRange() throws {
-    let ports = try LocalNetwork.freePorts(24)
+    let ports = try LocalNetwork.freePorts(24).ports
     #expect(Set(ports).count == 24)
     #expect(ports.allSatisfy { $0 >= 10_000 && $0 < LocalNetwork.ephemeralPortRangeStart() }, "\(ports)")
   }
@@ -648,6 +649,12 @@ struct BenchSmokeTests {
     defer { for descriptor in held { close(descriptor) } }
     var taken: Set<Int> = []
     for port in window where port % 2 == 0 {
+      taken.insert(port)
+      // Bound only while no network has it reserved, so this test never takes a
+      // port from a network starting alongside; the reservation is then given
+      // back, leaving a port that is bound but not reserved.
+      guard let reservation = try PortReservation.lock(port) else { continue }
+      defer { PortReservation.unlock(reservation) }
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
       var address = sockaddr_in()
       address.sin_family = sa_family_t(AF_INET)
@@ -660,14 +667,38 @@ struct BenchSmokeTests {
       }
       // Bound here or held by someone else: taken either way.
       held.append(descriptor)
-      taken.insert(port)
     }
-    let ports = try LocalNetwork.freePorts(16, among: window)
+    let ports = try LocalNetwork.freePorts(16, among: window).ports
     #expect(Set(ports).count == 16)
     #expect(ports.allSatisfy { window.contains($0) && !taken.contains($0) }, "\(ports)")
 
     let tooMany = #expect(throws: CLIError.self) { try LocalNetwork.freePorts(25, among: window) }
     #expect(tooMany?.code == "devnet.ports")
+  }
+
+  /// Two networks started at once: the first one's ports are not bound yet
+  /// (its nodes are still starting), so only the reservation keeps the second
+  /// off them. A separate `open` of the lock file conflicts within one process
+  /// exactly as across processes, which is what `devnet start` runs into.
+  @Test func reservedPortsAreSkippedUntilReleased() throws {
+    let base = 10_000 + Int.random(in: 0..<10_000)
+    let window = base..<(base + 40)
+    let first = try LocalNetwork.freePorts(12, among: window)
+    let second = try LocalNetwork.freePorts(12, among: window)
+    #expect(Set(first.ports).isDisjoint(with: second.ports), "\(first.ports) \(second.ports)")
+    for port in first.ports {
+      #expect(try PortReservation.lock(port) == nil, "port \(port) is reserved")
+      #expect(FileManager.default.fileExists(atPath: PortReservation.directory + "/\(port)"))
+    }
+
+    let released = first.ports
+    first.release()
+    for port in released {
+      #expect(!FileManager.default.fileExists(atPath: PortReservation.directory + "/\(port)"))
+      let lock = try #require(try PortReservation.lock(port), "port \(port) is free again")
+      PortReservation.unlock(lock)
+    }
+    for port in second.ports { #expect(try PortReservation.lock(port) == nil, "port \(port) is still reserved") }
   }
 }
 
