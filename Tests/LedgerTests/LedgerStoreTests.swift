@@ -300,7 +300,7 @@ struct LedgerStoreTests {
     func run(_ tables: inout ExecutionTables) throws -> BlockExecution {
       try machine.execute(
         transactions: transactions, height: store.head.height + 1, timeMs: store.head.timeMs + 1_000, state: store,
-        tree: store.tree, stateRoot: store.head.stateRoot, reusingNodeTable: [:], tables: &tables)
+        tree: store.tree, stateRoot: store.head.stateRoot, reusingNodeTable: .init(), tables: &tables)
     }
     var tables = ExecutionTables()
     let first = try run(&tables)
@@ -330,7 +330,7 @@ struct LedgerStoreTests {
     let (_, proof) = try fixture.store.record(.grant(H.police, "G-1"), atRoot: block.header.stateRoot)
     let leaf = try #require(proof.leaf)
     let leafHash = SparseMerkleNode.leafHash(leaf)
-    #expect(execution.newNodes[leafHash] == nil, "the grant's new leaf is named by its parent, not stored")
+    #expect(!execution.newNodes.hashes.contains(leafHash), "the grant's new leaf is named by its parent, not stored")
     let version = block.header.height
     let stored = Dictionary(
       uniqueKeysWithValues: try fixture.groupedNodes().filter { $0.version == version }.map {
@@ -378,7 +378,7 @@ struct LedgerStoreTests {
     let (second, execution) = try fixture.commit([fixture.policeGrant("G-2")])
     for hash in onPath { #expect(cache.value(hash) == nil, "a replaced node left the cache") }
     #expect(cache.value(second.header.stateRoot) != nil)
-    for hash in execution.newNodes.keys { #expect(cache.value(hash) != nil) }
+    for hash in execution.newNodes.hashes { #expect(cache.value(hash) != nil) }
     // Still stored under its version: the first block's state proves as before.
     let key = RecordKey.grant(H.police, "G-1")
     let (record, proof) = try fixture.store.record(key, atRoot: first.header.stateRoot)

@@ -241,7 +241,7 @@ struct LevelDBTests {
     let rootGroup = HeightKey.treeNodeGroup(holding: root.hash, version: 1)
     // Another well-formed node's bytes as the root's entry: it decodes, but
     // hashes differently. Then a group that ends inside its entry.
-    let other = try #require(nodes.first { $0.key != root.hash }?.value).canonicalBytes
+    let other = try #require(nodes.first { $0.hash != root.hash }?.node).canonicalBytes
     let wrongNode = root.hash.bytes + [UInt8(other.count)] + other
     for group in [wrongNode, Array(wrongNode.dropLast())] {
       let tampered = WriteBatch()

@@ -104,7 +104,7 @@ struct SparseMerkleTreeTests {
 
   static func randomBatches<Source: SparseMerkleNodeSource>(
     _ tree: SparseMerkleTree<Source>,
-    store: ([Hash256: SparseMerkleNode], UInt64, SparseMerkleRoot) throws -> Void
+    store: (NewTreeNodes, UInt64, SparseMerkleRoot) throws -> Void
   ) throws {
     let seed = UInt64(ProcessInfo.processInfo.environment["FUZZ_SEED"] ?? "") ?? 7
     var random = SeededGenerator(seed: seed)
@@ -113,7 +113,7 @@ struct SparseMerkleTreeTests {
     var history: [(root: Hash256, model: [Hash256: Hash256])] = []
     // Each update refills the previous one's table, as the store does; it
     // must come out holding that update's nodes and nothing else.
-    var spareTable: [Hash256: SparseMerkleNode] = [:]
+    var spareTable = NewTreeNodes()
     for version in 0..<40 {
       var batch: [Hash256: Hash256?] = [:]
       for _ in 0..<Int.random(in: 1...40, using: &random) {
@@ -124,6 +124,9 @@ struct SparseMerkleTreeTests {
         root: root, batch, version: UInt64(version + 1), reusing: consume spareTable)
       let fresh = try tree.update(root: root, batch, version: UInt64(version + 1))
       #expect(newRoot == fresh.root && newNodes == fresh.newNodes, "seed \(seed) version \(version)")
+      // Listed, not keyed by hash: each node must be made once, under its own hash.
+      #expect(Set(newNodes.hashes).count == newNodes.count, "seed \(seed) version \(version)")
+      #expect(newNodes.allSatisfy { $0.hash == $0.node.hash }, "seed \(seed) version \(version)")
       try store(newNodes, UInt64(version + 1), newRoot)
       spareTable = newNodes
       for (key, value) in batch { model[key] = value }
@@ -196,7 +199,8 @@ struct SparseMerkleTreeTests {
       // The split leaf keeps its stored node (and version): it is not stored again.
       if let split = proof.leaf {
         splits += 1
-        #expect(updated.newNodes[SparseMerkleNode.leaf(key: split.key, valueHash: split.valueHash).hash] == nil)
+        let splitLeaf = SparseMerkleNode.leaf(key: split.key, valueHash: split.valueHash)
+        #expect(!updated.newNodes.hashes.contains(splitLeaf.hash))
       }
     }
     #expect(splits > 0, "in a tree of 4,096 keys, most new keys end on a leaf")
@@ -234,7 +238,7 @@ struct SparseMerkleTreeTests {
     #expect(expected.contains(root))
     #expect(counting.toReplace.count == expected.count, "each replaced node once")
     #expect(Set(counting.toReplace) == expected)
-    #expect(counting.toReplace.allSatisfy { update.newNodes[$0] == nil })
+    #expect(counting.toReplace.allSatisfy { !update.newNodes.hashes.contains($0) })
     // Any other node it reads (a lone sibling that may move up) stays in the new tree.
     #expect(counting.kept.allSatisfy { !expected.contains($0) })
     // An update with nothing to change replaces nothing.
@@ -309,7 +313,7 @@ struct SparseMerkleTreeTests {
     var model: [Hash256: Hash256] = [:]
     var root = Hash256.zero
     var version: UInt64 = 0
-    func apply(_ batch: [Hash256: Hash256?]) throws -> [Hash256: SparseMerkleNode] {
+    func apply(_ batch: [Hash256: Hash256?]) throws -> NewTreeNodes {
       version += 1
       let (newRoot, newNodes) = try tree.update(root: root, batch, version: version)
       nodes.insert(newNodes)
@@ -324,16 +328,16 @@ struct SparseMerkleTreeTests {
     }
     var grow: [Hash256: Hash256?] = [:]
     for n in 0..<256 { grow[Self.key(n)] = Self.value(n, 1) }
-    #expect(try apply(grow).values.allSatisfy { !isLeaf($0) })
+    #expect(try apply(grow).nodes.allSatisfy { !isLeaf($0) })
     var shrink: [Hash256: Hash256?] = [:]
     for n in 1..<256 { shrink[Self.key(n)] = .some(nil) }
     // Record 0 was never stored on its own; as the root it is.
     let lone = try apply(shrink)
-    #expect(lone.count == 1 && lone[root] == .leaf(key: Self.key(0), valueHash: Self.value(0, 1)))
+    #expect(lone.hashes == [root] && lone.nodes == [.leaf(key: Self.key(0), valueHash: Self.value(0, 1))])
     #expect(try tree.value(root: root, key: Self.key(0)) == Self.value(0, 1))
     // The next update reads that root, and stores no leaf again.
     #expect(
-      try apply([Self.key(0): Self.value(0, 2), Self.key(299): Self.value(299, 2)]).values.allSatisfy { !isLeaf($0) })
+      try apply([Self.key(0): Self.value(0, 2), Self.key(299): Self.value(299, 2)]).nodes.allSatisfy { !isLeaf($0) })
   }
 
   @Test("deleting every key returns the tree to the empty root")

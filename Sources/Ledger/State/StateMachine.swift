@@ -39,7 +39,7 @@ public struct BlockExecution: Sendable {
   public let stateRootVersion: UInt64
   /// Tree nodes the new root needs that were not stored before, to be stored
   /// under this block's height.
-  public let newNodes: [Hash256: SparseMerkleNode]
+  public let newNodes: NewTreeNodes
   /// The set in force for this block (after any scheduled change took effect).
   public let validatorSet: ValidatorSet
   /// Which accepted transaction (index in the block) wrote which record.
@@ -73,7 +73,7 @@ public struct StateMachine: Sendable {
   public func execute<Source: SparseMerkleNodeSource>(
     transactions: [SignedTransaction], height: UInt64, timeMs: UInt64,
     state: any StateReader, tree: SparseMerkleTree<Source>, stateRoot: Hash256,
-    reusingNodeTable nodeTable: consuming [Hash256: SparseMerkleNode] = [:]
+    reusingNodeTable nodeTable: consuming NewTreeNodes = .init()
   ) throws -> BlockExecution {
     var tables = ExecutionTables()
     return try execute(
@@ -86,7 +86,7 @@ public struct StateMachine: Sendable {
   public func execute<Source: SparseMerkleNodeSource>(
     transactions: [SignedTransaction], height: UInt64, timeMs: UInt64,
     state: any StateReader, tree: SparseMerkleTree<Source>, stateRoot: Hash256,
-    reusingNodeTable nodeTable: consuming [Hash256: SparseMerkleNode], tables: inout ExecutionTables
+    reusingNodeTable nodeTable: consuming NewTreeNodes, tables: inout ExecutionTables
   ) throws -> BlockExecution {
     // Taken, not shared, so that emptying them later cannot copy them.
     var handed = ExecutionTables()
@@ -174,7 +174,7 @@ public struct StateMachine: Sendable {
   /// touch, its new nodes stored under `version` (the block's height).
   static func updateTree<Source: SparseMerkleNodeSource>(
     _ tree: SparseMerkleTree<Source>, root: Hash256, with changes: [RecordChange], version: UInt64,
-    reusing nodeTable: consuming [Hash256: SparseMerkleNode] = [:]
+    reusing nodeTable: consuming NewTreeNodes = .init()
   ) throws -> SparseMerkleTree<Source>.Update {
     // Already in tree-key order, one per key: no table of updates to build and sort.
     let sorted = changes.map { SparseMerkleTree<Source>.Change(key: $0.treeKey, valueHash: $0.afterValueHash) }

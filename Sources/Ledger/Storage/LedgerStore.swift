@@ -85,10 +85,10 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// directories) are few; a cache four times larger held mostly new records
   /// never read again: shrinking it freed ≈ 30 MB per node and cost no throughput.
   let recordCache = TwoGenerationCache<RecordKey, StateRecord>(capacity: 1 << 14)
-  /// The last committed block's table of new tree nodes and its two write
+  /// The last committed block's list of new tree nodes and its two write
   /// batches, emptied and filled again by the next block: allocated afresh,
-  /// their ≈ 20 MB were mapped, faulted in and unmapped every block.
-  private var spareNodeTable: [Hash256: SparseMerkleNode] = [:]
+  /// they were mapped, faulted in and unmapped every block.
+  private var spareNodeTable = NewTreeNodes()
   /// The working state's tables, for the same reason (≈ 1.6 MB at 5,000 transactions).
   private var spareExecutionTables = ExecutionTables()
   private let commitBatch = WriteBatch()
@@ -340,8 +340,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   public func execute(
     _ transactions: [SignedTransaction], timeMs: UInt64, signatureCheck: StateMachine.SignatureCheck
   ) throws -> BlockExecution {
-    // Taken, not shared: the tree update can only refill a table nothing else holds.
-    var nodeTable: [Hash256: SparseMerkleNode] = [:]
+    // Taken, not shared: the tree update can only refill a list nothing else holds.
+    var nodeTable = NewTreeNodes()
     swap(&nodeTable, &spareNodeTable)
     return try StateMachine(chainId: chainId, signatureCheck: signatureCheck).execute(
       transactions: transactions, height: head.height + 1, timeMs: timeMs, state: self, tree: tree,

@@ -389,10 +389,10 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   /// root's version to `rootBatch` (the same batch unless given), for the
   /// caller to commit with the block.
   public static func add(
-    _ nodes: [Hash256: SparseMerkleNode], version: UInt64, root: SparseMerkleRoot, to batch: WriteBatch,
+    _ nodes: NewTreeNodes, version: UInt64, root: SparseMerkleRoot, to batch: WriteBatch,
     rootVersionTo rootBatch: WriteBatch? = nil
   ) {
-    // Each node encoded once, in the table's own order, into one buffer of
+    // Each node encoded once, in the order the update made them, into one buffer of
     // entries; a counting sort by group then orders the entries (no
     // comparisons), and each group's value is copied together from them.
     // Walking the table group by group instead cost a lookup by index and a
@@ -455,12 +455,12 @@ public struct LevelDBSparseMerkleNodes: SparseMerkleNodeSource, Sendable {
   /// cache. Testing each node's case also lets it be copied as an internal
   /// node: inserted without the test, every node went through the enum's
   /// generic copy, 2.4–2.6 % of a node's CPU in profiles against 1.4–1.8 %.
-  func remember(_ nodes: [Hash256: SparseMerkleNode], root: SparseMerkleRoot) {
+  func remember(_ nodes: NewTreeNodes, root: SparseMerkleRoot) {
     cache.insert(
       contentsOf: nodes.lazy.filter { _, node in
         if case .internalNode = node { return true }
         return false
-      })
+      }.map { (key: $0.hash, value: $0.node) })
     rootVersions.insert(root.hash, root.version)
   }
 }
