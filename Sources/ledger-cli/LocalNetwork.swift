@@ -125,7 +125,7 @@ final class LocalNetwork: @unchecked Sendable {
     let reservation = PortReservation()
     var sockets: [Int32] = []
     defer { for descriptor in sockets { close(descriptor) } }
-    for candidate in candidates where reservation.ports.count < count {
+    for candidate in candidates where reservation.count < count {
       guard let lock = try PortReservation.lock(candidate) else { continue }
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
       guard descriptor >= 0 else {
@@ -149,11 +149,11 @@ final class LocalNetwork: @unchecked Sendable {
       sockets.append(descriptor)
       reservation.add(lock)
     }
-    guard reservation.ports.count == count else {
+    guard reservation.count == count else {
       throw CLIError(
         code: "devnet.ports",
         message:
-          "found \(reservation.ports.count) of \(count) free loopback ports between \(candidates.min() ?? 0) and \(candidates.max() ?? 0)"
+          "found \(reservation.count) of \(count) free loopback ports between \(candidates.min() ?? 0) and \(candidates.max() ?? 0)"
       )
     }
     return reservation
@@ -285,27 +285,24 @@ final class LocalNetwork: @unchecked Sendable {
 /// the kernel drops the lock when the holder exits, however it exits, so a
 /// crashed network never leaves a port reserved. Other programs are not
 /// bound by it; `LocalNetwork.freePorts` checks those by binding.
-final class PortReservation: @unchecked Sendable {
+final class PortReservation {
   struct Lock {
     let port: Int
     let descriptor: Int32
     let path: String
   }
 
-  private let mutex = NSLock()
   private var locks: [Lock] = []
 
-  var ports: [Int] { mutex.withLock { locks.map(\.port) } }
+  var ports: [Int] { locks.map(\.port) }
+  var count: Int { locks.count }
 
-  fileprivate func add(_ lock: Lock) { mutex.withLock { locks.append(lock) } }
+  fileprivate func add(_ lock: Lock) { locks.append(lock) }
 
   /// Gives every port back (also done when the reservation is freed).
   func release() {
-    let released = mutex.withLock {
-      defer { locks.removeAll() }
-      return locks
-    }
-    for lock in released { Self.unlock(lock) }
+    for lock in locks { Self.unlock(lock) }
+    locks.removeAll()
   }
 
   deinit { release() }

@@ -540,14 +540,17 @@ public final class InMemorySparseMerkleNodes: SparseMerkleNodeSource {
 /// node's CPU. Nothing looks one up by hash: an update never reads the nodes
 /// it makes, and each node is made once, since its hash covers the keys of
 /// every leaf below it and no two places in a tree hold the same keys.
-public struct NewTreeNodes: Sequence, Equatable, Sendable {
+public struct NewTreeNodes: RandomAccessCollection, Equatable, Sendable {
   public private(set) var hashes: [Hash256] = []
   public private(set) var nodes: [SparseMerkleNode] = []
 
   public init() {}
 
-  public var count: Int { hashes.count }
-  public var isEmpty: Bool { hashes.isEmpty }
+  public var startIndex: Int { 0 }
+  public var endIndex: Int { hashes.count }
+  public subscript(position: Int) -> (hash: Hash256, node: SparseMerkleNode) {
+    (hashes[position], nodes[position])
+  }
 
   mutating func append(_ hash: Hash256, _ node: SparseMerkleNode) {
     hashes.append(hash)
@@ -564,19 +567,4 @@ public struct NewTreeNodes: Sequence, Equatable, Sendable {
     hashes.reserveCapacity(count)
     nodes.reserveCapacity(count)
   }
-
-  public struct Iterator: IteratorProtocol {
-    private let list: NewTreeNodes
-    private var index = 0
-
-    init(_ list: NewTreeNodes) { self.list = list }
-
-    public mutating func next() -> (hash: Hash256, node: SparseMerkleNode)? {
-      guard index < list.hashes.count else { return nil }
-      defer { index += 1 }
-      return (list.hashes[index], list.nodes[index])
-    }
-  }
-
-  public func makeIterator() -> Iterator { Iterator(self) }
 }
