@@ -16,13 +16,17 @@ public protocol SignatureVerifier: Sendable {
 /// What the replica needs from the ledger, without depending on its state machine.
 public protocol BlockExecutor {
   /// The primary builds the block at `height` on `parent` from `transactions`,
-  /// executing them first so the header carries the post-state root.
+  /// executing them first so the header carries the post-state root and the
+  /// hash of `validators`, the set in force at `height`.
   /// Returns nil when it cannot build on that parent.
-  func buildBlock(on parent: BlockHeader, height: UInt64, transactions: [SignedTransaction], proposer: PublicKey)
-    -> Block?
+  func buildBlock(
+    on parent: BlockHeader, height: UInt64, transactions: [SignedTransaction], proposer: PublicKey,
+    validators: ValidatorSet
+  ) -> Block?
   /// A backup checks a proposed block on `parent` before voting for it: the
-  /// roots in its header must be what executing it here gives.
-  func validate(_ block: Block, on parent: BlockHeader) -> Bool
+  /// roots in its header must be what executing it here gives, and it must
+  /// name `validators`, the set in force at its height.
+  func validate(_ block: Block, on parent: BlockHeader, validators: ValidatorSet) -> Bool
 }
 
 /// BIP-340 over secp256k1, as on the wire.

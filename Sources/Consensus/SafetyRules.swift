@@ -7,6 +7,35 @@ public enum WALRecord: Hashable, Sendable {
   case prePrepare(PrePrepare)
   case vote(Vote)
   case viewChange(ViewChange)
+  /// A new view this replica accepted: nothing below it is signed again, and
+  /// a restart comes back in it.
+  case enteredView(NewView)
+}
+
+extension WALRecord {
+  /// What a restart needs of `records`: what was signed above the committed
+  /// height, and the view floor (the latest view-change and the latest view
+  /// entered), in their order.
+  public static func compacted(_ records: [WALRecord], committedHeight: UInt64) -> [WALRecord] {
+    var latestViewChange: WALRecord?
+    var latestEnteredView: WALRecord?
+    var kept: [WALRecord] = []
+    for record in records {
+      switch record {
+      case .viewChange(let viewChange):
+        if case .viewChange(let latest) = latestViewChange, latest.newView > viewChange.newView { continue }
+        latestViewChange = record
+      case .enteredView(let newView):
+        if case .enteredView(let latest) = latestEnteredView, latest.view > newView.view { continue }
+        latestEnteredView = record
+      case .prePrepare(let prePrepare):
+        if prePrepare.height > committedHeight { kept.append(record) }
+      case .vote(let vote):
+        if vote.statement.height > committedHeight { kept.append(record) }
+      }
+    }
+    return [latestViewChange, latestEnteredView].compactMap { $0 } + kept
+  }
 }
 
 /// The only holder of the validator key (Aptos safety-rules style). It signs
@@ -42,6 +71,7 @@ public struct SafetyRules: Sendable {
       case .prePrepare(let prePrepare): remember(prePrepare.primaryVote)
       case .vote(let vote): remember(vote)
       case .viewChange(let viewChange): viewFloor = max(viewFloor, viewChange.newView)
+      case .enteredView(let newView): viewFloor = max(viewFloor, newView.view)
       }
     }
   }
@@ -78,8 +108,29 @@ public struct SafetyRules: Sendable {
       committedCertificate: committedCertificate, prepared: prepared, signature: signer.sign(digest: digest))
   }
 
+  /// Entering `view` (its new-view accepted): nothing below it is signed again.
+  /// The caller persists `WALRecord.enteredView` before voting in it.
+  public mutating func enter(view: UInt64) { viewFloor = max(viewFloor, view) }
+
   /// Forgets slots at or below `height`: they are committed and can never be voted on again.
   public mutating func prune(throughHeight height: UInt64) {
     signedVotes = signedVotes.filter { $0.key.height > height }
+  }
+
+  /// Broken local invariants trap (they are bugs, not input): every stored
+  /// vote is this replica's own, for the slot it is stored under, at or above the floor of its time.
+  public func checkInvariants() {
+    for (slot, vote) in signedVotes {
+      precondition(vote.voter == signer.publicKey, "safety rules hold only own votes")
+      precondition(
+        vote.statement.phase == slot.phase && vote.statement.view == slot.view && vote.statement.height == slot.height,
+        "a vote is stored under its own slot")
+    }
+  }
+
+  /// Whether `vote` is the one signed for its slot.
+  func signed(_ vote: Vote) -> Bool {
+    let statement = vote.statement
+    return signedVotes[Slot(phase: statement.phase, view: statement.view, height: statement.height)] == vote
   }
 }

@@ -4,8 +4,13 @@ public import Ledger
 /// no progress, and starting the next one without losing a block that may
 /// have committed.
 extension Replica {
+  /// A view-change proves at most one prepared height: a replica prepares
+  /// height h + 1 only after committing h. One more is tolerated from WALs of older versions.
+  static var viewChangePreparedCountMax: Int { 2 }
+
   mutating func startViewChange(to target: UInt64, _ actions: inout [ReplicaAction]) {
     precondition(target > view, "view changes only move forward")
+    precondition(isVoting, "only a validator of the next height asks to change views")
     viewChangeTarget = target
     // The P set: prepared certificates for consecutive heights above the committed one.
     var prepared: [PreparedCertificate] = []
@@ -17,7 +22,6 @@ extension Replica {
     let viewChange = safety.viewChange(
       newView: target, committedHeight: committedHeight, committedCertificate: committedCertificate, prepared: prepared)
     slots = [:]
-    waitingPrePrepares = [:]
     proposalRequestedHeight = nil
     ownMessages = [.viewChange(viewChange)]
     viewChanges[target, default: [:]][me] = viewChange
@@ -25,17 +29,19 @@ extension Replica {
     tryNewView(target, &actions)
   }
 
-  /// Checks a view-change's signature and every certificate it carries.
+  /// Checks a view-change's signature and every certificate it carries, each
+  /// against the set in force at its height. The sender is a validator of
+  /// this replica's next height (checked before).
   func isValid(_ viewChange: ViewChange) -> Bool {
     let digest = viewChange.signingDigest(chainId: configuration.chainId)
-    guard validatorKeys.contains(viewChange.replica),
-      verifier.verify(viewChange.signature, digest: digest, by: viewChange.replica),
-      viewChange.prepared.count <= Int(configuration.windowHeightsMax) + 1
+    guard verifier.verify(viewChange.signature, digest: digest, by: viewChange.replica),
+      viewChange.prepared.count <= Self.viewChangePreparedCountMax
     else { return false }
     if viewChange.committedHeight > 0 {
       guard let certificate = viewChange.committedCertificate, certificate.height == viewChange.committedHeight,
+        let set = validators(at: certificate.height),
         certificate.isValid(
-          chainId: configuration.chainId, validators: configuration.validators, verifier: verifier, quorum: quorum)
+          chainId: configuration.chainId, validators: set, verifier: verifier, quorum: commitQuorum(set))
       else { return false }
     }
     var expectedHeight = viewChange.committedHeight + 1
@@ -49,24 +55,33 @@ extension Replica {
   }
 
   func isValid(_ certificate: PreparedCertificate) -> Bool {
+    guard let set = validators(at: certificate.height) else { return false }
     let primaryVote = certificate.prePrepare.primaryVote
-    guard primaryVote.voter == primary(of: certificate.view), certificate.prepares.count <= validatorKeys.count,
-      isValidPrepare(primaryVote, for: certificate)
+    guard primaryVote.voter == Self.primary(of: certificate.view, in: set), certificate.prepares.count <= set.count,
+      isValidPrepare(primaryVote, for: certificate, set: set)
     else { return false }
     var voters = Set<PublicKey>()
     for vote in certificate.prepares {
-      guard isValidPrepare(vote, for: certificate) else { return false }
+      guard isValidPrepare(vote, for: certificate, set: set) else { return false }
       voters.insert(vote.voter)
     }
-    return voters.count >= configuration.validators.quorum
+    return voters.count >= set.quorum
   }
 
-  func isValidPrepare(_ vote: Vote, for certificate: PreparedCertificate) -> Bool {
+  func isValidPrepare(_ vote: Vote, for certificate: PreparedCertificate, set: ValidatorSet) -> Bool {
     let statement = vote.statement
     return statement.phase == .prepare && statement.chainId == configuration.chainId
       && statement.view == certificate.view && statement.height == certificate.height
-      && statement.blockHash == certificate.blockHash && validatorKeys.contains(vote.voter)
+      && statement.blockHash == certificate.blockHash && set.contains(vote.voter)
       && verifier.verify(vote.signature, digest: statement.signingDigest, by: vote.voter)
+  }
+
+  /// A view-change from a replica that committed more than this one knows the
+  /// sets of: fetch the blocks first, then its certificates can be checked.
+  mutating func isAhead(_ viewChange: ViewChange, from sender: PublicKey, _ actions: inout [ReplicaAction]) -> Bool {
+    guard viewChange.committedHeight >= validatorEpochs.knownThroughHeight else { return false }
+    requestStateIfBehind(target: viewChange.committedHeight + 1, from: sender, &actions, force: true)
+    return true
   }
 
   mutating func onViewChange(_ viewChange: ViewChange, from sender: PublicKey, _ actions: inout [ReplicaAction]) {
@@ -74,6 +89,7 @@ extension Replica {
     guard viewChange.replica == sender else { return drop(.malformed) }
     guard target > view, target <= view + Self.viewChangeHorizon else { return drop(.wrongView) }
     if viewChanges[target]?[sender] != nil { return }
+    if isAhead(viewChange, from: sender, &actions) { return drop(.outsideWindow) }
     guard isValid(viewChange) else { return drop(.invalidViewChange) }
     viewChanges[target, default: [:]][sender] = viewChange
     if viewChange.committedHeight > committedHeight {
@@ -82,13 +98,15 @@ extension Replica {
     // §4.5.2: when f + 1 replicas want a higher view, at least one honest one
     // does. Join the highest view that f + 1 of them have reached, so replicas
     // whose timers fired at different times converge instead of chasing each other.
+    guard let set = workingSet else { return }
     let current = viewChangeTarget ?? view
     var latestBySender: [PublicKey: UInt64] = [:]
     for (wanted, senders) in viewChanges where wanted > current {
-      for sender in senders.keys where sender != me {
+      for sender in senders.keys where sender != me && set.contains(sender) {
         latestBySender[sender] = max(latestBySender[sender] ?? 0, wanted)
       }
     }
+    let weakQuorum = set.faultsTolerated + 1
     let latest = latestBySender.values.sorted(by: >)
     if latest.count >= weakQuorum, latest[weakQuorum - 1] > current {
       startViewChange(to: latest[weakQuorum - 1], &actions)
@@ -96,13 +114,16 @@ extension Replica {
     tryNewView(target, &actions)
   }
 
-  /// The new primary, with a quorum of view-changes, starts the view.
+  /// The new primary, with a quorum of view-changes from the validators of
+  /// the next height, starts the view. (Every view-change it counted was
+  /// checkable here, so none proves a height above its own head.)
   mutating func tryNewView(_ target: UInt64, _ actions: inout [ReplicaAction]) {
-    guard viewChangeTarget == target, primary(of: target) == me, let received = viewChanges[target],
-      received.count >= configuration.validators.quorum
+    guard viewChangeTarget == target, let set = workingSet, Self.primary(of: target, in: set) == me,
+      let received = viewChanges[target]?.filter({ set.contains($0.key) }), received.count >= set.quorum
     else { return }
-    let chosen = received.values.sorted { $0.replica < $1.replica }.prefix(configuration.validators.quorum).map { $0 }
+    let chosen = received.values.sorted { $0.replica < $1.replica }.prefix(set.quorum).map { $0 }
     let plan = Self.reproposals(from: chosen)
+    guard plan.committedHeight <= committedHeight else { return }
     var prePrepares: [PrePrepare] = []
     for certificate in plan.certificates {
       guard let vote = safety.vote(.prepare, view: target, height: certificate.height, blockHash: certificate.blockHash)
@@ -117,13 +138,15 @@ extension Replica {
   }
 
   mutating func onNewView(_ newView: NewView, from sender: PublicKey, _ actions: inout [ReplicaAction]) {
-    guard sender == primary(of: newView.view) else { return drop(.notFromPrimary) }
+    guard let set = workingSet else { return }
+    guard sender == Self.primary(of: newView.view, in: set) else { return drop(.notFromPrimary) }
     guard newView.view > view, newView.view <= view + Self.viewChangeHorizon, newView.view >= safety.viewFloor else {
       return drop(.wrongView)
     }
-    guard newView.viewChanges.count >= configuration.validators.quorum,
+    if newView.viewChanges.contains(where: { isAhead($0, from: sender, &actions) }) { return drop(.outsideWindow) }
+    guard newView.viewChanges.count >= set.quorum,
       Set(newView.viewChanges.map(\.replica)).count == newView.viewChanges.count,
-      newView.viewChanges.allSatisfy({ $0.newView == newView.view && isValid($0) })
+      newView.viewChanges.allSatisfy({ $0.newView == newView.view && set.contains($0.replica) && isValid($0) })
     else { return drop(.invalidNewView) }
     // Recompute what the primary had to re-propose: it has no choice.
     let plan = Self.reproposals(from: newView.viewChanges)
@@ -136,12 +159,10 @@ extension Replica {
           && verifier.verify(prePrepare.primaryVote.signature, digest: statement.signingDigest, by: sender)
       })
     else { return drop(.invalidNewView) }
-    if safety.viewFloor < newView.view {
-      // Leaving our own view change behind: nothing below this view will be signed again.
-      _ = safety.viewChange(
-        newView: newView.view, committedHeight: committedHeight, committedCertificate: committedCertificate,
-        prepared: [])
-    }
+    // Nothing below this view will be signed again, across a restart too:
+    // the accepted new-view goes to the WAL before anything is voted in it.
+    safety.enter(view: newView.view)
+    actions.append(.persist(.enteredView(newView), then: []))
     enterView(newView, plan: plan, &actions)
     for prePrepare in newView.prePrepares where prePrepare.height > committedHeight {
       onPrePrepare(prePrepare, from: sender, &actions)
@@ -152,7 +173,6 @@ extension Replica {
     view = newView.view
     viewChangeTarget = nil
     slots = [:]
-    waitingPrePrepares = [:]
     proposalRequestedHeight = nil
     ownMessages = []
     ticksWithoutProgress = 0
@@ -161,8 +181,9 @@ extension Replica {
       requestStateIfBehind(target: plan.committedHeight + 1, from: source, &actions, force: true)
     }
     if primary(of: view) == me {
-      for prePrepare in newView.prePrepares where prePrepare.height > committedHeight { accept(prePrepare) }
+      for prePrepare in newView.prePrepares where prePrepare.height == committedHeight + 1 { accept(prePrepare) }
     }
+    maybePropose(&actions)
   }
 
   /// What a new view must re-propose, decided only by the view-changes, so the

@@ -136,6 +136,7 @@ extension WALRecord: CanonicalCodable {
     case .prePrepare(let prePrepare): .prePrepare(prePrepare)
     case .vote(let vote): .vote(vote)
     case .viewChange(let viewChange): .viewChange(viewChange)
+    case .enteredView(let newView): .newView(newView)
     }
   }
 
@@ -146,7 +147,7 @@ extension WALRecord: CanonicalCodable {
     case .prePrepare(let prePrepare): self = .prePrepare(prePrepare)
     case .vote(let vote): self = .vote(vote)
     case .viewChange(let viewChange): self = .viewChange(viewChange)
-    case .newView: throw FormatError(field: "type", reason: .unknownTag(UInt64(ConsensusMessage.Tag.newView.rawValue)))
+    case .newView(let newView): self = .enteredView(newView)
     case .blockRequest:
       throw FormatError(field: "type", reason: .unknownTag(UInt64(ConsensusMessage.Tag.blockRequest.rawValue)))
     case .blockResponse:
@@ -160,6 +161,7 @@ extension WALRecord: CanonicalCodable {
     case .prePrepare(let prePrepare): prePrepare.height
     case .vote(let vote): vote.statement.height
     case .viewChange(let viewChange): viewChange.committedHeight
+    case .enteredView(let newView): newView.viewChanges.map(\.committedHeight).max() ?? 0
     }
   }
 }

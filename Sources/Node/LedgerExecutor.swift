@@ -39,9 +39,12 @@ final class LedgerExecutor: BlockExecutor {
 
   static func nowMs() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000) }
 
-  func buildBlock(on parent: BlockHeader, height: UInt64, transactions: [SignedTransaction], proposer: PublicKey)
-    -> Block?
-  {
+  /// `validators` is what the replica holds in force at `height`; the store
+  /// computes the same from its state (`ValidatorSchedule`) and puts its hash in the header.
+  func buildBlock(
+    on parent: BlockHeader, height: UInt64, transactions: [SignedTransaction], proposer: PublicKey,
+    validators: ValidatorSet
+  ) -> Block? {
     guard parent.hash == store.head.blockHash, height == store.head.height + 1 else { return nil }
     let timeMs = max(Self.nowMs(), store.head.timeMs)
     do {
@@ -52,6 +55,11 @@ final class LedgerExecutor: BlockExecutor {
       lastExecutionMs = Self.milliseconds(since: started)
       // Encoded once here for the proposal frame, the consensus log and the store.
       let block = store.nextBlock(transactions: transactions, timeMs: timeMs, execution: execution, proposer: proposer)
+      guard block.header.validatorSetHash == validators.hash else {
+        logger.critical(
+          "the store and the replica disagree on the validator set", metadata: ["height": "\(height)"])
+        return nil
+      }
       executions[block.header.hash] = execution
       return block
     } catch {
@@ -60,9 +68,12 @@ final class LedgerExecutor: BlockExecutor {
     }
   }
 
-  func validate(_ block: Block, on parent: BlockHeader) -> Bool {
+  /// The store checks the header's `validatorSetHash` against its own
+  /// schedule; the replica's `validators` must agree, or a block would be
+  /// voted for that the store then refuses.
+  func validate(_ block: Block, on parent: BlockHeader, validators: ValidatorSet) -> Bool {
     let header = block.header
-    guard parent.hash == store.head.blockHash else { return false }
+    guard parent.hash == store.head.blockHash, header.validatorSetHash == validators.hash else { return false }
     if executions[header.hash] != nil { return true }
     guard header.timeMs <= Self.nowMs() + Self.clockSkewMaxMs else {
       logger.warning(

@@ -3,9 +3,14 @@ import Foundation
 public import Ledger
 public import Logging
 
-/// One bureau node's core: owns the consensus replica (validators only), the
-/// store, the mempool and the WAL, and is the only place any of them changes.
-/// The network and the HTTP API talk to it; a timer ticks it.
+/// One bureau node's core: owns the consensus replica, the store, the mempool
+/// and the WAL, and is the only place any of them changes. The network and
+/// the HTTP API talk to it; a timer ticks it.
+///
+/// Every node runs a replica. It votes at the heights whose validator set
+/// names this node's key (and `role` is validator) and follows otherwise,
+/// taking certified blocks from its peers: a bureau node joins as a
+/// follower and starts voting by itself at the height that adds it.
 public actor NodeEngine {
   public nonisolated let config: NodeConfig
   public nonisolated let nodeKey: PublicKey
@@ -13,10 +18,11 @@ public actor NodeEngine {
   nonisolated let metrics: NodeMetrics
   let store: LedgerStore
   let logger: Logger
-  let signer: SecretKey
   let executor: LedgerExecutor
-  var replica: Replica<LedgerExecutor, SchnorrVerifier>?
+  var replica: Replica<LedgerExecutor, SchnorrVerifier>
   let wal: WriteAheadLog?
+  /// Node keys of active bureaus, as of the last commit that changed a bureau or the validators.
+  var registeredNodeKeys: Set<PublicKey> = []
   var mempool: Mempool
   /// The mempool's transactions by leaf hash, for the peer network's frame decoder.
   public nonisolated let pendingByLeafHash = TransactionsByLeafHash()
@@ -65,7 +71,6 @@ public actor NodeEngine {
     metrics: NodeMetrics, onHalt: @escaping @Sendable (String) -> Void
   ) throws {
     self.config = config
-    self.signer = key
     nodeKey = key.publicKey
     chainId = store.chainId
     self.store = store
@@ -78,22 +83,13 @@ public actor NodeEngine {
     executor = LedgerExecutor(store: store, logger: logger)
     proofStore = store
     headAnchor.set(try? store.proofAnchor())
-    if config.role == .validator {
-      guard store.validatorSet.contains(key.publicKey) else {
-        throw StartupError(
-          code: "node.not_a_validator",
-          message:
-            "node key \(key.publicKey.hex) is not in the validator set at height \(store.head.height); set role = \"observer\" or use the validator's key"
-        )
-      }
-      let wal = try WriteAheadLog(path: walPath)
-      self.wal = wal
-      replica = try Self.makeReplica(config: config, key: key, store: store, executor: executor, wal: wal.records)
-      // Views moved past before a restart were counted by the process that moved past them.
-      lastReportedView = replica?.view ?? 0
-    } else {
-      wal = nil
-    }
+    // Only a node that may vote signs, so only it keeps a WAL.
+    wal = config.role == .validator ? try WriteAheadLog(path: walPath) : nil
+    replica = try Self.makeReplica(
+      config: config, signer: SchnorrSigner(key: key), store: store, executor: executor, wal: wal?.records ?? [])
+    // Views moved past before a restart were counted by the process that moved past them.
+    lastReportedView = replica.view
+    registeredNodeKeys = Self.registeredNodeKeys(in: store)
     // The executor runs only inside this actor's steps, hence assumeIsolated.
     executor.hooks = LedgerExecutor.Hooks(
       isVerified: { [unowned self] transaction in self.assumeIsolated { $0.alreadyVerified(transaction) } },
@@ -102,10 +98,10 @@ public actor NodeEngine {
   }
 
   static func makeReplica(
-    config: NodeConfig, key: SecretKey, store: LedgerStore, executor: LedgerExecutor, wal: [WALRecord]
+    config: NodeConfig, signer: SchnorrSigner, store: LedgerStore, executor: LedgerExecutor, wal: [WALRecord]
   ) throws -> Replica<LedgerExecutor, SchnorrVerifier> {
-    var configuration = ReplicaConfiguration(chainId: store.chainId, validators: store.validatorSet)
-    configuration.windowHeightsMax = 1
+    var configuration = ReplicaConfiguration(chainId: store.chainId)
+    configuration.votes = config.role == .validator
     configuration.viewChangeTimeoutTicks = config.consensus.viewChangeTimeoutTicks
     configuration.viewChangeTimeoutTicksMax = config.consensus.viewChangeTimeoutTicks * 8
     configuration.blockTransactionCountMax = config.consensus.blockTransactionsMax
@@ -114,16 +110,37 @@ public actor NodeEngine {
       throw StartupError(code: "store.corrupt", message: "block \(height) is missing")
     }
     return Replica(
-      configuration: configuration, signer: SchnorrSigner(key: key), executor: executor, verifier: SchnorrVerifier(),
+      configuration: configuration, signer: signer, executor: executor, verifier: SchnorrVerifier(),
+      validators: ValidatorEpochs(try store.validatorEpochs(), knownThroughHeight: height + 1),
       committedHeader: header, committedCertificate: try store.certificate(at: height), wal: wal)
   }
 
   public func attach(_ network: PeerNetwork) { self.network = network }
 
-  /// Everyone this node admits as a peer: the validators in force and the configured observers.
+  /// Everyone this node admits as a peer: the validators of the head and of
+  /// the next height, every node key of an active bureau (they follow, and
+  /// may become validators), and the configured observers (keys not on-chain).
   public var admittedPeers: Set<PublicKey> {
-    Set(store.validatorSet.validators.map(\.nodeKey) + config.p2p.observers.compactMap { PublicKey(hex: $0) })
+    var keys = registeredNodeKeys.union(config.p2p.observers.compactMap { PublicKey(hex: $0) })
+    for epoch in replica.validatorEpochs.epochs.suffix(2) { keys.formUnion(epoch.validators.validators.map(\.nodeKey)) }
+    return keys
   }
+
+  static func registeredNodeKeys(in store: LedgerStore) -> Set<PublicKey> {
+    var keys = Set<PublicKey>()
+    var after: RecordKey?
+    // Bounded by the bureau count (hundreds in a city); read in pages.
+    while let page = try? store.records(pathPrefix: "bureau/", after: after, limit: 1_000), !page.isEmpty {
+      for (_, record) in page where record.status == .active {
+        if case .bureau(let registration) = record.value { keys.formUnion(registration.nodeKeys) }
+      }
+      after = page.last!.0
+    }
+    return keys
+  }
+
+  /// The validators a consensus message or a forwarded transaction goes to.
+  var validatorKeys: Set<PublicKey> { Set(replica.broadcastSet.validators.map(\.nodeKey)) }
 
   // MARK: Transactions
 
@@ -201,7 +218,7 @@ public actor NodeEngine {
     let buffered = forwardBuffer
     forwardBuffer.removeAll(keepingCapacity: true)
     for frame in buffered.chunks(of: PeerFrame.transactionsPerFrameMax) {
-      network?.broadcast(.transactions(Array(frame)), role: .validator)
+      network?.broadcast(.transactions(Array(frame)), where: validatorKeys.contains)
     }
   }
 
@@ -283,10 +300,9 @@ public actor NodeEngine {
     switch frame {
     case .consensus(.blockRequest(let fromHeight)):
       serveBlocks(from: fromHeight, to: peer)
-    case .consensus(.blockResponse(let blocks)) where replica == nil:
-      follow(blocks, from: peer)
     case .consensus(let message):
-      guard role == .validator else { return }
+      // The replica decides what a peer may say: votes only from the validators
+      // of their height; blocks from anyone, checked against their certificates.
       step(.message(message, from: peer))
     case .transactions, .hello, .auth, .refusal:
       break  // transactions are verified off this actor and come in through `admit`
@@ -295,12 +311,11 @@ public actor NodeEngine {
 
   public func peerConnected(_ key: PublicKey, role: PeerRole) {
     metrics.peers.record(Int64(network?.peers.count ?? 0))
+    guard validatorKeys.contains(key) else { return }
     // Catch up on whatever this node missed while it was away (a restart, a partition).
-    if role == .validator {
-      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: key)
-    }
+    network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: key)
     // A validator that (re)connects gets what is pending here, in case it is or becomes primary.
-    if role == .validator, !mempool.isEmpty {
+    if !mempool.isEmpty {
       for frame in mempool.pending.chunks(of: PeerFrame.transactionsPerFrameMax) {
         network?.send(.transactions(Array(frame)), to: key)
       }
@@ -327,45 +342,12 @@ public actor NodeEngine {
     if !blocks.isEmpty { network?.send(.consensus(.blockResponse(blocks)), to: peer) }
   }
 
-  /// An observer applies certified blocks in order. What a peer sends is
-  /// checked before it is applied (certificate by the set in force, chained to
-  /// the head, transactions matching the certified header), so a lying peer
-  /// costs a dropped message, never a halt.
-  private func follow(_ blocks: [CommittedBlock], from peer: PublicKey) {
-    for committed in blocks where committed.block.header.height == store.head.height + 1 {
-      let header = committed.block.header
-      guard header.previousHash == store.head.blockHash, committed.certificate.blockHash == header.hash,
-        committed.certificate.height == header.height,
-        committed.certificate.isValid(chainId: chainId, validators: store.validatorSet, verifier: SchnorrVerifier()),
-        Int(header.transactionCount) == committed.block.transactions.count,
-        header.transactionsRoot == committed.block.transactionsRoot
-      else {
-        logger.warning("uncertified or mismatched block from a peer dropped", metadata: ["height": "\(header.height)"])
-        metrics.consensusDropped(.badSignature, count: 1)
-        return
-      }
-      guard commit(committed, execution: nil) else { return }
-    }
-    if let last = blocks.last, last.block.header.height > store.head.height {
-      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: peer)
-    } else if blocks.count == ReplicaConfiguration.blocksPerResponseMax {
-      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: peer)
-    }
-  }
-
   // MARK: Time
 
   public func tick() {
     guard haltReason == nil else { return }
     ticks += 1
-    if replica != nil { step(.tick) }
-    // Observers are pushed each commit and validators learn of new heights from
-    // votes; this slow poll covers a node that fell behind on a quiet network.
-    if ticks % (replica == nil ? 10 : 20) == 0,
-      let validator = network?.peers.filter({ $0.role == .validator }).randomElement()
-    {
-      network?.send(.consensus(.blockRequest(fromHeight: store.head.height + 1)), to: validator.key)
-    }
+    step(.tick)
     if ticks % 50 == 0 {
       metrics.storeBytes.record(Int64(directoryBytes(dataPath)))
       if let wal {
@@ -381,35 +363,42 @@ public actor NodeEngine {
 
   // MARK: Replica
 
+  /// Steps the replica with `event`, performs what it asks, and steps it
+  /// again with what performing produced (a delivered block's application),
+  /// until nothing follows: the replica never runs inside its own step.
   private func step(_ event: ReplicaEvent) {
-    guard replica != nil else { return }
-    let actions = replica!.step(event)
-    perform(actions)
+    var events = [event]
+    while haltReason == nil, !events.isEmpty {
+      let actions = replica.step(events.removeFirst())
+      perform(actions, followUps: &events)
+    }
     reportReplicaState()
   }
 
-  private func perform(_ actions: [ReplicaAction]) {
+  private func perform(_ actions: [ReplicaAction], followUps: inout [ReplicaEvent]) {
     for action in actions {
       guard haltReason == nil else { return }
       switch action {
       case .persist(let record, let then):
         do {
-          try wal!.append(record)
+          guard let wal else { preconditionFailure("a replica that does not vote signs nothing") }
+          try wal.append(record)
         } catch {
           halt("the WAL cannot be written: \(error)")
           return
         }
-        perform(then)
+        perform(then, followUps: &followUps)
       case .send(let message, let peer):
         network?.send(.consensus(message), to: peer)
       case .broadcast(let message):
-        network?.broadcast(.consensus(message), role: .validator)
+        network?.broadcast(.consensus(message), where: validatorKeys.contains)
       case .requestProposal(let height):
         propose(at: height, lingered: false)
       case .deliver(let committed):
-        guard commit(committed, execution: executor.takeExecution(for: committed.block.header.hash)) else { return }
-        network?.broadcast(.consensus(.blockResponse([committed])), role: .observer)
-        if store.validatorSet != replica!.configuration.validators { reconfigure() }
+        guard let next = commit(committed, execution: executor.takeExecution(for: committed.block.header.hash))
+        else { return }
+        followUps.append(.blockApplied(height: committed.block.header.height, nextValidators: next))
+        if !lastPending { followUps.append(.transactionsPending(false)) }
       case .serveBlocks(let from, let peer):
         serveBlocks(from: from, to: peer)
       }
@@ -422,7 +411,7 @@ public actor NodeEngine {
   /// request open until it is answered, and ignores an answer that comes
   /// after it moved on (a new view, a new validator set).
   private func propose(at height: UInt64, lingered: Bool) {
-    guard replica != nil, haltReason == nil else { return }
+    guard haltReason == nil else { return }
     let timeoutMs = Double(config.consensus.viewChangeTimeoutTicks * config.consensus.tickMs)
     let countMax = proposalSizer.countMax(
       limit: config.consensus.blockTransactionsMax, budgetMilliseconds: timeoutMs / 2)
@@ -436,11 +425,10 @@ public actor NodeEngine {
       }
       return
     }
-    perform(replica!.step(.proposal(height: height, transactions: batch)))
+    step(.proposal(height: height, transactions: batch))
   }
 
   private func reportReplicaState() {
-    guard let replica else { return }
     metrics.view.record(Int64(replica.view))
     // Counted when the view moves, committed or not: a stalled network shows its view changes.
     if replica.view > lastReportedView {
@@ -460,10 +448,10 @@ public actor NodeEngine {
     }
   }
 
-  /// Applies and stores a certified block in one atomic write. False when the
-  /// node had to stop (a block that does not apply or a failed disk).
-  @discardableResult
-  private func commit(_ committed: CommittedBlock, execution: BlockExecution?) -> Bool {
+  /// Applies and stores a certified block in one atomic write, and returns
+  /// the validator set in force at the next height. Nil when the node had to
+  /// stop (a block that does not apply or a failed disk).
+  private func commit(_ committed: CommittedBlock, execution: BlockExecution?) -> ValidatorSet? {
     let block = committed.block
     let applied: BlockExecution
     let commitStarted = ContinuousClock.now
@@ -473,10 +461,17 @@ public actor NodeEngine {
       // A certified block that does not apply here means this node's state is
       // not the network's: stop rather than diverge.
       halt("certified block \(block.header.height) does not apply: \(error)")
-      return false
+      return nil
     } catch {
       halt("cannot store block \(block.header.height): \(error)")
-      return false
+      return nil
+    }
+    let next: ValidatorSet
+    do {
+      next = try store.validatorSchedule().validatorsInForce(at: block.header.height + 1)
+    } catch {
+      halt("cannot read the validator schedule after block \(block.header.height): \(error)")
+      return nil
     }
     let now = ContinuousClock.now
     for transaction in block.transactions {
@@ -485,6 +480,14 @@ public actor NodeEngine {
       }
     }
     mempool.removeCommitted(block.transactions, committedSequence: committedSequence(of:))
+    // Transactions the mempool dropped as stale were never committed: forget when they came.
+    if admittedAt.count > mempool.count { admittedAt = admittedAt.filter { mempool.contains($0.key) } }
+    // Peers that did not decide this block themselves (followers) get it pushed.
+    let deciders = store.validatorSet
+    network?.broadcast(.consensus(.blockResponse([committed])), where: { !deciders.contains($0) })
+    if applied.changes.contains(where: { $0.key == .validators || $0.key.path.hasPrefix("bureau/") }) {
+      updateAdmission(next: next, at: block.header.height)
+    }
     let rejected = applied.results.count { $0.code != TransactionResult.acceptedCode }
     headAnchor.set(try? store.proofAnchor())
     metrics.committedHeight.record(Int64(block.header.height))
@@ -503,30 +506,30 @@ public actor NodeEngine {
       metadata: [
         "height": "\(block.header.height)", "hash": "\(block.header.hash.hex.prefix(16))",
         "transactions": "\(block.transactions.count)", "rejected": "\(rejected)",
-        "view": "\(replica?.view ?? committed.certificate.view)", "mempool": "\(mempool.count)",
+        "view": "\(committed.certificate.view)", "mempool": "\(mempool.count)",
         "executeMs": "\(execution == nil ? "-" : String(format: "%.1f", executor.lastExecutionMs))",
         "storeMs": "\(String(format: "%.1f", storeMs))",
       ])
     lastPending = mempool.hasProposable(committedSequence: committedSequence(of:))
-    if replica != nil, !lastPending { _ = replica!.step(.transactionsPending(false)) }
     HeapTrim.ifResidentAbove()
-    return true
+    return next
   }
 
-  /// After a validator-set change: a new replica for the new set, and new admission rules for peers.
-  private func reconfigure() {
-    network?.setAdmitted(admittedPeers)
-    guard config.role == .validator else { return }
-    guard store.validatorSet.contains(nodeKey) else {
-      logger.warning("this node left the validator set; it keeps following as an observer would")
-      replica = nil
-      return
-    }
-    do {
-      replica = try Self.makeReplica(config: config, key: signer, store: store, executor: executor, wal: wal!.records)
-      logger.info("validator set changed", metadata: ["validators": "\(store.validatorSet.validators.count)"])
-    } catch {
-      halt("cannot restart consensus after a validator-set change: \(error)")
+  /// After a block that changed bureaus or the validator schedule: who may
+  /// connect (a suspended or removed bureau's nodes are disconnected), and a
+  /// word in the log when the set of the next height differs.
+  private func updateAdmission(next: ValidatorSet, at height: UInt64) {
+    registeredNodeKeys = Self.registeredNodeKeys(in: store)
+    var admitted = admittedPeers
+    admitted.formUnion(next.validators.map(\.nodeKey))
+    network?.setAdmitted(admitted)
+    if next != store.validatorSet {
+      logger.notice(
+        "validator set changes",
+        metadata: [
+          "height": "\(height + 1)", "validators": "\(next.count)", "quorum": "\(next.quorum)",
+          "thisNodeVotes": "\(config.role == .validator && next.contains(nodeKey))",
+        ])
     }
   }
 
@@ -571,10 +574,10 @@ public actor NodeEngine {
     let recent = commitTimes.filter { now - $0.0 <= .seconds(10) }.reduce(0) { $0 + $1.1 }
     return Status(
       chainId: chainId, genesisHash: store.genesisHash.hex, nodeId: config.id, nodeKey: nodeKey.hex,
-      role: replica != nil ? "validator" : "observer", height: head.height, view: replica?.view ?? 0,
-      primary: replica.map { $0.primary(of: $0.view).hex }, isPrimary: replica?.isPrimary ?? false,
+      role: replica.isVoting ? "validator" : "follower", height: head.height, view: replica.view,
+      primary: replica.primary(of: replica.view)?.hex, isPrimary: replica.isPrimary,
       lastBlockHash: head.blockHash.hex, lastBlockTimeMs: head.timeMs, stateRoot: head.stateRoot.hex,
-      validators: store.validatorSet.validators.map(\.nodeKey.hex),
+      validators: replica.broadcastSet.validators.map(\.nodeKey.hex),
       peers: (network?.peers ?? []).map {
         Status.Peer(nodeKey: $0.key.hex, role: $0.role.name, address: $0.remoteAddress)
       }

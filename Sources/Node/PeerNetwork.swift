@@ -245,13 +245,16 @@ public final class PeerNetwork: @unchecked Sendable {
     connection.send(Self.framed(frame))
   }
 
-  /// Sends to every connected peer with `role` (all when nil), encoding once.
-  public func broadcast(_ frame: PeerFrame, role: PeerRole? = nil) {
-    let targets = lock.withLock { connections.values.filter { role == nil || $0.role == role } }
+  /// Sends to every connected peer whose key `includes`, encoding once.
+  public func broadcast(_ frame: PeerFrame, where includes: (PublicKey) -> Bool) {
+    let targets = lock.withLock { connections.values.filter { includes($0.key) } }
     guard !targets.isEmpty else { return }
     let buffer = Self.framed(frame)
     for connection in targets { connection.send(buffer) }
   }
+
+  /// The keys of the peers connected now.
+  public var connectedKeys: Set<PublicKey> { lock.withLock { Set(connections.keys) } }
 
   // MARK: Called by the handshake handler
 

@@ -94,17 +94,7 @@ public final class WriteAheadLog {
   /// compacted.
   public func compact(committedHeight: UInt64, interval: Int = 512, bytesInterval: Int = 1 << 20) throws {
     guard appendsSinceCompaction >= interval || bytesSinceCompaction >= bytesInterval else { return }
-    var latestViewChange: WALRecord?
-    var kept: [WALRecord] = []
-    for record in records {
-      if case .viewChange(let viewChange) = record {
-        if case .viewChange(let latest) = latestViewChange, latest.newView > viewChange.newView { continue }
-        latestViewChange = record
-      } else if record.height > committedHeight {
-        kept.append(record)
-      }
-    }
-    if let latestViewChange { kept.insert(latestViewChange, at: 0) }
+    let kept = WALRecord.compacted(records, committedHeight: committedHeight)
     let temporary = path + ".compacting"
     let newDescriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     guard newDescriptor >= 0 else { throw Failure(description: "cannot write \(temporary)") }

@@ -57,7 +57,7 @@ extension Dev {
         guard !seeds.isEmpty else {
           throw CLIError(code: "fuzz.empty_corpus", message: "no files in \(corpus)/\(target.rawValue)")
         }
-        var generator = SplitMix(seed: seed ^ UInt64(target.rawValue.hashValue & 0xFFFF))
+        var generator = SplitMix64(seed: SplitMix64.seed(seed, target.rawValue))
         let deadline = Date().addingTimeInterval(seconds)
         var executions = 0
         var decoded = 0
@@ -142,21 +142,8 @@ extension Dev {
   }
 }
 
-/// A tiny deterministic generator, so a seed replays a campaign.
-struct SplitMix: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 enum Mutator {
-  static func mutate(_ seed: [UInt8], corpus: [[UInt8]], using generator: inout SplitMix) -> [UInt8] {
+  static func mutate(_ seed: [UInt8], corpus: [[UInt8]], using generator: inout SplitMix64) -> [UInt8] {
     var bytes = seed
     let rounds = 1 + Int(generator.next() % 4)
     for _ in 0..<rounds {

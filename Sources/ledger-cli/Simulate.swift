@@ -28,11 +28,25 @@ extension Dev {
     @Option(help: "Simulated milliseconds with faults on.") var faultyMs: UInt64 = 15_000
     @Option(help: "Simulated milliseconds after healing within which every honest replica must commit.")
     var livenessMs: UInt64 = 30_000
+    @Flag(
+      help:
+        "Change the validator set while the faults run: primaries add the spare replicas, remove members, replace them, several changes pending at once."
+    )
+    var reconfigure = false
+    @Option(help: "Replicas outside the genesis set that follow until a change adds them (default: 2 with --reconfigure).")
+    var spares: Int?
+    @Option(help: "The ledger takes up to this many simulated ms to apply each delivered block.")
+    var executionLatencyMs: UInt64 = 0
+    @Option(help: "Checker self-test: replicas apply each validator-set change this many heights late.")
+    var setLagForTesting: UInt64 = 0
     @Flag(help: "Print the trace of passing seeds too.") var verbose = false
 
     func validate() throws {
       guard (1...256).contains(replicas), seeds >= 1, seeds <= 1_000_000 else {
         throw CLIError(code: "input.out_of_range", message: "--replicas 1…256, --seeds 1…1,000,000")
+      }
+      guard (0...64).contains(spares ?? 0), executionLatencyMs <= 10_000 else {
+        throw CLIError(code: "input.out_of_range", message: "--spares 0…64, --execution-latency-ms 0…10,000")
       }
       guard byzantine >= 0, byzantine <= (replicas - 1) / 3 else {
         throw CLIError(code: "input.out_of_range", message: "--byzantine must be at most f = \((replicas - 1) / 3)")
@@ -72,6 +86,10 @@ extension Dev {
         options.behaviours = try parsedBehaviours()
         options.faultyPhaseMs = faultyMs
         options.livenessBoundMs = livenessMs
+        options.reconfigure = reconfigure
+        options.spareReplicaCount = spares ?? (reconfigure ? 2 : 0)
+        options.executionLatencyMsMax = executionLatencyMs
+        options.validatorSetLagHeightsForTesting = setLagForTesting
         var simulator = Simulator(options: options)
         let result = simulator.run()
         messages += result.messagesDelivered
@@ -84,6 +102,8 @@ extension Dev {
           failures += 1
           print(
             "replay: ledger-cli dev simulate --seed \(result.seed) --seeds 1 --replicas \(replicas) --byzantine \(byzantine) --faults \(faults) --behaviours \(behaviours)"
+              + (reconfigure ? " --reconfigure --spares \(options.spareReplicaCount)" : "")
+              + (executionLatencyMs > 0 ? " --execution-latency-ms \(executionLatencyMs)" : "")
           )
         }
       }

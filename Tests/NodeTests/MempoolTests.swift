@@ -83,7 +83,7 @@ struct MempoolTests {
     var mempool = Mempool(countMax: 1_000, bytesMax: 1 << 20)
     let keys = [signer, other, Devnet.operatorKey("BJ-RSJ")]
     var floors = [UInt64](repeating: 0, count: keys.count)
-    var random = SimulationRandom(seed: 11)
+    var random = SplitMix64(seed: 11)
     var addedUpTo = floors
     for round in 0..<30 {
       for (index, key) in keys.enumerated() {

@@ -34,7 +34,8 @@ extension Simulator {
       }
       guard
         let other = executor.buildBlock(
-          on: parent, height: prePrepare.height, transactions: transactions, proposer: keys[index])
+          on: parent, height: prePrepare.height, transactions: transactions, proposer: keys[index],
+          validators: hosts[index].replica?.workingSet ?? validators)
       else { return [(message, to)] }
       let vote = signedVote(index, .prepare, view: prePrepare.view, height: prePrepare.height, hash: other.header.hash)
       log("r\(index) equivocates at h=\(prePrepare.height) v=\(prePrepare.view) towards r\(to)")

@@ -38,6 +38,17 @@ public struct SimulationOptions: Sendable {
   public var traceLinesMax = 300
   /// Only for the checker's own test: commit on this many votes instead of 2f + 1.
   public var commitQuorumForTesting: Int?
+  /// Only for the checker's own test: replicas apply every validator-set change this many heights late.
+  public var validatorSetLagHeightsForTesting: UInt64 = 0
+  /// Primaries put `changeValidators` transactions in some blocks: additions
+  /// of the spare replicas, removals, replacements, several pending at once,
+  /// through every fault of the run.
+  public var reconfigure = false
+  /// Replicas that start as followers (not in the genesis set), for reconfiguration to add.
+  public var spareReplicaCount = 0
+  /// The ledger takes up to this long to apply a delivered block (uniform,
+  /// per block, in order), so the next height waits for its set as in production.
+  public var executionLatencyMsMax: UInt64 = 0
 
   public init(seed: UInt64) { self.seed = seed }
 }
@@ -66,6 +77,13 @@ public struct Simulator {
     var replica: SimReplica?
     var wal: [WALRecord] = []
     var chain: [CommittedBlock] = []
+    /// The validator schedule after each height of `chain` (index 0: genesis).
+    var schedules: [ValidatorSchedule]
+    /// The ledger has applied `chain` through this height (and told the replica).
+    var appliedHeight: UInt64 = 0
+    var applyDueMs: UInt64 = 0
+    /// Bumped at every crash, so an application scheduled before it is moot.
+    var incarnation = 0
     var byzantine = false
     var tickMs: UInt64
     var seen: [ConsensusMessage] = []
@@ -75,6 +93,7 @@ public struct Simulator {
     case deliver(ConsensusMessage, from: Int, to: Int)
     case tick(Int)
     case proposal(Int, height: UInt64, view: UInt64)
+    case applied(Int, height: UInt64, incarnation: Int)
     case crash(Int)
     case restart(Int)
     case partition([Int])
@@ -84,10 +103,12 @@ public struct Simulator {
   let options: SimulationOptions
   let chainId = "simulated-chain"
   let keys: [PublicKey]
+  /// The genesis set: the first `replicaCount` keys; the spares follow.
   let validators: ValidatorSet
-  let executor: SimulatedExecutor
+  let executor = SimulatedExecutor()
+  let ledger: SimulatedLedger
   let genesis: BlockHeader
-  var random: SimulationRandom
+  var random: SplitMix64
   var hosts: [Host] = []
   var queue = EventQueue<Event>()
   var now: UInt64 = 0
@@ -101,18 +122,21 @@ public struct Simulator {
   public init(options: SimulationOptions) {
     precondition(options.replicaCount >= 1 && options.byzantineCount >= 0)
     self.options = options
-    random = SimulationRandom(seed: options.seed)
-    keys = (0..<options.replicaCount).map { PublicKey(rawValue: SHA256.hash(Array("sim-replica-\($0)".utf8))) }
-    validators = ValidatorSet(keys.enumerated().map { Validator(nodeKey: $1, bureauId: "SIM-\($0)") })
-    executor = SimulatedExecutor(validatorSetHash: validators.hash)
+    random = SplitMix64(seed: options.seed)
+    keys = (0..<options.replicaCount + options.spareReplicaCount).map {
+      PublicKey(rawValue: SHA256.hash(Array("sim-replica-\($0)".utf8)))
+    }
+    validators = ValidatorSet(keys.prefix(options.replicaCount).enumerated().map { Validator(nodeKey: $1, bureauId: "SIM-\($0)") })
+    ledger = SimulatedLedger(validatorCountMin: max(1, 3 * options.byzantineCount + 1))
     genesis = SimulatedExecutor.genesis(chainId: chainId, validatorSetHash: validators.hash)
     var byzantine = Set<Int>()
     while byzantine.count < min(options.byzantineCount, options.replicaCount) {
       byzantine.insert(Int.random(in: 0..<options.replicaCount, using: &random))
     }
-    for index in 0..<options.replicaCount {
+    let genesisSchedule = ValidatorSchedule(height: 0, current: validators, pending: [])
+    for index in keys.indices {
       let skew = options.faults.contains(.skew) ? Double(Int.random(in: -30...30, using: &random)) / 100 : 0
-      var host = Host(tickMs: max(1, UInt64(Double(options.tickMs) * (1 + skew))))
+      var host = Host(schedules: [genesisSchedule], tickMs: max(1, UInt64(Double(options.tickMs) * (1 + skew))))
       host.byzantine = byzantine.contains(index)
       hosts.append(host)
     }
@@ -120,20 +144,34 @@ public struct Simulator {
 
   func index(of key: PublicKey) -> Int { keys.firstIndex(of: key)! }
 
-  func makeReplica(_ index: Int, wal: [WALRecord], chain: [CommittedBlock]) -> SimReplica {
-    var configuration = ReplicaConfiguration(chainId: chainId, validators: validators)
+  /// A replica over what the host's ledger holds, as the node makes one at start.
+  func makeReplica(_ index: Int) -> SimReplica {
+    let host = hosts[index]
+    var configuration = ReplicaConfiguration(chainId: chainId)
     configuration.commitQuorumForTesting = options.commitQuorumForTesting
+    configuration.validatorSetLagHeightsForTesting = options.validatorSetLagHeightsForTesting
     return SimReplica(
       configuration: configuration, signer: SimulatedSigner(publicKey: keys[index]), executor: executor,
-      verifier: SimulatedVerifier(), committedHeader: chain.last?.block.header ?? genesis,
-      committedCertificate: chain.last?.certificate, wal: wal)
+      verifier: SimulatedVerifier(), validators: Self.epochs(host.schedules),
+      committedHeader: host.chain.last?.block.header ?? genesis, committedCertificate: host.chain.last?.certificate,
+      wal: host.wal)
+  }
+
+  /// The sets in force from height 1 through the height above the last schedule.
+  static func epochs(_ schedules: [ValidatorSchedule]) -> ValidatorEpochs {
+    var epochs: [(fromHeight: UInt64, validators: ValidatorSet)] = []
+    for schedule in schedules {
+      let next = schedule.validatorsInForce(at: schedule.height + 1)
+      if epochs.last?.validators != next { epochs.append((schedule.height + 1, next)) }
+    }
+    return ValidatorEpochs(epochs, knownThroughHeight: schedules.last!.height + 1)
   }
 
   // MARK: Running
 
   public mutating func run() -> SimulationResult {
     for index in hosts.indices {
-      hosts[index].replica = makeReplica(index, wal: [], chain: [])
+      hosts[index].replica = makeReplica(index)
       run(index, .transactionsPending(true))
       queue.push(.tick(index), at: UInt64(index))
     }
@@ -199,6 +237,10 @@ public struct Simulator {
     case .crash(let index):
       guard !healed, hosts[index].replica != nil else { return }
       hosts[index].replica = nil
+      hosts[index].incarnation += 1
+      // A crash loses the blocks delivered but not yet applied: the store never had them.
+      hosts[index].chain.removeLast(hosts[index].chain.count - Int(hosts[index].appliedHeight))
+      hosts[index].schedules.removeLast(hosts[index].schedules.count - Int(hosts[index].appliedHeight) - 1)
       log("r\(index) crashes")
     case .restart(let index):
       if hosts[index].replica == nil { restart(index) }
@@ -209,8 +251,15 @@ public struct Simulator {
       if hosts[index].byzantine { byzantineNoise(index) }
     case .proposal(let index, let height, let view):
       guard hosts[index].replica?.view == view else { return }
-      let transactions = (0..<options.transactionsPerBlock).map { transaction(height: height, view: view, number: $0) }
+      var transactions = (0..<options.transactionsPerBlock).map { transaction(height: height, view: view, number: $0) }
+      if options.reconfigure, random.chance(0.2), let change = validatorChange(height: height, by: index) {
+        transactions.append(changeTransaction(change, height: height, view: view))
+      }
       run(index, .proposal(height: height, transactions: transactions))
+    case .applied(let index, let height, let incarnation):
+      guard hosts[index].incarnation == incarnation, hosts[index].appliedHeight + 1 == height else { return }
+      hosts[index].appliedHeight = height
+      run(index, .blockApplied(height: height, nextValidators: nextValidators(index, after: height)))
     case .deliver(let message, let from, let to):
       guard hosts[to].replica != nil else { return }
       messagesDelivered += 1
@@ -220,7 +269,7 @@ public struct Simulator {
   }
 
   mutating func restart(_ index: Int) {
-    hosts[index].replica = makeReplica(index, wal: hosts[index].wal, chain: hosts[index].chain)
+    hosts[index].replica = makeReplica(index)
     run(index, .transactionsPending(true))
     log("r\(index) restarts at height \(hosts[index].chain.count) from \(hosts[index].wal.count) WAL records")
   }
@@ -232,10 +281,42 @@ public struct Simulator {
     return SignedTransaction(body: body, signatures: [])
   }
 
+  /// The set in force at `height + 1` by the host's ledger.
+  func nextValidators(_ index: Int, after height: UInt64) -> ValidatorSet {
+    hosts[index].schedules[Int(height)].validatorsInForce(at: height + 1)
+  }
+
+  /// A change the primary at `height` proposes from what it knows: add a
+  /// spare, remove a member, or replace one with a spare, effective 1 to 4
+  /// heights on. The ledger keeps it only if it is still valid when executed.
+  mutating func validatorChange(height: UInt64, by index: Int) -> ValidatorSetChange? {
+    let schedule = hosts[index].schedules.last!
+    let projected = schedule.pending.reduce(schedule.current) { $0.applying($1) }
+    let outside = keys.indices.filter { !projected.contains(keys[$0]) }
+    let removable = projected.validators.map(\.nodeKey).filter { !hosts[self.index(of: $0)].byzantine }
+    let effectiveHeight = height + UInt64.random(in: 1...4, using: &random)
+    let add = outside.randomElement(using: &random).map { [Validator(nodeKey: keys[$0], bureauId: "SIM-\($0)")] } ?? []
+    let remove = removable.randomElement(using: &random).map { [$0] } ?? []
+    switch Int.random(in: 0..<3, using: &random) {
+    case 0 where !add.isEmpty: return ValidatorSetChange(add: add, remove: [], effectiveHeight: effectiveHeight)
+    case 1 where !remove.isEmpty: return ValidatorSetChange(add: [], remove: remove, effectiveHeight: effectiveHeight)
+    case 2 where !add.isEmpty && !remove.isEmpty:
+      return ValidatorSetChange(add: add, remove: remove, effectiveHeight: effectiveHeight)
+    default: return nil
+    }
+  }
+
+  func changeTransaction(_ change: ValidatorSetChange, height: UInt64, view: UInt64) -> SignedTransaction {
+    let body = TransactionBody(
+      chainId: chainId, signer: keys[0], sequence: height * 1_000 + 999, payload: .changeValidators(change))
+    return SignedTransaction(body: body, signatures: [])
+  }
+
   mutating func run(_ index: Int, _ event: ReplicaEvent) {
     guard var replica = hosts[index].replica else { return }
     let before = (replica.view, replica.viewChangeTarget)
     let actions = replica.step(event)
+    replica.checkInvariants()
     hosts[index].replica = replica
     if replica.viewChangeTarget != before.1, let target = replica.viewChangeTarget {
       log("r\(index) asks for view \(target) (in view \(replica.view), committed \(replica.committedHeight))")
@@ -252,7 +333,10 @@ public struct Simulator {
         perform(then, by: index)
       case .send(let message, let to): send(message, from: index, to: self.index(of: to))
       case .broadcast(let message):
-        for peer in hosts.indices where peer != index { send(message, from: index, to: peer) }
+        // As the node routes it: to the validators of the latest set the replica knows.
+        for validator in hosts[index].replica!.broadcastSet.validators where validator.nodeKey != keys[index] {
+          send(message, from: index, to: self.index(of: validator.nodeKey))
+        }
       case .requestProposal(let height):
         queue.push(
           .proposal(index, height: height, view: hosts[index].replica!.view), at: now + options.batchIntervalMs)
@@ -262,16 +346,9 @@ public struct Simulator {
         send(.blockResponse(Array(blocks)), from: index, to: self.index(of: to))
       }
     }
-    // Keep the WAL to what a restart needs: what was signed above the committed height.
+    // Compacted as the node compacts its WAL.
     if hosts[index].wal.count > 256, let committed = hosts[index].replica?.committedHeight {
-      hosts[index].wal.removeAll { record in
-        switch record {
-        case .prePrepare(let prePrepare): prePrepare.height <= committed
-        case .vote(let vote): vote.statement.height <= committed
-        case .viewChange: false
-        }
-      }
-      if hosts[index].wal.count > 256 { hosts[index].wal.removeFirst(hosts[index].wal.count - 256) }
+      hosts[index].wal = WALRecord.compacted(hosts[index].wal, committedHeight: committed)
     }
   }
 
@@ -307,11 +384,36 @@ public struct Simulator {
     let chain = hosts[index].chain
     guard header.height == UInt64(chain.count) + 1, header.previousHash == (chain.last?.block.header ?? genesis).hash
     else { return fail("r\(index) delivered height \(header.height) out of order or off its chain") }
-    guard
-      committed.certificate.blockHash == header.hash,
-      committed.certificate.isValid(chainId: chainId, validators: validators, verifier: SimulatedVerifier())
-    else { return fail("r\(index) delivered height \(header.height) without a valid commit certificate") }
+    // The reference: the set in force at this height by the host's own ledger, not the replica's belief.
+    let inForce = hosts[index].schedules.last!.validatorsInForce(at: header.height)
+    guard committed.certificate.blockHash == header.hash,
+      committed.certificate.isValid(chainId: chainId, validators: inForce, verifier: SimulatedVerifier())
+    else {
+      return fail(
+        "r\(index) delivered height \(header.height) without a valid commit certificate by the set in force there (\(inForce.count) validators, quorum \(inForce.quorum))"
+      )
+    }
+    guard header.validatorSetHash == inForce.hash else {
+      return fail("r\(index) delivered height \(header.height) naming a set other than the one in force")
+    }
     hosts[index].chain.append(committed)
+    let schedule = ledger.schedule(after: committed.block, from: hosts[index].schedules.last!)
+    if schedule.pending != hosts[index].schedules.last!.pending || schedule.current != inForce {
+      let next = schedule.validatorsInForce(at: header.height + 1)
+      if next != inForce { log("r\(index): the set changes at h=\(header.height + 1) to \(next.count) validators") }
+    }
+    hosts[index].schedules.append(schedule)
+    // The ledger applies blocks in order, each taking its time.
+    let latency = options.executionLatencyMsMax == 0 ? 0 : UInt64.random(in: 0...options.executionLatencyMsMax, using: &random)
+    hosts[index].applyDueMs = max(now + latency, hosts[index].applyDueMs)
+    queue.push(
+      .applied(index, height: header.height, incarnation: hosts[index].incarnation), at: hosts[index].applyDueMs)
+    // As the node does: peers that did not decide this block themselves get it pushed.
+    if inForce.contains(keys[index]) {
+      for peer in hosts.indices where peer != index && !inForce.contains(keys[peer]) {
+        send(.blockResponse([committed]), from: index, to: peer)
+      }
+    }
     log("r\(index) commits h=\(header.height) \(header.hash.hex.prefix(8)) in view \(committed.certificate.view)")
     guard !hosts[index].byzantine else { return }
     if let agreedHash = agreed[header.height] {

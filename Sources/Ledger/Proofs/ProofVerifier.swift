@@ -90,9 +90,11 @@ public struct ProofVerifier: Sendable {
       else {
         throw Failure("\(step).validators", "not the validators record of the set in force at height \(before.height)")
       }
-      let due = pending.filter { $0.effectiveHeight == before.height + 1 }
-      guard !due.isEmpty else { throw Failure(step, "no validator change takes effect at height \(before.height + 1)") }
-      validators = due.reduce(validators) { $0.applying($1) }
+      let schedule = ValidatorSchedule(height: before.height, current: inForce, pending: pending)
+      guard schedule.pending.first?.effectiveHeight == before.height + 1 else {
+        throw Failure(step, "no validator change takes effect at height \(before.height + 1)")
+      }
+      validators = schedule.validatorsInForce(at: before.height + 1)
       lastTransition = before.height
       facts.append(
         "the validator set changed at height \(before.height + 1) to \(validators.validators.count) validators (\(validators.validators.map(\.bureauId).joined(separator: ", ")))"

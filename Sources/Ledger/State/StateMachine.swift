@@ -182,26 +182,15 @@ public struct StateMachine: Sendable {
   }
 
   /// Scheduled validator-set changes take effect at the start of the block
-  /// whose height they name, so that block is already certified by the new set.
+  /// whose height they name (`ValidatorSchedule.validatorsInForce(at:)`).
   private func activateScheduledValidatorChanges(height: UInt64, in working: WorkingState) throws -> ValidatorSet {
-    guard let record = try working.read(.validators), case .validators(var set, var pending) = record.value else {
+    guard let record = try working.read(.validators), let before = ValidatorSchedule(record, height: height - 1) else {
       preconditionFailure("state without a validators record: genesis always writes one")
     }
-    guard let first = pending.first, first.effectiveHeight <= height else { return set }
-    while let change = pending.first, change.effectiveHeight <= height {
-      set = set.applying(change)
-      pending.removeFirst()
-    }
-    working.write(.validators, record.changed(value: .validators(set, pending: pending), at: height))
-    return set
-  }
-}
-
-extension ValidatorSet {
-  /// This set with `change` applied (removals first, then additions).
-  public func applying(_ change: ValidatorSetChange) -> ValidatorSet {
-    let removed = Set(change.remove)
-    return ValidatorSet(validators.filter { !removed.contains($0.nodeKey) } + change.add)
+    guard let first = before.pending.first, first.effectiveHeight <= height else { return before.current }
+    let after = before.advanced()
+    working.write(.validators, record.changed(value: .validators(after.current, pending: after.pending), at: height))
+    return after.current
   }
 }
 

@@ -75,7 +75,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   public var chainId: String { genesis.chainId }
   public private(set) var head: StoreHead
   public private(set) var historyFrontier: MerkleFrontier
-  /// The set that certifies the next block (before any change scheduled for it).
+  /// The set in force at the head (the one that certified it). The next
+  /// block's is `validatorSchedule().validatorsInForce(at: head.height + 1)`.
   public private(set) var validatorSet: ValidatorSet
   let tree: SparseMerkleTree<LevelDBSparseMerkleNodes>
   /// Tree nodes read from disk since the store opened (`ledger-cli bench store` reports them).
@@ -198,6 +199,30 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       throw StoreError("store.corrupt", "the value \(Hex.encode(valueHash)) of record \(key) is missing")
     }
     return try StateRecord(canonicalBytes: bytes)
+  }
+
+  /// The `validators` record of the head's state: the set in force and what is scheduled after it.
+  public func validatorSchedule() throws -> ValidatorSchedule {
+    guard let record = try record(.validators), let schedule = ValidatorSchedule(record, height: head.height) else {
+      throw StoreError("store.corrupt", "the validators record is missing")
+    }
+    return schedule
+  }
+
+  /// The sets in force from height 1 to the next block, as (first height, set)
+  /// pairs in height order: genesis's, then one per transition.
+  public func validatorEpochs() throws -> [(fromHeight: UInt64, validators: ValidatorSet)] {
+    var epochs: [(fromHeight: UInt64, validators: ValidatorSet)] = [(1, ValidatorSet(genesis.validators))]
+    for entry in database.scan(prefix: StoreKey.validatorTransitionPrefix, limit: ProofBundle.transitionCountMax) {
+      let effective = StoreKey.readBigEndian(entry.key.dropFirst(StoreKey.validatorTransitionPrefix.count))
+      guard let header = try header(at: effective), case (let record?, _) = try record(.validators, atRoot: header.stateRoot),
+        case .validators(let inForce, _) = record.value
+      else { throw StoreError("store.corrupt", "no validators record at height \(effective)") }
+      epochs.append((effective, inForce))
+    }
+    let next = try validatorSchedule().validatorsInForce(at: head.height + 1)
+    if next != epochs.last!.validators { epochs.append((head.height + 1, next)) }
+    return epochs
   }
 
   private static func validatorSet(in database: LevelDB) throws -> ValidatorSet {
