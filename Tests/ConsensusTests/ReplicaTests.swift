@@ -10,14 +10,15 @@ struct ReplicaTests {
   static let keys = (0..<4).map { PublicKey(rawValue: SHA256.hash(Array("replica-\($0)".utf8))) }
   static let validators = ValidatorSet(keys.enumerated().map { Validator(nodeKey: $1, bureauId: "B\($0)") })
   static let ordered = validators.validators.map(\.nodeKey)
-  static let executor = SimulatedExecutor(validatorSetHash: validators.hash)
+  static let executor = SimulatedExecutor()
   static let genesis = SimulatedExecutor.genesis(chainId: chainId, validatorSetHash: validators.hash)
 
   static func replica(_ key: PublicKey, wal: [WALRecord] = []) -> TestReplica {
     TestReplica(
-      configuration: ReplicaConfiguration(chainId: chainId, validators: validators),
-      signer: SimulatedSigner(publicKey: key),
-      executor: executor, verifier: SimulatedVerifier(), committedHeader: genesis, committedCertificate: nil, wal: wal)
+      configuration: ReplicaConfiguration(chainId: chainId), signer: SimulatedSigner(publicKey: key),
+      executor: executor, verifier: SimulatedVerifier(),
+      validators: ValidatorEpochs([(1, validators)], knownThroughHeight: 1), committedHeader: genesis,
+      committedCertificate: nil, wal: wal)
   }
 
   static func transactions(_ tag: String) -> [SignedTransaction] {
@@ -31,7 +32,8 @@ struct ReplicaTests {
   }
 
   static func prePrepare(by primary: PublicKey, view: UInt64 = 0, tag: String = "a") -> PrePrepare {
-    let block = executor.buildBlock(on: genesis, height: 1, transactions: transactions(tag), proposer: primary)!
+    let block = executor.buildBlock(
+      on: genesis, height: 1, transactions: transactions(tag), proposer: primary, validators: validators)!
     let statement = VoteStatement(
       phase: .prepare, chainId: chainId, height: 1, view: view, blockHash: block.header.hash)
     let vote = Vote(

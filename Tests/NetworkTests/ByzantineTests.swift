@@ -60,7 +60,7 @@ struct ByzantineTests {
               .consensus(
                 .vote(
                   Vote(statement: statement, voter: key.publicKey, signature: key.sign(digest: statement.signingDigest))
-                )))
+                )), where: { _ in true })
           }
         }
         // A pre-prepare out of turn, for another chain's block.
@@ -73,16 +73,16 @@ struct ByzantineTests {
               PrePrepare(
                 block: block,
                 primaryVote: Vote(
-                  statement: statement, voter: key.publicKey, signature: key.sign(digest: statement.signingDigest))))))
+                  statement: statement, voter: key.publicKey, signature: key.sign(digest: statement.signingDigest))))), where: { _ in true })
         // Replays: other validators' messages sent back as if they were ours, and old ones again.
-        for message in captured.all.suffix(20) { attacker.broadcast(.consensus(message)) }
+        for message in captured.all.suffix(20) { attacker.broadcast(.consensus(message), where: { _ in true }) }
         // A flood of votes for stale heights.
         for stale in 0..<200 {
           let old = VoteStatement(
             phase: .commit, chainId: genesis.chainId, height: UInt64(stale % 3), view: 0, blockHash: .zero)
           attacker.broadcast(
             .consensus(
-              .vote(Vote(statement: old, voter: key.publicKey, signature: key.sign(digest: old.signingDigest)))))
+              .vote(Vote(statement: old, voter: key.publicKey, signature: key.sign(digest: old.signingDigest)))), where: { _ in true })
         }
         // Garbage: a frame that is not a frame (the honest node closes; the attacker redials).
         if round % 5 == 0, let connection = attacker.peers.first {

@@ -173,6 +173,7 @@ extension NodeEngine {
   /// What a backup decides of a proposal on its committed head.
   fileprivate func validateOnHead(_ block: Block) throws -> Bool {
     let parent = try #require(try store.header(at: store.head.height))
-    return executor.validate(block, on: parent)
+    return executor.validate(
+      block, on: parent, validators: try store.validatorSchedule().validatorsInForce(at: store.head.height + 1))
   }
 }

@@ -64,6 +64,8 @@ public struct SimulationResult: Sendable {
   public let simulatedMs: UInt64
   public let viewsReached: UInt64
   public let dropped: [DropReason: Int]
+  /// Heights at which the agreed chain switched validator sets.
+  public let validatorSetChanges: Int
   public var passed: Bool { failure == nil }
 }
 
@@ -198,7 +200,8 @@ public struct Simulator {
     return SimulationResult(
       seed: options.seed, failure: failure, trace: trace, committedHeights: hosts.map { UInt64($0.chain.count) },
       messagesDelivered: messagesDelivered, simulatedMs: now,
-      viewsReached: hosts.compactMap { $0.replica?.view }.max() ?? 0, dropped: dropped)
+      viewsReached: hosts.compactMap { $0.replica?.view }.max() ?? 0, dropped: dropped,
+      validatorSetChanges: Self.epochs(hosts.max { $0.schedules.count < $1.schedules.count }!.schedules).epochs.count - 1)
   }
 
   mutating func scheduleFaults() {
