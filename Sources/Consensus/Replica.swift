@@ -508,19 +508,24 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
     }
     let workPending = transactionsPending || !slots.isEmpty || viewChangeTarget != nil
     if workPending { ticksWithoutProgress += 1 } else { ticksWithoutProgress = 0 }
-    // §4.5.2: the timer for the next view normally starts only once a quorum
-    // wants this one; escalating alone would leave this replica ahead of
-    // everyone, unable to vote in the view the others reach. But replicas that
-    // restarted may have forgotten the view-changes that made others move on,
-    // so a replica stuck without a quorum for four timeouts moves on too.
+    // §4.5.2: the timer for the next view starts only once a quorum wants
+    // this one. Without a quorum, escalating by one would keep a replica that
+    // is one view ahead (say, restarted from a WAL that asked for more) ahead
+    // forever, the others unable to reach it. So after four timeouts a
+    // replica without a quorum joins the highest view a validator asks for,
+    // and the one that asks for the highest waits for the others.
     var timeoutTicks = viewChangeTimeoutTicks
-    if let target = viewChangeTarget, (viewChanges[target]?.keys.count { set.contains($0) } ?? 0) < set.quorum {
-      timeoutTicks *= 4
-    }
+    let lacksQuorum = viewChangeTarget.map { (viewChanges[$0]?.keys.count { set.contains($0) } ?? 0) < set.quorum }
+    if lacksQuorum == true { timeoutTicks *= 4 }
     if ticksWithoutProgress >= timeoutTicks {
       ticksWithoutProgress = 0
       viewChangeAttempts += 1
-      startViewChange(to: (viewChangeTarget ?? view) + 1, &actions)
+      if let target = viewChangeTarget, lacksQuorum == true {
+        let highest = viewChanges.filter { $0.key > target && $0.value.keys.contains(where: set.contains) }.keys.max()
+        if let highest { startViewChange(to: highest, &actions) }
+      } else {
+        startViewChange(to: (viewChangeTarget ?? view) + 1, &actions)
+      }
     }
     if ticksSinceResend >= configuration.resendIntervalTicks {
       ticksSinceResend = 0

@@ -485,7 +485,9 @@ public actor NodeEngine {
     // Peers that did not decide this block themselves (followers) get it pushed.
     let deciders = store.validatorSet
     network?.broadcast(.consensus(.blockResponse([committed])), where: { !deciders.contains($0) })
-    if applied.changes.contains(where: { $0.key == .validators || $0.key.path.hasPrefix("bureau/") }) {
+    if next != store.validatorSet
+      || applied.changes.contains(where: { $0.key == .validators || $0.key.path.hasPrefix("bureau/") })
+    {
       updateAdmission(next: next, at: block.header.height)
     }
     let rejected = applied.results.count { $0.code != TransactionResult.acceptedCode }
@@ -550,6 +552,8 @@ public actor NodeEngine {
     public let role: String
     public let height: UInt64
     public let view: UInt64
+    /// The view this node asks to move to, while it does (a view change in progress).
+    public let viewChangeTarget: UInt64?
     public let primary: String?
     public let isPrimary: Bool
     public let lastBlockHash: String
@@ -575,6 +579,7 @@ public actor NodeEngine {
     return Status(
       chainId: chainId, genesisHash: store.genesisHash.hex, nodeId: config.id, nodeKey: nodeKey.hex,
       role: replica.isVoting ? "validator" : "follower", height: head.height, view: replica.view,
+      viewChangeTarget: replica.viewChangeTarget,
       primary: replica.primary(of: replica.view)?.hex, isPrimary: replica.isPrimary,
       lastBlockHash: head.blockHash.hex, lastBlockTimeMs: head.timeMs, stateRoot: head.stateRoot.hex,
       validators: replica.broadcastSet.validators.map(\.nodeKey.hex),

@@ -33,13 +33,14 @@ final class TestNetwork: @unchecked Sendable {
     return URL(fileURLWithPath: ".build/debug/ledger-cli")
   }
 
-  init(validators: Int = 4, observers: Int = 1) async throws {
+  /// `sample`: a genesis shipped in genesis/ (e.g. sample-city) instead of a fresh devnet.
+  init(validators: Int = 4, observers: Int = 1, sample: String? = nil) async throws {
     directory = NSTemporaryDirectory() + "dirledger-test-\(UUID().uuidString)"
     devnet = Process()
     devnet.executableURL = Self.binary
-    devnet.arguments = [
-      "devnet", "start", "--nodes", "\(validators)", "--observers", "\(observers)", "--dir", directory,
-    ]
+    devnet.arguments =
+      ["devnet", "start", "--observers", "\(observers)", "--dir", directory]
+      + (sample.map { ["--sample", $0] } ?? ["--nodes", "\(validators)"])
     let log = directory + ".log"
     FileManager.default.createFile(atPath: log, contents: nil)
     devnet.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -67,6 +68,11 @@ final class TestNetwork: @unchecked Sendable {
     if devnet.isRunning { kill(devnet.processIdentifier, SIGINT) }
     devnet.waitUntilExit()
     for process in restarted { process.waitUntilExit() }
+    // KEEP_TEST_NETWORK=1 keeps the homes and logs, to read after a failure.
+    guard ProcessInfo.processInfo.environment["KEEP_TEST_NETWORK"] == nil else {
+      print("test network kept in \(directory)")
+      return
+    }
     try? FileManager.default.removeItem(atPath: directory)
     try? FileManager.default.removeItem(atPath: directory + ".log")
   }
@@ -75,11 +81,17 @@ final class TestNetwork: @unchecked Sendable {
   var observer: Member { members.first { $0.role == "observer" }! }
 
   /// Starts a node again from its home (after a kill).
-  func restart(_ member: Member) throws {
+  func restart(_ member: Member) throws { try start(home: member.home) }
+
+  /// Starts the node whose home is `home` (made by `node init`, or a member's), stopped at shutdown.
+  func start(home: String) throws {
     let process = Process()
     process.executableURL = Self.binary
-    process.arguments = ["node", "start", "--home", member.home]
-    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: member.home + "/node.log"))
+    process.arguments = ["node", "start", "--home", home]
+    if !FileManager.default.fileExists(atPath: home + "/node.log") {
+      FileManager.default.createFile(atPath: home + "/node.log", contents: nil)
+    }
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: home + "/node.log"))
     log.seekToEndOfFile()
     process.standardOutput = log
     process.standardError = log
@@ -124,15 +136,19 @@ enum HTTP {
 /// Signs and submits transactions as devnet keys, tracking sequence numbers per signer.
 final class Submitter: @unchecked Sendable {
   let api: String
+  let chainId: String
   var sequences: [PublicKey: UInt64] = [:]
 
-  init(api: String) { self.api = api }
+  init(api: String, chainId: String = Devnet.chainId) {
+    self.api = api
+    self.chainId = chainId
+  }
 
   func transaction(_ payload: Payload, by key: SecretKey, cosigners: [SecretKey] = []) -> SignedTransaction {
     let sequence = sequences[key.publicKey, default: 0]
     sequences[key.publicKey] = sequence + 1
     return SignedTransaction(
-      body: TransactionBody(chainId: Devnet.chainId, signer: key.publicKey, sequence: sequence, payload: payload),
+      body: TransactionBody(chainId: chainId, signer: key.publicKey, sequence: sequence, payload: payload),
       signedBy: [key] + cosigners)
   }
 
