@@ -48,11 +48,14 @@ api-fuzz: build
 demo: build
 	$(CLI) demo $(DEMO_ARGS)
 
-# The long consensus soak: 10,000 simulation seeds on a release build.
+# The long consensus soak: 10,000 simulation seeds on a release build, then
+# 2,000 with validator-set changes and a slow ledger.
 SOAK_SEEDS ?= 10000
+SOAK_RECONFIGURE_SEEDS ?= 2000
 soak: deps
 	$(SWIFT) build -c release --product ledger-cli
 	.build/release/ledger-cli dev simulate --seeds $(SOAK_SEEDS)
+	.build/release/ledger-cli dev simulate --seeds $(SOAK_RECONFIGURE_SEEDS) --reconfigure --execution-latency-ms 40
 
 # Micro-benchmarks (ordo-one/benchmark). The benchmark framework joins the
 # package only with LEDGER_BENCHMARKS set, in its own build folder, so the

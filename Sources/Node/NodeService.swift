@@ -82,7 +82,9 @@ public enum NodeRunner {
         }
       })
     let service = NodeService(
-      engine: engine, config: config, identityKey: key, store: store, logger: logger, metrics: metrics,
+      engine: engine, config: config,
+      identity: PeerIdentity(key: key, role: config.role, chainId: store.chainId, genesisHash: store.genesisHash),
+      store: store, logger: logger, metrics: metrics,
       parentProcess: parentProcess)
     guard let (apiHost, apiPort) = PeerNetwork.split(config.api.listen) else {
       throw Failure(code: "config.invalid", message: "api.listen: host:port")
@@ -112,7 +114,8 @@ public enum NodeRunner {
 struct NodeService: Service {
   let engine: NodeEngine
   let config: NodeConfig
-  let identityKey: SecretKey
+  /// The node key as the handshake may use it; the engine's replica holds the vote signer.
+  let identity: PeerIdentity
   let store: LedgerStore
   let logger: Logger
   let metrics: NodeMetrics
@@ -146,8 +149,7 @@ struct NodeService: Service {
     let metrics = self.metrics
     let engine = self.engine
     let network = PeerNetwork(
-      identity: PeerIdentity(
-        key: identityKey, role: config.role, chainId: store.chainId, genesisHash: store.genesisHash),
+      identity: identity,
       admitted: await engine.admittedPeers, settings: settings, group: MultiThreadedEventLoopGroup.singleton,
       logger: logger, knownTransactions: decoded,
       onFrame: { frame, connection in

@@ -475,10 +475,14 @@ public enum OpenAPIDocument {
             genesisHash: { $ref: "#/components/schemas/Hash" }
             nodeId: { type: string }
             nodeKey: { $ref: "#/components/schemas/Hash" }
-            role: { type: string, enum: [validator, observer] }
+            role:
+              type: string
+              enum: [validator, follower]
+              description: "What the node does at the next height: `validator` votes (its key is in the set in force there and its configured role is validator); `follower` takes certified blocks without voting."
             height: { type: integer }
             view: { type: integer }
-            primary: { type: string, nullable: true, description: "Node key of the current view's primary (validators only)." }
+            viewChangeTarget: { type: integer, description: "Present while the node asks to move to this view (a view change in progress)." }
+            primary: { type: string, nullable: true, description: "Node key of the current view's primary in the set of the next height (absent while that set is not known yet)." }
             isPrimary: { type: boolean }
             lastBlockHash: { $ref: "#/components/schemas/Hash" }
             lastBlockTimeMs: { type: integer }

@@ -26,16 +26,40 @@ struct FrameDecoder: ByteToMessageDecoder {
 
 /// Who this node is on the peer network.
 public struct PeerIdentity: Sendable {
-  public let key: SecretKey
+  let signer: HandshakeSigner
   public let role: PeerRole
-  public let chainId: String
-  public let genesisHash: Hash256
+  public var chainId: String { signer.chainId }
+  public var genesisHash: Hash256 { signer.genesisHash }
+  public var publicKey: PublicKey { signer.publicKey }
 
   public init(key: SecretKey, role: PeerRole, chainId: String, genesisHash: Hash256) {
-    self.key = key
+    signer = HandshakeSigner(key: key, chainId: chainId, genesisHash: genesisHash)
     self.role = role
+  }
+}
+
+/// The node key as the handshake may use it: it signs only handshake
+/// digests (`PeerHandshake.digest`, which it computes itself), so the peer
+/// network holds no key that could sign a vote. `SafetyRules` is the only
+/// holder that signs consensus messages.
+struct HandshakeSigner: Sendable {
+  private let key: SecretKey
+  let chainId: String
+  let genesisHash: Hash256
+  var publicKey: PublicKey { key.publicKey }
+
+  init(key: SecretKey, chainId: String, genesisHash: Hash256) {
+    self.key = key
     self.chainId = chainId
     self.genesisHash = genesisHash
+  }
+
+  /// Proves this node's key to `peer`, over both sides' challenges.
+  func signHandshake(peer: PublicKey, peerChallenge: Hash256, ownChallenge: Hash256) -> Signature {
+    key.sign(
+      digest: PeerHandshake.digest(
+        chainId: chainId, genesisHash: genesisHash, signer: publicKey, peer: peer, peerChallenge: peerChallenge,
+        ownChallenge: ownChallenge))
   }
 }
 
@@ -326,7 +350,7 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
 
   func channelActive(context: ChannelHandlerContext) {
     let hello = PeerHello(
-      chainId: identity.chainId, genesisHash: identity.genesisHash, nodeKey: identity.key.publicKey,
+      chainId: identity.chainId, genesisHash: identity.genesisHash, nodeKey: identity.publicKey,
       role: identity.role, challenge: challenge)
     context.writeAndFlush(wrapOutboundOut(PeerNetwork.framed(.hello(hello))), promise: nil)
     let channel = context.channel
@@ -371,17 +395,16 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
     switch frame {
     case .hello(let hello) where peerHello == nil:
       if let (code, message) = PeerHandshake.refusal(
-        of: hello, chainId: identity.chainId, genesisHash: identity.genesisHash, ownKey: identity.key.publicKey,
+        of: hello, chainId: identity.chainId, genesisHash: identity.genesisHash, ownKey: identity.publicKey,
         admitted: network.isAdmitted)
       {
         refuse(context, code: code, message: message)
         return
       }
       peerHello = hello
-      let digest = PeerHandshake.digest(
-        chainId: identity.chainId, genesisHash: identity.genesisHash, signer: identity.key.publicKey,
+      let signature = identity.signer.signHandshake(
         peer: hello.nodeKey, peerChallenge: hello.challenge, ownChallenge: challenge)
-      context.writeAndFlush(wrapOutboundOut(PeerNetwork.framed(.auth(identity.key.sign(digest: digest)))), promise: nil)
+      context.writeAndFlush(wrapOutboundOut(PeerNetwork.framed(.auth(signature))), promise: nil)
     case .auth(let signature):
       guard let hello = peerHello else {
         refuse(context, code: "peer.protocol", message: "auth before hello")
@@ -389,7 +412,7 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
       }
       let digest = PeerHandshake.digest(
         chainId: identity.chainId, genesisHash: identity.genesisHash, signer: hello.nodeKey,
-        peer: identity.key.publicKey, peerChallenge: challenge, ownChallenge: hello.challenge)
+        peer: identity.publicKey, peerChallenge: challenge, ownChallenge: hello.challenge)
       guard hello.nodeKey.verify(signature, digest: digest) else {
         refuse(
           context, code: "peer.bad_signature",
@@ -397,7 +420,7 @@ final class PeerHandshakeHandler: ChannelInboundHandler, @unchecked Sendable {
         return
       }
       timeout?.cancel()
-      let ownKey = identity.key.publicKey
+      let ownKey = identity.publicKey
       let connection = PeerConnection(
         key: hello.nodeKey, role: hello.role, remoteAddress: address(context),
         initiator: dialledAddress != nil ? ownKey : hello.nodeKey, channel: context.channel,

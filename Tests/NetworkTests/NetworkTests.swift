@@ -137,7 +137,7 @@ struct NetworkTests {
     let roots = try await waitForAgreement(network.members, height: lastHeight)
     #expect(roots.count == 1)
     let observerStatus = try await status(network.observer.api)
-    #expect(observerStatus["role"] as? String == "observer")
+    #expect(observerStatus["role"] as? String == "follower")
 
     // The records are there, read from the observer.
     let grant = try await HTTP.get(network.observer.api + "/v1/grants/BJ-GAJ/G1")
@@ -297,7 +297,7 @@ struct NetworkTests {
       again.status == 1 && again.output.contains("REJECTED declareDuty")
         && again.output.contains("duty.already_declared"), "\(again.output)")
     let cliStatus = try await runCLI(["status", "--node", network.observer.api, "--output", "json"])
-    #expect(cliStatus.status == 0 && cliStatus.output.contains("\"role\" : \"observer\""), "\(cliStatus.output)")
+    #expect(cliStatus.status == 0 && cliStatus.output.contains("\"role\" : \"follower\""), "\(cliStatus.output)")
     let cliQuery = try await runCLI(["query", "grants", "--grantee", "BJ-ZJW", "--node", entry])
     #expect(cliQuery.status == 0 && cliQuery.output.contains("grant/BJ-GAJ/G1"), "\(cliQuery.output)")
 
