@@ -41,6 +41,10 @@ public enum ReplicaEvent: Hashable, Sendable {
   /// Whether the node holds transactions waiting to be ordered: without
   /// pending work, a silent primary is not a fault.
   case transactionsPending(Bool)
+  /// The block `buildBlock` asked for at `height`, or nil when the host could not build it.
+  case blockBuilt(height: UInt64, block: Block?)
+  /// Whether the block `validateBlock` asked about is valid on its parent.
+  case blockValidated(blockHash: Hash256, valid: Bool)
   /// The host applied the delivered block at `height` (the next one it had
   /// not), and `nextValidators` is the set in force at `height + 1`
   /// (`ValidatorSchedule.validatorsInForce(at:)` of the state after it).
@@ -55,6 +59,12 @@ public indirect enum ReplicaAction: Hashable, Sendable {
   case broadcast(ConsensusMessage)
   /// Ask the mempool for a batch to propose at `height`.
   case requestProposal(height: UInt64)
+  /// Execute `transactions` as the block at `height` on `parent` and build
+  /// it (its header names `validators`); answer with `.blockBuilt`.
+  case buildBlock(height: UInt64, parent: BlockHeader, transactions: [SignedTransaction], validators: ValidatorSet)
+  /// Execute `block` on `parent` and check every root in its header (and
+  /// that it names `validators`); answer with `.blockValidated`.
+  case validateBlock(Block, parent: BlockHeader, validators: ValidatorSet)
   /// Hand a committed block (in height order, each exactly once) to the
   /// ledger, which answers with `.blockApplied` once it is stored.
   case deliver(CommittedBlock)
@@ -77,16 +87,17 @@ public struct EquivocationEvidence: Hashable, Sendable {
 }
 
 /// A PBFT replica for a chain of blocks (Castro & Liskov, OSDI '99), as a pure
-/// state machine: `step(event) -> [action]`. No I/O, clocks or randomness.
+/// state machine: `step(event) -> [action]`. No I/O, clocks or randomness;
+/// executing blocks (to build or validate them) is an action too, whose
+/// result comes back as an event.
 ///
 /// Every height is decided by the validator set in force at that height
 /// (`ValidatorEpochs`): proposal, votes, quorums, view changes and primary
 /// rotation. A replica whose key is not in the set follows: it takes
 /// certified blocks from its peers, checks every certificate, and starts
 /// voting by itself at the first height whose set names it.
-public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
+public struct Replica<Verifier: SignatureVerifier> {
   public let configuration: ReplicaConfiguration
-  let executor: Executor
   let verifier: Verifier
   var safety: SafetyRules
   /// The sets in force by height. Invariant: known through `committedHeight`
@@ -116,6 +127,10 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
   /// View-changes received, per target view (only views above ours, bounded).
   var viewChanges: [UInt64: [PublicKey: ViewChange]] = [:]
   var proposalRequestedHeight: UInt64?
+  /// The height whose block the host is building for this primary.
+  var buildingHeight: UInt64?
+  /// The pre-prepare whose block the host is validating (at most one: one height in flight), and its sender.
+  var validating: PrePrepare?
   var transactionsPending = false
   var ticksWithoutProgress = 0
   var ticksSinceResend = 0
@@ -151,14 +166,13 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
   /// `committedCertificate`, nil at genesis), with the sets `validators`
   /// known through `committedHeader.height + 1`, after replaying its WAL.
   public init(
-    configuration: ReplicaConfiguration, signer: any ConsensusSigner, executor: Executor, verifier: Verifier,
+    configuration: ReplicaConfiguration, signer: any ConsensusSigner, verifier: Verifier,
     validators: ValidatorEpochs, committedHeader: BlockHeader, committedCertificate: CommitCertificate?,
     wal: [WALRecord] = []
   ) {
     precondition(
       validators.knownThroughHeight == committedHeader.height + 1, "the host applied every block it stored")
     self.configuration = configuration
-    self.executor = executor
     self.verifier = verifier
     validatorEpochs = validators
     safety = SafetyRules(signer: signer, chainId: configuration.chainId)
@@ -238,6 +252,8 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
       maybePropose(&actions)
     case .proposal(let height, let transactions): onProposal(height: height, transactions: transactions, &actions)
     case .blockApplied(let height, let nextValidators): onBlockApplied(height, next: nextValidators, &actions)
+    case .blockBuilt(let height, let block): onBlockBuilt(height, block, &actions)
+    case .blockValidated(let blockHash, let valid): onBlockValidated(blockHash, valid: valid, &actions)
     case .message(let message, let sender): onMessage(message, from: sender, &actions)
     }
     return actions
@@ -311,12 +327,22 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
     guard proposalRequestedHeight == height else { return }
     proposalRequestedHeight = nil
     guard isPrimary, height == committedHeight + 1, !transactions.isEmpty, slots[height]?.prePrepare == nil,
-      let set = workingSet,
-      let block = executor.buildBlock(
-        on: committedHeader, height: height,
-        transactions: Array(transactions.prefix(configuration.blockTransactionCountMax)), proposer: me,
-        validators: set)
+      buildingHeight == nil, let set = workingSet
     else { return }
+    buildingHeight = height
+    actions.append(
+      .buildBlock(
+        height: height, parent: committedHeader,
+        transactions: Array(transactions.prefix(configuration.blockTransactionCountMax)), validators: set))
+  }
+
+  mutating func onBlockBuilt(_ height: UInt64, _ built: Block?, _ actions: inout [ReplicaAction]) {
+    guard buildingHeight == height else { return }
+    buildingHeight = nil
+    // Still this view's primary at this height, with nothing proposed yet (a view change may have intervened).
+    guard isPrimary, height == committedHeight + 1, slots[height]?.prePrepare == nil, let block = built,
+      block.header.height == height, block.header.previousHash == committedHeader.hash
+    else { return maybePropose(&actions) }
     guard let vote = safety.vote(.prepare, view: view, height: height, blockHash: block.header.hash) else { return }
     let prePrepare = PrePrepare(block: block, primaryVote: vote)
     accept(prePrepare)
@@ -364,16 +390,29 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
     guard viewChangeTarget == nil, prePrepare.view == view else { return drop(.wrongView) }
     guard sender == Self.primary(of: view, in: set), vote.voter == sender else { return drop(.notFromPrimary) }
     guard prePrepare.block.transactions.count <= configuration.blockTransactionCountMax else { return drop(.tooLarge) }
-    if let existing = slots[height]?.prePrepare {
+    if let existing = slots[height]?.prePrepare ?? validating {
       if existing.block.header.hash != hash { noteEquivocation(existing.primaryVote, vote) }
       return
     }
     guard verifier.verify(vote.signature, digest: statement.signingDigest, by: sender) else {
       return drop(.badSignature)
     }
-    guard prePrepare.block.header.previousHash == committedHeader.hash,
-      executor.validate(prePrepare.block, on: committedHeader, validators: set)
-    else { return drop(.invalidBlock) }
+    guard prePrepare.block.header.previousHash == committedHeader.hash else { return drop(.invalidBlock) }
+    validating = prePrepare
+    actions.append(.validateBlock(prePrepare.block, parent: committedHeader, validators: set))
+  }
+
+  /// The host's verdict on the pre-prepare being validated: vote for it if it
+  /// is valid and still the one to vote on (no view change or commit since).
+  mutating func onBlockValidated(_ blockHash: Hash256, valid: Bool, _ actions: inout [ReplicaAction]) {
+    guard let prePrepare = validating, prePrepare.block.header.hash == blockHash else { return }
+    validating = nil
+    let height = prePrepare.height
+    let hash = blockHash
+    guard viewChangeTarget == nil, prePrepare.view == view, height == committedHeight + 1, isVoting,
+      slots[height]?.prePrepare == nil
+    else { return }
+    guard valid else { return drop(.invalidBlock) }
     accept(prePrepare)
     ticksWithoutProgress = 0
     if let prepare = safety.vote(.prepare, view: view, height: height, blockHash: hash) {
@@ -477,6 +516,8 @@ public struct Replica<Executor: BlockExecutor, Verifier: SignatureVerifier> {
     slots.removeValue(forKey: height)
     preparedCertificates = preparedCertificates.filter { $0.key > height }
     proposalRequestedHeight = nil
+    buildingHeight = nil
+    validating = nil
     ownMessages.removeAll { message in
       switch message {
       case .prePrepare(let prePrepare): prePrepare.height <= height

@@ -17,6 +17,13 @@ extension Replica {
     precondition(heldMessages.count <= ReplicaConfiguration.heldMessageCountMax, "held messages are bounded")
     precondition(heldBlocks.count <= ReplicaConfiguration.blocksPerResponseMax, "held blocks are bounded")
     precondition(heldMessages.isEmpty || workingSet == nil, "messages are held only while the set is unknown")
+    if let validating {
+      precondition(
+        validating.height == committedHeight + 1 && validating.view == view && viewChangeTarget == nil,
+        "the pre-prepare under validation is for the next height in this view")
+      precondition(slots[validating.height]?.prePrepare == nil, "a validated pre-prepare leaves validation")
+    }
+    precondition(buildingHeight.map { $0 == committedHeight + 1 } ?? true, "a block is built only for the next height")
     for (height, slot) in slots {
       // One pre-prepare per height: a slot holds one, and it is for its height.
       if let prePrepare = slot.prePrepare {

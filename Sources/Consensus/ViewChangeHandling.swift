@@ -23,6 +23,8 @@ extension Replica {
       newView: target, committedHeight: committedHeight, committedCertificate: committedCertificate, prepared: prepared)
     slots = [:]
     proposalRequestedHeight = nil
+    buildingHeight = nil
+    validating = nil
     ownMessages = [.viewChange(viewChange)]
     viewChanges[target, default: [:]][me] = viewChange
     actions.append(.persist(.viewChange(viewChange), then: [.broadcast(.viewChange(viewChange))]))
@@ -174,6 +176,8 @@ extension Replica {
     viewChangeTarget = nil
     slots = [:]
     proposalRequestedHeight = nil
+    buildingHeight = nil
+    validating = nil
     ownMessages = []
     ticksWithoutProgress = 0
     viewChanges = viewChanges.filter { $0.key > view }

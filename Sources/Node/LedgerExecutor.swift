@@ -4,9 +4,10 @@ import Foundation
 import Ledger
 import Logging
 
-/// The replica's view of the ledger: builds and validates blocks on the
-/// committed head by executing them against the LevelDB store, and keeps each
-/// validated execution so the commit that follows does not execute again.
+/// Performs the replica's `buildBlock` and `validateBlock` actions: builds
+/// and validates blocks on the committed head by executing them against the
+/// LevelDB store, and keeps each validated execution so the commit that
+/// follows does not execute again.
 ///
 /// Blocks are only built or validated on the committed head, so the node runs
 /// the replica with a window of one height (docs/CONSENSUS.md, "Node").

@@ -19,7 +19,7 @@ public actor NodeEngine {
   let store: LedgerStore
   let logger: Logger
   let executor: LedgerExecutor
-  var replica: Replica<LedgerExecutor, SchnorrVerifier>
+  var replica: Replica<SchnorrVerifier>
   let wal: WriteAheadLog?
   /// Node keys of active bureaus, as of the last commit that changed a bureau or the validators.
   var registeredNodeKeys: Set<PublicKey> = []
@@ -86,7 +86,7 @@ public actor NodeEngine {
     // Only a node that may vote signs, so only it keeps a WAL.
     wal = config.role == .validator ? try WriteAheadLog(path: walPath) : nil
     replica = try Self.makeReplica(
-      config: config, signer: SchnorrSigner(key: key), store: store, executor: executor, wal: wal?.records ?? [])
+      config: config, signer: SchnorrSigner(key: key), store: store, wal: wal?.records ?? [])
     // Views moved past before a restart were counted by the process that moved past them.
     lastReportedView = replica.view
     registeredNodeKeys = Self.registeredNodeKeys(in: store)
@@ -98,8 +98,8 @@ public actor NodeEngine {
   }
 
   static func makeReplica(
-    config: NodeConfig, signer: SchnorrSigner, store: LedgerStore, executor: LedgerExecutor, wal: [WALRecord]
-  ) throws -> Replica<LedgerExecutor, SchnorrVerifier> {
+    config: NodeConfig, signer: SchnorrSigner, store: LedgerStore, wal: [WALRecord]
+  ) throws -> Replica<SchnorrVerifier> {
     var configuration = ReplicaConfiguration(chainId: store.chainId)
     configuration.votes = config.role == .validator
     configuration.viewChangeTimeoutTicks = config.consensus.viewChangeTimeoutTicks
@@ -110,7 +110,7 @@ public actor NodeEngine {
       throw StartupError(code: "store.corrupt", message: "block \(height) is missing")
     }
     return Replica(
-      configuration: configuration, signer: signer, executor: executor, verifier: SchnorrVerifier(),
+      configuration: configuration, signer: signer, verifier: SchnorrVerifier(),
       validators: ValidatorEpochs(try store.validatorEpochs(), knownThroughHeight: height + 1),
       committedHeader: header, committedCertificate: try store.certificate(at: height), wal: wal)
   }
@@ -394,6 +394,13 @@ public actor NodeEngine {
         network?.broadcast(.consensus(message), where: validatorKeys.contains)
       case .requestProposal(let height):
         propose(at: height, lingered: false)
+      case .buildBlock(let height, let parent, let transactions, let validators):
+        let block = executor.buildBlock(
+          on: parent, height: height, transactions: transactions, proposer: nodeKey, validators: validators)
+        followUps.append(.blockBuilt(height: height, block: block))
+      case .validateBlock(let block, let parent, let validators):
+        let valid = executor.validate(block, on: parent, validators: validators)
+        followUps.append(.blockValidated(blockHash: block.header.hash, valid: valid))
       case .deliver(let committed):
         guard let next = commit(committed, execution: executor.takeExecution(for: committed.block.header.hash))
         else { return }

@@ -9,7 +9,7 @@ import Testing
 /// cover: each height is decided by the set in force at that height).
 @Suite("PBFT replica: time, views, state transfer, reconfiguration")
 struct ReconfigurationTests {
-  typealias TestReplica = Replica<SimulatedExecutor, SimulatedVerifier>
+  typealias TestReplica = Replica<SimulatedVerifier>
   static let chainId = "reconfiguration-test"
   /// Six keys in ascending order (so keys[v % n] is view v's primary): the
   /// first four are the genesis set, the others join later.
@@ -25,7 +25,7 @@ struct ReconfigurationTests {
     var configuration = ReplicaConfiguration(chainId: chainId)
     configuration.viewChangeTimeoutTicks = timeoutTicks
     return TestReplica(
-      configuration: configuration, signer: SimulatedSigner(publicKey: keys[index]), executor: SimulatedExecutor(),
+      configuration: configuration, signer: SimulatedSigner(publicKey: keys[index]),
       verifier: SimulatedVerifier(), validators: ValidatorEpochs([(1, genesisSet)], knownThroughHeight: 1),
       committedHeader: genesis, committedCertificate: nil, wal: wal)
   }
@@ -87,14 +87,14 @@ struct ReconfigurationTests {
   static func decideHeightOne(_ replica: inout TestReplica, voters: [Int]) -> [CommittedBlock] {
     let block = block(height: 1, on: genesis, set: genesisSet)
     let hash = block.header.hash
-    var actions = replica.step(
+    var actions = stepAsHost(&replica, 
       .message(
         .prePrepare(PrePrepare(block: block, primaryVote: vote(0, .prepare, height: 1, hash: hash))), from: keys[0]))
     for voter in voters where voter != 0 {
-      actions += replica.step(.message(.vote(vote(voter, .prepare, height: 1, hash: hash)), from: keys[voter]))
+      actions += stepAsHost(&replica, .message(.vote(vote(voter, .prepare, height: 1, hash: hash)), from: keys[voter]))
     }
     for voter in voters {
-      actions += replica.step(.message(.vote(vote(voter, .commit, height: 1, hash: hash)), from: keys[voter]))
+      actions += stepAsHost(&replica, .message(.vote(vote(voter, .commit, height: 1, hash: hash)), from: keys[voter]))
     }
     replica.checkInvariants()
     return delivered(actions)
@@ -108,26 +108,26 @@ struct ReconfigurationTests {
     let first = Self.decideHeightOne(&backup, voters: [0, 2, 3])
     #expect(first.map(\.block.header.height) == [1])
     // Block 1 scheduled key 4 from height 2: five validators, quorum 4.
-    _ = backup.step(.blockApplied(height: 1, nextValidators: Self.grownSet))
+    _ = stepAsHost(&backup, .blockApplied(height: 1, nextValidators: Self.grownSet))
     #expect(backup.workingSet == Self.grownSet)
     let parent = try #require(first.first).block.header
     let block = Self.block(height: 2, on: parent, set: Self.grownSet)
     let hash = block.header.hash
     let primary = Self.grownSet.validators[0].nodeKey  // view 0's primary in the new set
     let primaryIndex = Self.keys.firstIndex(of: primary)!
-    var actions = backup.step(
+    var actions = stepAsHost(&backup, 
       .message(
         .prePrepare(PrePrepare(block: block, primaryVote: Self.vote(primaryIndex, .prepare, height: 2, hash: hash))),
         from: primary))
     for voter in [0, 2, 3, 4] where voter != primaryIndex {
-      actions += backup.step(.message(.vote(Self.vote(voter, .prepare, height: 2, hash: hash)), from: Self.keys[voter]))
+      actions += stepAsHost(&backup, .message(.vote(Self.vote(voter, .prepare, height: 2, hash: hash)), from: Self.keys[voter]))
     }
     // The old quorum (3) of commits is not enough any more.
     for voter in [2, 3] {
-      actions += backup.step(.message(.vote(Self.vote(voter, .commit, height: 2, hash: hash)), from: Self.keys[voter]))
+      actions += stepAsHost(&backup, .message(.vote(Self.vote(voter, .commit, height: 2, hash: hash)), from: Self.keys[voter]))
     }
     #expect(Self.delivered(actions).isEmpty, "delivered on the old set's quorum")
-    actions = backup.step(.message(.vote(Self.vote(4, .commit, height: 2, hash: hash)), from: Self.keys[4]))
+    actions = stepAsHost(&backup, .message(.vote(Self.vote(4, .commit, height: 2, hash: hash)), from: Self.keys[4]))
     let second = Self.delivered(actions)
     #expect(second.count == 1)
     let certificate = try #require(second.first).certificate
@@ -142,13 +142,13 @@ struct ReconfigurationTests {
     let first = Self.decideHeightOne(&backup, voters: [0, 2, 3])
     let block = Self.block(height: 2, on: first[0].block.header, set: Self.genesisSet)
     let hash = block.header.hash
-    let early = backup.step(
+    let early = stepAsHost(&backup, 
       .message(
         .prePrepare(PrePrepare(block: block, primaryVote: Self.vote(0, .prepare, height: 2, hash: hash))),
         from: Self.keys[0]))
     #expect(early.isEmpty && backup.workingSet == nil)
     backup.checkInvariants()
-    let replayed = backup.step(.blockApplied(height: 1, nextValidators: Self.genesisSet))
+    let replayed = stepAsHost(&backup, .blockApplied(height: 1, nextValidators: Self.genesisSet))
     #expect(
       Self.sent(replayed).contains(.vote(Self.vote(1, .prepare, height: 2, hash: hash))),
       "the held pre-prepare was not voted for once the set was known")
@@ -160,15 +160,15 @@ struct ReconfigurationTests {
     #expect(!joiner.isVoting)
     let block = Self.block(height: 1, on: Self.genesis, set: Self.genesisSet)
     // Votes from the validators are not for a follower to count.
-    #expect(joiner.step(.message(.vote(Self.vote(2, .prepare, height: 1, hash: block.header.hash)), from: Self.keys[2])).isEmpty)
+    #expect(stepAsHost(&joiner, .message(.vote(Self.vote(2, .prepare, height: 1, hash: block.header.hash)), from: Self.keys[2])).isEmpty)
     // A block certified by too few validators is refused; a certified one is taken.
     let weak = CommittedBlock(block: block, certificate: Self.certificate(block, by: [0, 1]))
-    #expect(Self.delivered(joiner.step(.message(.blockResponse([weak]), from: Self.keys[0]))).isEmpty)
+    #expect(Self.delivered(stepAsHost(&joiner, .message(.blockResponse([weak]), from: Self.keys[0]))).isEmpty)
     #expect(joiner.dropped[.badSignature] == 1)
     let certified = CommittedBlock(block: block, certificate: Self.certificate(block, by: [0, 1, 2], view: 3))
-    #expect(Self.delivered(joiner.step(.message(.blockResponse([certified]), from: Self.keys[0]))) == [certified])
+    #expect(Self.delivered(stepAsHost(&joiner, .message(.blockResponse([certified]), from: Self.keys[0]))) == [certified])
     #expect(joiner.view == 3, "a follower takes the view its certificates prove")
-    _ = joiner.step(.blockApplied(height: 1, nextValidators: Self.grownSet))
+    _ = stepAsHost(&joiner, .blockApplied(height: 1, nextValidators: Self.grownSet))
     #expect(joiner.isVoting)
     joiner.checkInvariants()
   }
@@ -177,11 +177,11 @@ struct ReconfigurationTests {
   func removedValidatorFollows() {
     var leaver = Self.replica(3, timeoutTicks: 2)
     _ = Self.decideHeightOne(&leaver, voters: [0, 1, 2, 3])
-    _ = leaver.step(.blockApplied(height: 1, nextValidators: Self.set([0, 1, 2, 4])))
+    _ = stepAsHost(&leaver, .blockApplied(height: 1, nextValidators: Self.set([0, 1, 2, 4])))
     #expect(!leaver.isVoting)
-    _ = leaver.step(.transactionsPending(true))
+    _ = stepAsHost(&leaver, .transactionsPending(true))
     var actions: [ReplicaAction] = []
-    for _ in 0..<50 { actions += leaver.step(.tick) }
+    for _ in 0..<50 { actions += stepAsHost(&leaver, .tick) }
     #expect(!Self.sent(actions).contains { if case .viewChange = $0 { true } else { false } })
     #expect(Self.persisted(actions).isEmpty, "a follower signed something")
     // Its only messages are requests for blocks, to the validators in force.
@@ -199,9 +199,9 @@ struct ReconfigurationTests {
       CommittedBlock(block: two, certificate: Self.certificate(two, by: [0, 2, 3, 4])),
     ]
     // Block 2's set is known only once block 1 is applied: the rest waits.
-    #expect(Self.delivered(behind.step(.message(.blockResponse(blocks), from: Self.keys[0]))) == [blocks[0]])
+    #expect(Self.delivered(stepAsHost(&behind, .message(.blockResponse(blocks), from: Self.keys[0]))) == [blocks[0]])
     behind.checkInvariants()
-    let resumed = behind.step(.blockApplied(height: 1, nextValidators: Self.grownSet))
+    let resumed = stepAsHost(&behind, .blockApplied(height: 1, nextValidators: Self.grownSet))
     #expect(Self.delivered(resumed) == [blocks[1]])
     #expect(behind.committedHeight == 2)
   }
@@ -212,12 +212,12 @@ struct ReconfigurationTests {
   func timeouts() {
     var backup = Self.replica(1, timeoutTicks: 5)
     var actions: [ReplicaAction] = []
-    for _ in 0..<20 { actions += backup.step(.tick) }
+    for _ in 0..<20 { actions += stepAsHost(&backup, .tick) }
     #expect(backup.viewChangeTarget == nil)
-    _ = backup.step(.transactionsPending(true))
-    for _ in 0..<4 { actions += backup.step(.tick) }
+    _ = stepAsHost(&backup, .transactionsPending(true))
+    for _ in 0..<4 { actions += stepAsHost(&backup, .tick) }
     #expect(backup.viewChangeTarget == nil)
-    actions = backup.step(.tick)
+    actions = stepAsHost(&backup, .tick)
     #expect(backup.viewChangeTarget == 1)
     // Persisted before it is sent.
     guard case .persist(.viewChange(let viewChange), let then)? = actions.first else {
@@ -234,9 +234,9 @@ struct ReconfigurationTests {
       var rules = SafetyRules(signer: SimulatedSigner(publicKey: Self.keys[index]), chainId: Self.chainId)
       return rules.viewChange(newView: 2, committedHeight: 0, committedCertificate: nil, prepared: [])
     }
-    _ = backup.step(.message(.viewChange(requests[0]), from: Self.keys[0]))
+    _ = stepAsHost(&backup, .message(.viewChange(requests[0]), from: Self.keys[0]))
     #expect(backup.viewChangeTarget == nil, "one view-change (f) is not enough")
-    _ = backup.step(.message(.viewChange(requests[1]), from: Self.keys[1]))
+    _ = stepAsHost(&backup, .message(.viewChange(requests[1]), from: Self.keys[1]))
     #expect(backup.viewChangeTarget == 2)
   }
 
@@ -251,7 +251,7 @@ struct ReconfigurationTests {
     }
     let backupIndex = Self.keys.firstIndex(of: others[2])!
     var backup = Self.replica(backupIndex)
-    let actions = backup.step(
+    let actions = stepAsHost(&backup, 
       .message(.newView(NewView(view: 1, viewChanges: viewChanges, prePrepares: [])), from: Self.keys[primaryIndex]))
     #expect(backup.view == 1)
     let wal = Self.persisted(actions)
@@ -263,7 +263,7 @@ struct ReconfigurationTests {
     let oldPrimary = Self.genesisSet.validators[0].nodeKey
     let oldIndex = Self.keys.firstIndex(of: oldPrimary)!
     let stale = PrePrepare(block: block, primaryVote: Self.vote(oldIndex, .prepare, view: 0, height: 1, hash: block.header.hash))
-    #expect(Self.persisted(restarted.step(.message(.prePrepare(stale), from: oldPrimary))).isEmpty)
+    #expect(Self.persisted(stepAsHost(&restarted, .message(.prePrepare(stale), from: oldPrimary))).isEmpty)
     #expect(restarted.dropped[.wrongView] == 1)
   }
 
@@ -272,9 +272,9 @@ struct ReconfigurationTests {
     var backup = Self.replica(1)
     let a = SHA256.hash([1])
     let b = SHA256.hash([2])
-    _ = backup.step(.message(.vote(Self.vote(2, .commit, height: 1, hash: a)), from: Self.keys[2]))
-    _ = backup.step(.message(.vote(Self.vote(2, .commit, height: 1, hash: b)), from: Self.keys[2]))
-    _ = backup.step(.message(.vote(Self.vote(2, .commit, height: 1, hash: b)), from: Self.keys[2]))
+    _ = stepAsHost(&backup, .message(.vote(Self.vote(2, .commit, height: 1, hash: a)), from: Self.keys[2]))
+    _ = stepAsHost(&backup, .message(.vote(Self.vote(2, .commit, height: 1, hash: b)), from: Self.keys[2]))
+    _ = stepAsHost(&backup, .message(.vote(Self.vote(2, .commit, height: 1, hash: b)), from: Self.keys[2]))
     #expect(backup.equivocationCount == 2)
     #expect(backup.equivocationEvidence.first?.second.statement.blockHash == b)
     backup.checkInvariants()

@@ -5,7 +5,7 @@ import Testing
 /// Single-replica checks of the protocol's rules, citing Castro & Liskov (OSDI '99).
 @Suite("PBFT replica")
 struct ReplicaTests {
-  typealias TestReplica = Replica<SimulatedExecutor, SimulatedVerifier>
+  typealias TestReplica = Replica<SimulatedVerifier>
   static let chainId = "replica-test"
   static let keys = (0..<4).map { PublicKey(rawValue: SHA256.hash(Array("replica-\($0)".utf8))) }
   static let validators = ValidatorSet(keys.enumerated().map { Validator(nodeKey: $1, bureauId: "B\($0)") })
@@ -16,7 +16,7 @@ struct ReplicaTests {
   static func replica(_ key: PublicKey, wal: [WALRecord] = []) -> TestReplica {
     TestReplica(
       configuration: ReplicaConfiguration(chainId: chainId), signer: SimulatedSigner(publicKey: key),
-      executor: executor, verifier: SimulatedVerifier(),
+      verifier: SimulatedVerifier(),
       validators: ValidatorEpochs([(1, validators)], knownThroughHeight: 1), committedHeader: genesis,
       committedCertificate: nil, wal: wal)
   }
@@ -55,7 +55,7 @@ struct ReplicaTests {
   @Test("§4.2: a backup accepts the primary's pre-prepare, persists its prepare before sending it")
   func backupPrepares() {
     var backup = Self.replica(Self.ordered[1])
-    let actions = backup.step(.message(.prePrepare(Self.prePrepare(by: Self.ordered[0])), from: Self.ordered[0]))
+    let actions = stepAsHost(&backup, .message(.prePrepare(Self.prePrepare(by: Self.ordered[0])), from: Self.ordered[0]))
     guard case .persist(.vote(let vote), let then)? = actions.first else {
       Issue.record("expected persist-then-send, got \(actions)")
       return
@@ -64,28 +64,51 @@ struct ReplicaTests {
     #expect(then == [.broadcast(.vote(vote))])
   }
 
+  @Test("§4.2: execution is an action: a backup asks its host to validate, and votes only on a valid verdict")
+  func validationIsAnEffect() {
+    var backup = Self.replica(Self.ordered[1])
+    let prePrepare = Self.prePrepare(by: Self.ordered[0])
+    let asked = backup.step(.message(.prePrepare(prePrepare), from: Self.ordered[0]))
+    guard case .validateBlock(let block, let parent, let set)? = asked.first, asked.count == 1 else {
+      Issue.record("expected one validateBlock, got \(asked)")
+      return
+    }
+    #expect(block == prePrepare.block && parent == Self.genesis && set == Self.validators)
+    // The same pre-prepare again while it is validated asks nothing more.
+    #expect(backup.step(.message(.prePrepare(prePrepare), from: Self.ordered[0])).isEmpty)
+    // A verdict for another block is ignored; an invalid verdict drops it.
+    #expect(backup.step(.blockValidated(blockHash: SHA256.hash([7]), valid: true)).isEmpty)
+    #expect(backup.step(.blockValidated(blockHash: block.header.hash, valid: false)).isEmpty)
+    #expect(backup.dropped[.invalidBlock] == 1)
+    backup.checkInvariants()
+    // Sent again and found valid, it is voted for.
+    _ = backup.step(.message(.prePrepare(prePrepare), from: Self.ordered[0]))
+    let voted = backup.step(.blockValidated(blockHash: block.header.hash, valid: true))
+    #expect(Self.broadcasts(voted).count == 1)
+  }
+
   @Test("§4.2: pre-prepares from a non-primary, forged votes and far-future heights are dropped and counted")
   func dropsBadMessages() {
     var backup = Self.replica(Self.ordered[1])
-    #expect(backup.step(.message(.prePrepare(Self.prePrepare(by: Self.ordered[2])), from: Self.ordered[2])).isEmpty)
+    #expect(stepAsHost(&backup, .message(.prePrepare(Self.prePrepare(by: Self.ordered[2])), from: Self.ordered[2])).isEmpty)
     #expect(backup.dropped[.notFromPrimary] == 1)
     let genuine = Self.prePrepare(by: Self.ordered[0])
     let forged = PrePrepare(
       block: genuine.block,
       primaryVote: Vote(
         statement: genuine.primaryVote.statement, voter: Self.ordered[0], signature: Signature(r: .zero, s: .zero)))
-    #expect(backup.step(.message(.prePrepare(forged), from: Self.ordered[0])).isEmpty)
+    #expect(stepAsHost(&backup, .message(.prePrepare(forged), from: Self.ordered[0])).isEmpty)
     #expect(backup.dropped[.badSignature] == 1)
     let stranger = PublicKey(rawValue: SHA256.hash([9]))
-    #expect(backup.step(.message(.prePrepare(genuine), from: stranger)).isEmpty)
+    #expect(stepAsHost(&backup, .message(.prePrepare(genuine), from: stranger)).isEmpty)
     #expect(backup.dropped[.notAValidator] == 1)
   }
 
   @Test("§4.2: a second, different pre-prepare for the same height and view is equivocation and is dropped")
   func equivocation() {
     var backup = Self.replica(Self.ordered[1])
-    _ = backup.step(.message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "a")), from: Self.ordered[0]))
-    let second = backup.step(
+    _ = stepAsHost(&backup, .message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "a")), from: Self.ordered[0]))
+    let second = stepAsHost(&backup, 
       .message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "b")), from: Self.ordered[0]))
     #expect(Self.broadcasts(second).isEmpty)
     #expect(backup.dropped[.equivocation] == 1)
@@ -95,14 +118,14 @@ struct ReplicaTests {
   func walPreventsConflictingVote() {
     var backup = Self.replica(Self.ordered[1])
     var wal: [WALRecord] = []
-    for action in backup.step(
+    for action in stepAsHost(&backup, 
       .message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "a")), from: Self.ordered[0]))
     {
       if case .persist(let record, _) = action { wal.append(record) }
     }
     #expect(wal.count == 1)
     var restarted = Self.replica(Self.ordered[1], wal: wal)
-    let actions = restarted.step(
+    let actions = stepAsHost(&restarted, 
       .message(.prePrepare(Self.prePrepare(by: Self.ordered[0], tag: "b")), from: Self.ordered[0]))
     #expect(Self.broadcasts(actions).isEmpty, "signed a second prepare for (view 0, height 1)")
   }
@@ -147,7 +170,7 @@ struct ReplicaTests {
     let tampered = NewView(
       view: 1, viewChanges: viewChanges, prePrepares: [PrePrepare(block: other, primaryVote: vote)])
     var backup = Self.replica(Self.ordered[3])
-    _ = backup.step(.message(.newView(tampered), from: newPrimary))
+    _ = stepAsHost(&backup, .message(.newView(tampered), from: newPrimary))
     #expect(backup.dropped[.invalidNewView] == 1)
     #expect(backup.view == 0)
   }

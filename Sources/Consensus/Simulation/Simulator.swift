@@ -73,7 +73,7 @@ public struct SimulationResult: Sendable {
 /// checks safety after every step and liveness after the network heals. The
 /// same seed gives the same run, event for event.
 public struct Simulator {
-  typealias SimReplica = Replica<SimulatedExecutor, SimulatedVerifier>
+  typealias SimReplica = Replica<SimulatedVerifier>
 
   struct Host {
     var replica: SimReplica?
@@ -96,6 +96,8 @@ public struct Simulator {
     case tick(Int)
     case proposal(Int, height: UInt64, view: UInt64)
     case applied(Int, height: UInt64, incarnation: Int)
+    case built(Int, height: UInt64, block: Block?, incarnation: Int)
+    case validated(Int, blockHash: Hash256, valid: Bool, incarnation: Int)
     case crash(Int)
     case restart(Int)
     case partition([Int])
@@ -153,7 +155,7 @@ public struct Simulator {
     configuration.commitQuorumForTesting = options.commitQuorumForTesting
     configuration.validatorSetLagHeightsForTesting = options.validatorSetLagHeightsForTesting
     return SimReplica(
-      configuration: configuration, signer: SimulatedSigner(publicKey: keys[index]), executor: executor,
+      configuration: configuration, signer: SimulatedSigner(publicKey: keys[index]),
       verifier: SimulatedVerifier(), validators: Self.epochs(host.schedules),
       committedHeader: host.chain.last?.block.header ?? genesis, committedCertificate: host.chain.last?.certificate,
       wal: host.wal)
@@ -263,6 +265,12 @@ public struct Simulator {
       guard hosts[index].incarnation == incarnation, hosts[index].appliedHeight + 1 == height else { return }
       hosts[index].appliedHeight = height
       run(index, .blockApplied(height: height, nextValidators: nextValidators(index, after: height)))
+    case .built(let index, let height, let block, let incarnation):
+      guard hosts[index].incarnation == incarnation else { return }
+      run(index, .blockBuilt(height: height, block: block))
+    case .validated(let index, let blockHash, let valid, let incarnation):
+      guard hosts[index].incarnation == incarnation else { return }
+      run(index, .blockValidated(blockHash: blockHash, valid: valid))
     case .deliver(let message, let from, let to):
       guard hosts[to].replica != nil else { return }
       messagesDelivered += 1
@@ -282,6 +290,11 @@ public struct Simulator {
       chainId: chainId, signer: keys[0], sequence: height * 1_000 + UInt64(number),
       payload: .revokeGrant(Retirement(bureauId: "SIM", recordId: "G-\(height)-\(view)-\(number)", reason: "")))
     return SignedTransaction(body: body, signatures: [])
+  }
+
+  /// How long the ledger takes to build, validate or apply one block.
+  mutating func executionLatency() -> UInt64 {
+    options.executionLatencyMsMax == 0 ? 0 : UInt64.random(in: 0...options.executionLatencyMsMax, using: &random)
   }
 
   /// The set in force at `height + 1` by the host's ledger.
@@ -344,6 +357,17 @@ public struct Simulator {
         queue.push(
           .proposal(index, height: height, view: hosts[index].replica!.view), at: now + options.batchIntervalMs)
       case .deliver(let committed): deliver(committed, at: index)
+      case .buildBlock(let height, let parent, let transactions, let validators):
+        let block = executor.buildBlock(
+          on: parent, height: height, transactions: transactions, proposer: keys[index], validators: validators)
+        queue.push(
+          .built(index, height: height, block: block, incarnation: hosts[index].incarnation),
+          at: now + executionLatency())
+      case .validateBlock(let block, let parent, let validators):
+        let valid = executor.validate(block, on: parent, validators: validators)
+        queue.push(
+          .validated(index, blockHash: block.header.hash, valid: valid, incarnation: hosts[index].incarnation),
+          at: now + executionLatency())
       case .serveBlocks(let fromHeight, let to):
         let blocks = hosts[index].chain.dropFirst(Int(fromHeight) - 1).prefix(ReplicaConfiguration.blocksPerResponseMax)
         send(.blockResponse(Array(blocks)), from: index, to: self.index(of: to))
@@ -407,8 +431,7 @@ public struct Simulator {
     }
     hosts[index].schedules.append(schedule)
     // The ledger applies blocks in order, each taking its time.
-    let latency = options.executionLatencyMsMax == 0 ? 0 : UInt64.random(in: 0...options.executionLatencyMsMax, using: &random)
-    hosts[index].applyDueMs = max(now + latency, hosts[index].applyDueMs)
+    hosts[index].applyDueMs = max(now + executionLatency(), hosts[index].applyDueMs)
     queue.push(
       .applied(index, height: header.height, incarnation: hosts[index].incarnation), at: hosts[index].applyDueMs)
     // As the node does: peers that did not decide this block themselves get it pushed.
