@@ -122,7 +122,9 @@ public actor NodeEngine {
   /// may become validators), and the configured observers (keys not on-chain).
   public var admittedPeers: Set<PublicKey> {
     var keys = registeredNodeKeys.union(config.p2p.observers.compactMap { PublicKey(hex: $0) })
-    for epoch in replica.validatorEpochs.epochs.suffix(2) { keys.formUnion(epoch.validators.validators.map(\.nodeKey)) }
+    for height in [store.head.height, store.head.height + 1] {
+      keys.formUnion(replica.validators(at: height)?.validators.map(\.nodeKey) ?? [])
+    }
     return keys
   }
 
@@ -492,9 +494,8 @@ public actor NodeEngine {
     // Peers that did not decide this block themselves (followers) get it pushed.
     let deciders = store.validatorSet
     network?.broadcast(.consensus(.blockResponse([committed])), where: { !deciders.contains($0) })
-    if next != store.validatorSet
-      || applied.changes.contains(where: { $0.key == .validators || $0.key.path.hasPrefix("bureau/") })
-    {
+    // Only governance transactions change bureaus or the validator schedule.
+    if next != store.validatorSet || block.transactions.contains(where: { $0.body.payload.kind.isGovernance }) {
       updateAdmission(next: next, at: block.header.height)
     }
     let rejected = applied.results.count { $0.code != TransactionResult.acceptedCode }

@@ -57,30 +57,20 @@ struct ReconfigurationTests {
   }
 
   static func delivered(_ actions: [ReplicaAction]) -> [CommittedBlock] {
-    actions.flatMap { action -> [CommittedBlock] in
-      switch action {
-      case .persist(_, let then): delivered(then)
-      case .deliver(let committed): [committed]
-      default: []
-      }
-    }
+    performed(actions).compactMap { if case .deliver(let committed) = $0 { committed } else { nil } }
   }
 
   static func sent(_ actions: [ReplicaAction]) -> [ConsensusMessage] {
-    actions.flatMap { action -> [ConsensusMessage] in
+    performed(actions).compactMap { action in
       switch action {
-      case .persist(_, let then): sent(then)
-      case .broadcast(let message), .send(let message, _): [message]
-      default: []
+      case .broadcast(let message), .send(let message, _): message
+      default: nil
       }
     }
   }
 
   static func persisted(_ actions: [ReplicaAction]) -> [WALRecord] {
-    actions.flatMap { action -> [WALRecord] in
-      if case .persist(let record, let then) = action { return [record] + persisted(then) }
-      return []
-    }
+    performed(actions).compactMap { if case .persist(let record, _) = $0 { record } else { nil } }
   }
 
   /// Drives `replica` (a backup) through height 1 in view 0 with votes from `voters`; returns what it delivered.

@@ -43,13 +43,7 @@ struct ReplicaTests {
   }
 
   static func broadcasts(_ actions: [ReplicaAction]) -> [ConsensusMessage] {
-    actions.flatMap { action -> [ConsensusMessage] in
-      switch action {
-      case .persist(_, let then): broadcasts(then)
-      case .broadcast(let message): [message]
-      default: []
-      }
-    }
+    performed(actions).compactMap { if case .broadcast(let message) = $0 { message } else { nil } }
   }
 
   @Test("§4.2: a backup accepts the primary's pre-prepare, persists its prepare before sending it")

@@ -26,3 +26,11 @@ func stepAsHost<Verifier>(_ replica: inout Replica<Verifier>, _ event: ReplicaEv
   }
   return returned
 }
+
+/// `actions` with every `persist` opened: what it writes, then what it does after.
+func performed(_ actions: [ReplicaAction]) -> [ReplicaAction] {
+  actions.flatMap { action -> [ReplicaAction] in
+    if case .persist(_, let then) = action { return [action] + performed(then) }
+    return [action]
+  }
+}

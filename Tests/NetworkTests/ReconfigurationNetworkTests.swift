@@ -179,6 +179,15 @@ struct ReconfigurationNetworkTests {
     #expect(try await rsj.submit(duty).status == 202)
     #expect(try await rsj.outcome(duty.id, timeoutSeconds: 60).code == "ok")
 
+    // 5. Suspend BJ-ZJW (no longer a validator): its node is no longer admitted, and its peers disconnect it.
+    _ = try await Self.governance(
+      "suspend-bureau", ["type": "suspendBureau", "bureauId": "BJ-ZJW", "reason": "测试：暂停"], via: entry,
+      keys: governanceKeys)
+    try await Self.waitFor("BJ-ZJW to be disconnected") {
+      let peers = (try? await status(zjw.api))?["peers"] as? [[String: Any]]
+      return peers?.isEmpty == true
+    }
+
     load.lock.withLock { load.stopped = true }
     await loadTask.value
     #expect(load.failures.isEmpty, "\(load.failures)")
@@ -186,7 +195,7 @@ struct ReconfigurationNetworkTests {
     #expect(committed.count >= 10, "only \(committed.count) transactions committed under load")
 
     // Every live node, validator or follower, agrees; nothing a client was told is committed is lost.
-    let live = [byId["BJ-RSJ"]!, zjw, gaj, fgw, gaj2]
+    let live = [byId["BJ-RSJ"]!, gaj, fgw, gaj2]
     let top = await Self.height(byId["BJ-RSJ"]!)
     let roots = try await waitForAgreement(live, height: top, timeoutSeconds: 60)
     #expect(roots.count == 1, "state roots differ: \(roots)")
@@ -205,5 +214,10 @@ struct ReconfigurationNetworkTests {
     let verdict = ProofVerifier(genesis: genesis).verify(proof)
     #expect(verdict.isValid, "\(verdict)")
     #expect(proof.validatorTransitions.count == 3)
+    // A bundle anchored before every change still verifies, with no transition.
+    let early = try await HTTP.get(fgw.api + "/v1/proofs/record?key=bureau/BJ-GAJ&height=2")
+    let earlyProof = try JSONDecoder().decode(ProofBundle.self, from: early.body)
+    #expect(earlyProof.validatorTransitions.isEmpty)
+    #expect(ProofVerifier(genesis: genesis).verify(earlyProof).isValid)
   }
 }
