@@ -111,7 +111,8 @@ public actor NodeEngine {
     }
     return Replica(
       configuration: configuration, signer: signer, verifier: SchnorrVerifier(),
-      validators: ValidatorEpochs(try store.validatorEpochs(), knownThroughHeight: height + 1),
+      validators: ValidatorEpochs(
+        try store.validatorEpochs(latestMax: ValidatorEpochs.epochCountMax), knownThroughHeight: height + 1),
       committedHeader: header, committedCertificate: try store.certificate(at: height), wal: wal)
   }
 

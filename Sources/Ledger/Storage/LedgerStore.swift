@@ -209,11 +209,14 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     return schedule
   }
 
-  /// The sets in force from height 1 to the next block, as (first height, set)
-  /// pairs in height order: genesis's, then one per transition.
-  public func validatorEpochs() throws -> [(fromHeight: UInt64, validators: ValidatorSet)] {
-    var epochs: [(fromHeight: UInt64, validators: ValidatorSet)] = [(1, ValidatorSet(genesis.validators))]
-    for entry in database.scan(prefix: StoreKey.validatorTransitionPrefix, limit: ProofBundle.transitionCountMax) {
+  /// The sets in force up to the next block, as (first height, set) pairs in
+  /// height order: genesis's, then one per transition — the latest
+  /// `latestMax` of them (a chain with more starts at the oldest kept one).
+  public func validatorEpochs(latestMax: Int = 256) throws -> [(fromHeight: UInt64, validators: ValidatorSet)] {
+    let latest = database.scanBackward(prefix: StoreKey.validatorTransitionPrefix, limit: latestMax).reversed()
+    var epochs: [(fromHeight: UInt64, validators: ValidatorSet)] =
+      latest.count < latestMax ? [(1, ValidatorSet(genesis.validators))] : []
+    for entry in latest {
       let effective = StoreKey.readBigEndian(entry.key.dropFirst(StoreKey.validatorTransitionPrefix.count))
       guard let header = try header(at: effective), case (let record?, _) = try record(.validators, atRoot: header.stateRoot),
         case .validators(let inForce, _) = record.value
@@ -221,7 +224,7 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
       epochs.append((effective, inForce))
     }
     let next = try validatorSchedule().validatorsInForce(at: head.height + 1)
-    if next != epochs.last!.validators { epochs.append((head.height + 1, next)) }
+    if next != epochs.last?.validators { epochs.append((head.height + 1, next)) }
     return epochs
   }
 
