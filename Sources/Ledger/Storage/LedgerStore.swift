@@ -214,8 +214,8 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   /// `latestMax` of them (a chain with more starts at the oldest kept one).
   public func validatorEpochs(latestMax: Int = 256) throws -> [(fromHeight: UInt64, validators: ValidatorSet)] {
     let latest = database.scanBackward(prefix: StoreKey.validatorTransitionPrefix, limit: latestMax).reversed()
-    var epochs: [(fromHeight: UInt64, validators: ValidatorSet)] =
-      latest.count < latestMax ? [(1, ValidatorSet(genesis.validators))] : []
+    var epochs: [(fromHeight: UInt64, validators: ValidatorSet)] = []
+    if latest.count < latestMax { epochs.append((1, ValidatorSet(genesis.validators))) }
     for entry in latest {
       let effective = StoreKey.readBigEndian(entry.key.dropFirst(StoreKey.validatorTransitionPrefix.count))
       guard let header = try header(at: effective), case (let record?, _) = try record(.validators, atRoot: header.stateRoot),
