@@ -78,6 +78,8 @@ extension Dev {
       var failures = 0
       var messages = 0
       var heights: UInt64 = 0
+      var setChanges = 0
+      var setChangesInViewChanges = 0
       for offset in 0..<seeds {
         var options = SimulationOptions(seed: seed + UInt64(offset))
         options.replicaCount = replicas
@@ -94,6 +96,8 @@ extension Dev {
         let result = simulator.run()
         messages += result.messagesDelivered
         heights += result.committedHeights.min() ?? 0
+        setChanges += result.validatorSetChanges
+        setChangesInViewChanges += result.validatorSetChangesAcrossViewChanges
         if !result.passed || verbose {
           print("seed \(result.seed): \(result.failure ?? "passed")")
           for line in result.trace { print("  \(line)") }
@@ -113,6 +117,8 @@ extension Dev {
         "\(seeds - failures)/\(seeds) seeds passed; \(messages) messages delivered; mean committed height \(Int(meanHeight)); "
           + "\(String(format: "%.1f", meanHeight / simulatedSeconds)) blocks per simulated second; "
           + "\(meanHeight > 0 ? String(format: "%.0f", Double(messages) / Double(seeds) / meanHeight) : "-") messages per block"
+          + (reconfigure
+            ? "; \(setChanges) validator-set changes crossed, \(setChangesInViewChanges) of them inside a view change" : "")
       )
       if failures > 0 { throw ExitCode(1) }
     }

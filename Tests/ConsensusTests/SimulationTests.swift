@@ -51,15 +51,18 @@ struct SimulationTests {
   @Test("validator sets change (add, remove, replace, several pending) during partitions, crashes, view changes and a Byzantine replica")
   func reconfiguration() {
     var changes = 0
+    var acrossViewChanges = 0
     for seed in Self.seeds.prefix(60) {
       var simulator = Simulator(options: Self.reconfiguring(seed: seed))
       let result = simulator.run()
       #expect(
         result.passed, "seed \(seed) failed: \(result.failure ?? "")\n\(result.trace.joined(separator: "\n"))")
       changes += result.validatorSetChanges
+      acrossViewChanges += result.validatorSetChangesAcrossViewChanges
     }
-    // Not a vacuous pass: the runs crossed many set changes.
+    // Not a vacuous pass: the runs crossed many set changes, some of them inside a view change.
     #expect(changes >= 60, "only \(changes) set changes in 60 seeds")
+    #expect(acrossViewChanges >= 1, "no set change took effect inside a view change in 60 seeds")
   }
 
   @Test("7 replicas, 2 Byzantine, with validator-set changes")

@@ -66,6 +66,9 @@ public struct SimulationResult: Sendable {
   public let dropped: [DropReason: Int]
   /// Heights at which the agreed chain switched validator sets.
   public let validatorSetChanges: Int
+  /// Of those, the ones whose first block was decided in a later view than the block before it:
+  /// the effective height fell inside a view change.
+  public let validatorSetChangesAcrossViewChanges: Int
   public var passed: Bool { failure == nil }
 }
 
@@ -121,6 +124,8 @@ public struct Simulator {
   var trace: [String] = []
   var messagesDelivered = 0
   var agreed: [UInt64: Hash256] = [:]
+  /// First heights of new sets whose block was certified in a later view than the block before.
+  var setChangesAcrossViewChanges = Set<UInt64>()
   var failure: String?
 
   public init(options: SimulationOptions) {
@@ -203,7 +208,8 @@ public struct Simulator {
       seed: options.seed, failure: failure, trace: trace, committedHeights: hosts.map { UInt64($0.chain.count) },
       messagesDelivered: messagesDelivered, simulatedMs: now,
       viewsReached: hosts.compactMap { $0.replica?.view }.max() ?? 0, dropped: dropped,
-      validatorSetChanges: Self.epochs(hosts.max { $0.schedules.count < $1.schedules.count }!.schedules).epochs.count - 1)
+      validatorSetChanges: Self.epochs(hosts.max { $0.schedules.count < $1.schedules.count }!.schedules).epochs.count - 1,
+      validatorSetChangesAcrossViewChanges: setChangesAcrossViewChanges.count)
   }
 
   mutating func scheduleFaults() {
@@ -422,6 +428,12 @@ public struct Simulator {
     }
     guard header.validatorSetHash == inForce.hash else {
       return fail("r\(index) delivered height \(header.height) naming a set other than the one in force")
+    }
+    if let previous = chain.last, header.height >= 2,
+      inForce != hosts[index].schedules[Int(header.height) - 2].validatorsInForce(at: header.height - 1),
+      committed.certificate.view > previous.certificate.view
+    {
+      setChangesAcrossViewChanges.insert(header.height)
     }
     hosts[index].chain.append(committed)
     let schedule = ledger.schedule(after: committed.block, from: hosts[index].schedules.last!)
