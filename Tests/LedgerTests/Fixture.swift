@@ -1,7 +1,7 @@
 import Foundation
 
 enum Fixture {
-  /// Test vectors copied from ../shared/vectors into the test bundle.
+  /// Test vectors (BIP-340, RFC 6962 roots) shipped in the test bundle.
   static func text(_ name: String) throws -> String {
     guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
       throw FixtureMissing(name: name)
