@@ -2,23 +2,38 @@ import Foundation
 import Ledger
 import NIOHTTP1
 
-/// A client of one node's HTTP API (docs/openapi.yaml). Errors the node
-/// returns keep their code, so the CLI prints `Error: tx.replayed: …`.
+/// A client of the nodes' HTTP API (docs/openapi.yaml). Given several nodes,
+/// each request goes to the first that answers: a node that refuses the
+/// connection is passed over at once, one that does not accept it within a
+/// second after that second. Errors a node returns keep their code, so the
+/// CLI prints `Error: tx.replayed: …`.
 struct APIClient: Sendable {
   /// The node's committed height, from `/v1/status`.
   func height() async throws -> UInt64 {
     (try await get("/v1/status")["height"] as? NSNumber)?.uint64Value ?? 0
   }
 
-  let base: String
+  /// Base URLs in the order they are tried; at least one.
+  let bases: [String]
+  var base: String { bases[0] }
 
-  init(node: String) throws {
-    var base = node
-    while base.hasSuffix("/") { base.removeLast() }
-    guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-      throw CLIError(code: "input.invalid_url", message: "--node \(node): expected a URL like http://127.0.0.1:8080")
+  /// `node`: one URL, or several separated by commas.
+  init(node: String) throws { try self.init(nodes: [node]) }
+
+  /// `nodes`: URLs, each of which may be a comma-separated list (`--node` repeated or `--node A,B`).
+  init(nodes: [String]) throws {
+    let urls = nodes.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    guard !urls.isEmpty, urls.count <= 64 else {
+      throw CLIError(code: "input.missing", message: "--node: give 1 to 64 node API URLs")
     }
-    self.base = base
+    bases = try urls.map { node in
+      var base = node
+      while base.hasSuffix("/") { base.removeLast() }
+      guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+        throw CLIError(code: "input.invalid_url", message: "--node \(node): expected a URL like http://127.0.0.1:8080")
+      }
+      return base
+    }
   }
 
   func get(_ path: String, query: [String: String] = [:]) async throws -> [String: Any] {
@@ -49,16 +64,22 @@ struct APIClient: Sendable {
   private func raw(_ method: HTTPMethod, _ path: String, query: [String: String], body: Data?) async throws -> (
     Data, Int
   ) {
-    var components = URLComponents(string: base + path)!
-    if !query.isEmpty {
-      components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+    var failures: [String] = []
+    for base in bases {
+      var components = URLComponents(string: base + path)!
+      if !query.isEmpty {
+        components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+      }
+      do {
+        let reply = try await NodeHTTP.exchange(
+          method, components.url!.absoluteString, json: body, using: NodeHTTP.failFastClient)
+        return (reply.body, reply.status)
+      } catch {
+        // Unreachable or silent: the next node may answer. An HTTP error reply is an answer, and is not retried.
+        failures.append("\(base): \(error)")
+      }
     }
-    do {
-      let reply = try await NodeHTTP.exchange(method, components.url!.absoluteString, json: body)
-      return (reply.body, reply.status)
-    } catch {
-      throw CLIError(code: "node.unreachable", message: "\(base): \(error)")
-    }
+    throw CLIError(code: "node.unreachable", message: failures.joined(separator: "; "))
   }
 
   static func error(from data: Data, status: Int) -> CLIError {

@@ -26,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
       directory: directory, validators: 4, observers: 1, sample: "sample-city", genesisPath: nil)
     network.printSummary()
     var scenario = DemoScenario(
-      writer: try await TransactionSender.connect(node: network.validators[0].api),
+      writer: try await TransactionSender.connect(nodes: [network.validators[0].api]),
       verifierNode: try APIClient(node: network.members.last!.api), verifierName: network.members.last!.id,
       genesis: try loadGenesis(network.members[0].home + "/genesis.json"))
     let passed: Bool

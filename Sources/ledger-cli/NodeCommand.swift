@@ -91,11 +91,11 @@ struct StatusCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "status", abstract: "Show a node's status: chain, height, view, primary, peers, mempool.")
 
-  @Option(help: "The node's API URL, e.g. http://127.0.0.1:8080.") var node: String
+  @Option(name: .customLong("node"), help: "Node API URL, e.g. http://127.0.0.1:8080; repeat it (or separate with commas) to fail over to the next.") var nodes: [String] = []
   @Option(help: "text or json.") var output: OutputFormat = .text
 
   func run() async throws {
-    let client = try APIClient(node: node)
+    let client = try APIClient(nodes: nodes)
     let status = try await client.get("/v1/status")
     if output == .json {
       print(try JSONOutput.string(JSONValue(status)))

@@ -20,7 +20,7 @@ struct ProofCommand: AsyncParsableCommand {
     enum Kind: String, ExpressibleByArgument { case record, tx, consistency, provenance }
 
     @Argument(help: "record, tx, consistency or provenance.") var kind: Kind
-    @Option(help: "Node API URL.") var node: String
+    @Option(name: .customLong("node"), help: "Node API URL, e.g. http://127.0.0.1:8080; repeat it (or separate with commas) to fail over to the next.") var nodes: [String] = []
     @Option(help: "File to write the bundle to.") var out: String
     @Option(help: "json or binary.") var format: String = "json"
     @Option(help: "Record key, e.g. grant/BJ-GAJ/BJ-GAJ-G001 (record).") var key: String?
@@ -36,7 +36,7 @@ struct ProofCommand: AsyncParsableCommand {
       guard format == "json" || format == "binary" else {
         throw CLIError(code: "input.invalid", message: "--format: json or binary")
       }
-      let client = try APIClient(node: node)
+      let client = try APIClient(nodes: nodes)
       var query = ["format": format]
       func require<T>(_ value: T?, _ name: String) throws -> T {
         guard let value else { throw CLIError(code: "input.missing", message: "\(kind.rawValue) needs --\(name)") }
@@ -109,7 +109,10 @@ struct ProvenanceCommand: AsyncParsableCommand {
 
     @Option(help: "The data received.") var data: String
     @Option(help: "The bureau that received it.") var consumer: String
-    @Option(help: "Node API URL (any node; it need not be trusted).") var node: String
+    @Option(
+      name: .customLong("node"),
+      help: "Node API URL (any node; it need not be trusted); repeat it (or separate with commas) to fail over.")
+    var nodes: [String] = []
     @Option(help: "The chain's genesis file.") var genesis: String
     @Option(help: "Height to check at (default the node's head).") var height: UInt64?
     @Option(help: "Also save the bundle here.") var save: String?
@@ -119,7 +122,7 @@ struct ProvenanceCommand: AsyncParsableCommand {
       let dataHash = try hashOfFile(data)
       var query = ["dataHash": dataHash.hex, "consumer": consumer, "format": "binary"]
       if let height { query["height"] = "\(height)" }
-      let bytes = try await APIClient(node: node).getData("/v1/provenance", query: query)
+      let bytes = try await APIClient(nodes: nodes).getData("/v1/provenance", query: query)
       if let save { FileManager.default.createFile(atPath: save, contents: bytes) }
       let genesisFile = try loadTrustedGenesis(genesis)
       let bundle: ProofBundle

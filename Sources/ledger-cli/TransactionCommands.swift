@@ -8,8 +8,8 @@ struct TransactionSender {
   let client: APIClient
   let chainId: String
 
-  static func connect(node: String) async throws -> TransactionSender {
-    let client = try APIClient(node: node)
+  static func connect(nodes: [String]) async throws -> TransactionSender {
+    let client = try APIClient(nodes: nodes)
     let status = try await client.get("/v1/status")
     guard let chainId = status["chainId"] as? String else {
       throw CLIError(code: "node.bad_response", message: "status without chainId")
@@ -49,7 +49,7 @@ struct SendOptions: ParsableArguments {
   @Option(help: "Key file of the signer (a bureau operator, or a governance key for governance kinds).") var key: String
   @Option(name: .customLong("cosign"), help: "Key file of a co-signer (governance threshold); repeatable.")
   var cosigners: [String] = []
-  @Option(help: "Node API URL, e.g. http://127.0.0.1:8080.") var node: String
+  @Option(name: .customLong("node"), help: "Node API URL, e.g. http://127.0.0.1:8080; repeat it (or separate with commas) to fail over to the next.") var nodes: [String] = []
   @Option(help: "Seconds to wait for the outcome.") var timeout: Int = 60
   @Option(help: "text or json.") var output: OutputFormat = .text
 }
@@ -90,7 +90,7 @@ extension TransactionKindCommand {
     } catch {
       throw CLIError(code: "input.invalid_payload", message: "\(error)")
     }
-    let sender = try await TransactionSender.connect(node: options.node)
+    let sender = try await TransactionSender.connect(nodes: options.nodes)
     let transaction = try await sender.sign(
       payload, by: try readKey(options.key), cosigners: try options.cosigners.map(readKey))
     let outcome = try await sender.send(transaction, timeoutSeconds: options.timeout)
@@ -236,7 +236,7 @@ struct QueryCommand: AsyncParsableCommand {
   @Argument(help: "What to read: \(Subject.allCases.map(\.rawValue).joined(separator: ", ")).") var subject: Subject
   @Argument(help: "Record key (record, history), transaction id (tx), height or latest (block, header), key (account).")
   var target: String?
-  @Option(help: "Node API URL.") var node: String
+  @Option(name: .customLong("node"), help: "Node API URL, e.g. http://127.0.0.1:8080; repeat it (or separate with commas) to fail over to the next.") var nodes: [String] = []
   @Option var bureau: String?
   @Option var shareType: String?
   @Option var text: String?
@@ -252,7 +252,7 @@ struct QueryCommand: AsyncParsableCommand {
   @Option(help: "The `next` cursor of a previous page.") var after: String?
 
   func run() async throws {
-    let client = try APIClient(node: node)
+    let client = try APIClient(nodes: nodes)
     var query: [String: String] = [:]
     let options: [(String, String?)] = [
       ("bureau", bureau), ("shareType", shareType), ("text", text), ("grantor", grantor), ("grantee", grantee),

@@ -42,9 +42,10 @@ struct ReconfigurationNetworkTests {
     let file = NSTemporaryDirectory() + "payload-\(UUID().uuidString).json"
     try JSONSerialization.data(withJSONObject: payload).write(to: URL(fileURLWithPath: file))
     defer { try? FileManager.default.removeItem(atPath: file) }
+    // A dead node first: the CLI passes over it at once and sends through the live one.
     let run = try await runCLI(
-      ["tx", command, "--payload", "@" + file, "--key", keys[0], "--cosign", keys[1], "--node", node, "--output", "json"]
-    )
+      ["tx", command, "--payload", "@" + file, "--key", keys[0], "--cosign", keys[1], "--node", Self.deadNode,
+       "--node", node, "--output", "json"])
     let reply = (try? JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]) ?? [:]
     let code = reply["code"] as? String
     guard run.status == 0, code == "ok", let height = (reply["height"] as? NSNumber)?.uint64Value else {
@@ -52,6 +53,9 @@ struct ReconfigurationNetworkTests {
     }
     return height
   }
+
+  /// A URL where nothing listens (port 1 on loopback refuses connections).
+  static let deadNode = "http://127.0.0.1:1"
 
   static func height(_ node: TestNetwork.Member) async -> UInt64 {
     ((try? await status(node.api))?["height"] as? NSNumber)?.uint64Value ?? 0
@@ -120,6 +124,12 @@ struct ReconfigurationNetworkTests {
       return file
     }
     let entry = byId["BJ-RSJ"]!.api
+
+    // The CLI reports a dead node at once instead of waiting out a connect timeout.
+    let started = Date()
+    let dead = try await runCLI(["status", "--node", Self.deadNode])
+    #expect(dead.status != 0 && dead.output.contains("node.unreachable"), "\(dead.output)")
+    #expect(Date().timeIntervalSince(started) < 3, "a refused connection took \(Date().timeIntervalSince(started)) s")
 
     // A registered bureau's node joins as a follower and catches up.
     let fgwKey = Devnet.nodeKey("BJ-FGW")
