@@ -39,7 +39,7 @@ public actor NodeEngine {
   /// signature: the id covers the body only, so the same body could return
   /// with other, unchecked signatures (a second governance signature forged
   /// after the first was checked).
-  var recentlyVerified = RecentSet(capacity: 100_000)
+  let recentlyVerified = TwoGenerationCache<Hash256, Void>(capacity: 100_000)
   /// Set when the node stopped itself (say, its disk failed): it takes no further part.
   public private(set) var haltReason: String?
   let onHalt: @Sendable (String) -> Void
@@ -228,7 +228,7 @@ public actor NodeEngine {
   /// Records signature checks made elsewhere (HTTP handlers, the frame consumer, the executor).
   public func noteVerified(_ outcomes: [(SignedTransaction, Bool)]) {
     metrics.signatureChecks.increment(by: outcomes.count)
-    for (transaction, valid) in outcomes where valid { recentlyVerified.insert(transaction.leafHash) }
+    for (transaction, valid) in outcomes where valid { recentlyVerified.insert(transaction.leafHash, ()) }
   }
 
   /// Whether these very signatures were checked here: the transaction is
@@ -614,26 +614,4 @@ final class LockedAnchor: @unchecked Sendable {
   private var anchor: ProofAnchor?
   func get() -> ProofAnchor? { lock.withLock { anchor } }
   func set(_ new: ProofAnchor?) { lock.withLock { anchor = new } }
-}
-
-/// A bounded set of ids: two generations, the older dropped when the newer fills.
-struct RecentSet {
-  private var young = Set<Hash256>()
-  private var old = Set<Hash256>()
-  let generationMax: Int
-
-  init(capacity: Int) { generationMax = max(1, capacity / 2) }
-
-  func contains(_ id: Hash256) -> Bool { young.contains(id) || old.contains(id) }
-
-  mutating func insert(_ id: Hash256) {
-    if young.count >= generationMax {
-      // The dropped generation's table is emptied in place and reused: a new
-      // one grew from empty through every power of two, rehashing each time.
-      swap(&old, &young)
-      young.removeAll(keepingCapacity: true)
-      young.reserveCapacity(generationMax)
-    }
-    young.insert(id)
-  }
 }

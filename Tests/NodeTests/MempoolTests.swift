@@ -218,12 +218,12 @@ func expectRejection(_ code: String, sourceLocation: SourceLocation = #_sourceLo
 /// Remembered signature checks: the newest two generations are kept, older
 /// ones forgotten, however many times the generations turn over.
 @Test func recentChecksKeepTwoGenerationsAndForgetOlderOnes() {
-  var recent = RecentSet(capacity: 4)
+  let recent = TwoGenerationCache<Hash256, Void>(capacity: 4)
   let keys = (0..<9).map { SHA256.hash([UInt8($0)]) }
-  for key in keys[0...4] { recent.insert(key) }
+  for key in keys[0...4] { recent.insert(key, ()) }
   #expect(keys[2...4].allSatisfy { recent.contains($0) })
   #expect(!recent.contains(keys[0]) && !recent.contains(keys[1]))
-  for key in keys[5...8] { recent.insert(key) }
+  for key in keys[5...8] { recent.insert(key, ()) }
   #expect(keys[6...8].allSatisfy { recent.contains($0) })
   #expect(keys[0...5].allSatisfy { !recent.contains($0) }, "a reused table keeps nothing of its old generation")
 }
