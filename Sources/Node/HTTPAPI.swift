@@ -148,6 +148,7 @@ public enum HTTPAPI {
       let waitSeconds = try integerQuery(request, "wait", range: 0...config.api.waitSecondsMax) ?? 0
       let deadline = ContinuousClock.now + .seconds(waitSeconds)
       while true {
+        let commitsSeen = engine.commitNotifier.commits
         switch try await engine.status(of: id) {
         case .committed(let transaction, let location):
           return json(
@@ -158,7 +159,8 @@ public enum HTTPAPI {
         // Only a transaction pending here is waited for: an id this node has
         // never seen answers at once, so guessed ids cannot hold requests open.
         case .pending where ContinuousClock.now < deadline:
-          try await Task.sleep(for: .milliseconds(50))
+          await engine.commitNotifier.nextCommit(after: commitsSeen, timeout: deadline - ContinuousClock.now)
+          try Task.checkCancellation()
         case .pending:
           return json(TransactionView(id: id.hex, status: "pending"))
         case .unknown:

@@ -55,6 +55,8 @@ public actor NodeEngine {
   /// The head's proof anchor, refreshed at each commit, so record proofs at the
   /// head need neither the actor nor a header read (see `recordBundleAtHead`).
   nonisolated let headAnchor = LockedAnchor()
+  /// Wakes requests waiting for a commit (`GET /v1/transactions/{id}?wait=`).
+  public nonisolated let commitNotifier = CommitNotifier()
   /// Read-only access for proofs: tree nodes are content-addressed and never
   /// rewritten, so reading them while a block commits is safe.
   nonisolated let proofStore: LedgerStore
@@ -501,6 +503,7 @@ public actor NodeEngine {
     }
     let rejected = applied.results.count { $0.code != TransactionResult.acceptedCode }
     headAnchor.set(try? store.proofAnchor())
+    commitNotifier.committed()
     metrics.committedHeight.record(Int64(block.header.height))
     metrics.committedTransactions.increment(by: block.transactions.count)
     metrics.rejectedTransactions.increment(by: rejected)

@@ -112,7 +112,7 @@ public enum OpenAPIDocument {
           summary: A transaction's status and, once committed, its block, position and result code.
           parameters:
             - { name: id, in: path, required: true, schema: { $ref: "#/components/schemas/Hash" } }
-            - { name: wait, in: query, required: false, description: "Seconds to wait while the transaction is pending at this node (0 to the node's api.wait_seconds_max, default 0; above it: 400). A transaction this node has not seen answers 404 at once.", schema: { type: integer, minimum: 0, maximum: 300 } }
+            - { name: wait, in: query, required: false, description: "Seconds to wait while the transaction is pending at this node (0 to the node's api.wait_seconds_max, default 0; above it: 400). A transaction this node has not seen answers 404 at once. The answer comes as soon as a block with it commits here (the request is woken by the commit, not by polling).", schema: { type: integer, minimum: 0, maximum: 300 } }
           responses:
             "200": { description: Pending or committed, content: { application/json: { schema: { $ref: "#/components/schemas/TransactionStatus" } } } }
             "400": { $ref: "#/components/responses/Error" }
