@@ -437,10 +437,8 @@ public struct Simulator {
     }
     hosts[index].chain.append(committed)
     let schedule = ledger.schedule(after: committed.block, from: hosts[index].schedules.last!)
-    if schedule.pending != hosts[index].schedules.last!.pending || schedule.current != inForce {
-      let next = schedule.validatorsInForce(at: header.height + 1)
-      if next != inForce { log("r\(index): the set changes at h=\(header.height + 1) to \(next.count) validators") }
-    }
+    let next = schedule.validatorsInForce(at: header.height + 1)
+    if next != inForce { log("r\(index): the set changes at h=\(header.height + 1) to \(next.count) validators") }
     hosts[index].schedules.append(schedule)
     // The ledger applies blocks in order, each taking its time.
     hosts[index].applyDueMs = max(now + executionLatency(), hosts[index].applyDueMs)
