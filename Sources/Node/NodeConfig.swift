@@ -114,6 +114,9 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     /// a stream of single submissions would otherwise pay them every few
     /// transactions. 0 proposes at once.
     public var proposalLingerMs = 20
+    /// When a validator-set change removes this node's key, stop the node
+    /// cleanly (exit 0) instead of following the chain as a non-voting node.
+    public var stopWhenRemoved = false
     public init() {}
     public init(from decoder: any Decoder) throws {
       let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -128,6 +131,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       blockBytesMax = try container.decodeIfPresent(type(of: blockBytesMax), forKey: .blockBytesMax) ?? blockBytesMax
       proposalLingerMs =
         try container.decodeIfPresent(type(of: proposalLingerMs), forKey: .proposalLingerMs) ?? proposalLingerMs
+      stopWhenRemoved =
+        try container.decodeIfPresent(type(of: stopWhenRemoved), forKey: .stopWhenRemoved) ?? stopWhenRemoved
     }
     enum CodingKeys: String, CodingKey {
       case tickMs = "tick_ms"
@@ -135,6 +140,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       case blockTransactionsMax = "block_transactions_max"
       case blockBytesMax = "block_bytes_max"
       case proposalLingerMs = "proposal_linger_ms"
+      case stopWhenRemoved = "stop_when_removed"
     }
   }
 
@@ -325,6 +331,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
       block_transactions_max = \(consensus.blockTransactionsMax)
       block_bytes_max = \(consensus.blockBytesMax)
       proposal_linger_ms = \(consensus.proposalLingerMs)
+      # true: stop cleanly once a validator-set change removes this node's key (false: keep following).
+      stop_when_removed = \(consensus.stopWhenRemoved)
 
       [storage]
       # "all": every block, record version and state-tree node is kept (proofs at any past height).

@@ -43,6 +43,8 @@ public actor NodeEngine {
   /// Set when the node stopped itself (say, its disk failed): it takes no further part.
   public private(set) var haltReason: String?
   let onHalt: @Sendable (String) -> Void
+  /// Asks the service to shut down cleanly (`consensus.stop_when_removed`).
+  let onStopRequested: @Sendable (String) -> Void
   var commitTimes: [(ContinuousClock.Instant, Int)] = []
   var proposalSizer = ProposalSizer()
   /// Client transactions admitted here and not yet passed on to the validators (see `passOnToValidators`).
@@ -70,7 +72,8 @@ public actor NodeEngine {
 
   public init(
     config: NodeConfig, key: SecretKey, store: LedgerStore, walPath: String, dataPath: String, logger: Logger,
-    metrics: NodeMetrics, onHalt: @escaping @Sendable (String) -> Void
+    metrics: NodeMetrics, onHalt: @escaping @Sendable (String) -> Void,
+    onStopRequested: @escaping @Sendable (String) -> Void = { _ in }
   ) throws {
     self.config = config
     nodeKey = key.publicKey
@@ -79,6 +82,7 @@ public actor NodeEngine {
     self.logger = logger
     self.metrics = metrics
     self.onHalt = onHalt
+    self.onStopRequested = onStopRequested
     self.dataPath = dataPath
     mempool = Mempool(
       countMax: config.mempool.transactionsMax, bytesMax: config.mempool.bytesMax, byLeafHash: pendingByLeafHash)
@@ -538,6 +542,13 @@ public actor NodeEngine {
     admitted.formUnion(next.validators.map(\.nodeKey))
     network?.setAdmitted(admitted)
     if next != store.validatorSet {
+      if config.consensus.stopWhenRemoved, config.role == .validator, store.validatorSet.contains(nodeKey),
+        !next.contains(nodeKey)
+      {
+        let reason = "a validator-set change removes this node's key from height \(height + 1)"
+        logger.notice("stopping: consensus.stop_when_removed", metadata: ["reason": "\(reason)"])
+        onStopRequested(reason)
+      }
       logger.notice(
         "validator set changes",
         metadata: [

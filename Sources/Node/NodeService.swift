@@ -80,6 +80,10 @@ public enum NodeRunner {
           FileHandle.standardError.write(Data("node halted: \(reason)\n".utf8))
           exit(3)
         }
+      },
+      onStopRequested: { _ in
+        // The same path as an operator's SIGTERM: the HTTP server drains, peers close, the store closes.
+        kill(getpid(), SIGTERM)
       })
     let service = NodeService(
       engine: engine, config: config,

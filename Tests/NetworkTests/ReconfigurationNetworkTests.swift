@@ -9,7 +9,7 @@ import Testing
 /// client load running throughout: a bureau node joins and becomes a
 /// validator, an old validator is killed (so commits need the new one),
 /// another is removed and keeps following, and a node key is rotated to a
-/// node started for it. Every change goes through `ledger-cli tx`, as an
+/// node started for it (the old node, told to, stops cleanly). Every change goes through `ledger-cli tx`, as an
 /// operator would send it.
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct ReconfigurationNetworkTests {
@@ -137,7 +137,7 @@ struct ReconfigurationNetworkTests {
     try await Self.waitFor("BJ-FGW to follow") { await Self.role(fgw) == "follower" }
 
     let load = Load()
-    let loadTask = Task { await load.run(entries: [entry, byId["BJ-GAJ"]!.api]) }
+    let loadTask = Task { await load.run(entries: [entry, fgw.api]) }
     try await Self.waitFor("load to commit") { load.lock.withLock { load.committed.count } >= 3 }
 
     // 1. Add BJ-FGW. Under load a block commits every few hundred ms: ten heights of margin.
@@ -165,6 +165,15 @@ struct ReconfigurationNetworkTests {
 
     // 4. Rotate BJ-GAJ's node key: register the new key, start its node, swap it into the set.
     let gaj = byId["BJ-GAJ"]!
+    // Its operator wants the old node to stop once it is out of the set: restart it with stop_when_removed.
+    kill(gaj.pid, SIGTERM)
+    try await Self.waitFor("the old BJ-GAJ node to stop") { await Self.role(gaj) == "down" }
+    let config = try String(contentsOfFile: gaj.home + "/config.toml", encoding: .utf8)
+    try config.replacingOccurrences(of: "stop_when_removed = false", with: "stop_when_removed = true")
+      .write(toFile: gaj.home + "/config.toml", atomically: true, encoding: .utf8)
+    try network.start(home: gaj.home)
+    let oldGajProcess = network.restarted.last!
+    try await Self.waitFor("the old BJ-GAJ node to vote again") { await Self.role(gaj) == "validator" }
     let oldGajKey = genesis.validators.first { $0.bureauId == "BJ-GAJ" }!.nodeKey
     let newGajKey = SecretKey()
     _ = try await Self.governance(
@@ -180,7 +189,11 @@ struct ReconfigurationNetworkTests {
       ["type": "changeValidators", "add": [["bureauId": "BJ-GAJ", "nodeKey": newGajKey.publicKey.hex]],
        "remove": [oldGajKey.hex], "effectiveHeight": rotateHead + 10], via: entry, keys: governanceKeys)
     try await Self.waitFor("the new BJ-GAJ node to vote") { await Self.role(gaj2) == "validator" }
-    try await Self.waitFor("the old BJ-GAJ node to follow") { await Self.role(gaj) == "follower" }
+    // It stops cleanly (exit 0) instead of following.
+    try await Self.waitFor("the old BJ-GAJ node to stop cleanly") { !oldGajProcess.isRunning }
+    #expect(oldGajProcess.terminationStatus == 0)
+    let gajLog = String(decoding: FileManager.default.contents(atPath: gaj.home + "/node.log") ?? Data(), as: UTF8.self)
+    #expect(gajLog.contains("stopping: consensus.stop_when_removed"))
     // A client's transaction commits under the rotated set (BJ-DSJJ still down).
     let rsj = Submitter(api: gaj2.api, chainId: "sample-city")
     let duty = rsj.transaction(
@@ -205,7 +218,7 @@ struct ReconfigurationNetworkTests {
     #expect(committed.count >= 10, "only \(committed.count) transactions committed under load")
 
     // Every live node, validator or follower, agrees; nothing a client was told is committed is lost.
-    let live = [byId["BJ-RSJ"]!, gaj, fgw, gaj2]
+    let live = [byId["BJ-RSJ"]!, fgw, gaj2]
     let top = await Self.height(byId["BJ-RSJ"]!)
     let roots = try await waitForAgreement(live, height: top, timeoutSeconds: 60)
     #expect(roots.count == 1, "state roots differ: \(roots)")

@@ -141,6 +141,7 @@ struct WireTests {
     defer { try? FileManager.default.removeItem(atPath: path) }
     var config = NodeConfig(id: "BJ-GAJ")
     config.p2p.peers = ["127.0.0.1:1"]
+    config.consensus.stopWhenRemoved = true
     try config.toml.write(toFile: path, atomically: true, encoding: .utf8)
     #expect(try NodeConfig.load(path: path) == config)
     let cases: [(String, String)] = [
@@ -153,6 +154,7 @@ struct WireTests {
       ),
       ("id = \"x\"\n[p2p]\nsend_queue_bytes_max = 1000\n", "p2p.send_queue_bytes_max"),
       ("id = \"x\"\n[consensus]\nproposal_linger_ms = 900\n", "consensus.proposal_linger_ms"),
+      ("id = \"x\"\n[consensus]\nstop_when_removed = \"yes\"\n", "consensus.stop_when_removed"),
       ("id = \"x\"\ncolour = \"red\"\n", path),
       ("role = \"observer\"\n", "id"),
     ]
