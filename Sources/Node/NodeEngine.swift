@@ -473,7 +473,7 @@ public actor NodeEngine {
     let commitStarted = ContinuousClock.now
     do {
       applied = try store.commit(block, certificate: committed.certificate, execution: execution)
-    } catch let error as StoreError where error.code.hasPrefix("block.") {
+    } catch let error as StoreError where error.refusesBlock {
       // A certified block that does not apply here means this node's state is
       // not the network's: stop rather than diverge.
       halt("certified block \(block.header.height) does not apply: \(error)")

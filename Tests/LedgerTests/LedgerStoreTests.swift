@@ -520,7 +520,7 @@ struct LedgerStoreTests {
       transactions: [transaction], timeMs: timeMs, execution: execution, proposer: keys[0].publicKey)
     var wrongState = header
     wrongState.stateRoot = .zero
-    #expect(throws: StoreError("block.state_root_mismatch", "stateRoot differs from executing the block here")) {
+    #expect(throws: StoreError.refused("block.state_root_mismatch", "stateRoot differs from executing the block here")) {
       try store.validate(Block(header: wrongState, transactions: [transaction]))
     }
     var wrongParent = header

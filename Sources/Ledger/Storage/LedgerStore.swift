@@ -33,10 +33,24 @@ public struct StoreHead: Hashable, Sendable, Codable, CanonicalCodable {
 public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
   public let code: String
   public let message: String
+  /// True when the store refused a block as invalid here (its roots, parent,
+  /// height or certificate), false when the store itself failed (a disk, a
+  /// corrupt record). A node that refuses a certified block has diverged and stops.
+  public let refusesBlock: Bool
 
   init(_ code: String, _ message: String) {
+    self.init(code, message, refusesBlock: false)
+  }
+
+  private init(_ code: String, _ message: String, refusesBlock: Bool) {
     self.code = code
     self.message = message
+    self.refusesBlock = refusesBlock
+  }
+
+  /// A block that does not apply on this store's head.
+  static func refused(_ code: String, _ message: String) -> StoreError {
+    StoreError(code, message, refusesBlock: true)
   }
 
   public var description: String { "\(code): \(message)" }
@@ -406,32 +420,32 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
   ) throws -> BlockExecution {
     let header = block.header
     guard header.chainId == chainId else {
-      throw StoreError("block.wrong_chain", "block is for chain \"\(header.chainId)\"")
+      throw StoreError.refused("block.wrong_chain", "block is for chain \"\(header.chainId)\"")
     }
     guard header.height == head.height + 1 else {
-      throw StoreError("block.wrong_height", "block height \(header.height); the next is \(head.height + 1)")
+      throw StoreError.refused("block.wrong_height", "block height \(header.height); the next is \(head.height + 1)")
     }
     guard header.previousHash == head.blockHash else {
-      throw StoreError("block.wrong_parent", "previousHash \(header.previousHash.hex) is not \(head.blockHash.hex)")
+      throw StoreError.refused("block.wrong_parent", "previousHash \(header.previousHash.hex) is not \(head.blockHash.hex)")
     }
     guard header.timeMs >= head.timeMs else {
-      throw StoreError("block.time_went_back", "timeMs \(header.timeMs) is before the previous block's \(head.timeMs)")
+      throw StoreError.refused("block.time_went_back", "timeMs \(header.timeMs) is before the previous block's \(head.timeMs)")
     }
     guard header.historyRoot == historyFrontier.root else {
-      throw StoreError("block.history_root_mismatch", "historyRoot does not cover the blocks before it")
+      throw StoreError.refused("block.history_root_mismatch", "historyRoot does not cover the blocks before it")
     }
     guard Int(header.transactionCount) == block.transactions.count,
       header.transactionsRoot == block.transactionsRoot
-    else { throw StoreError("block.transactions_root_mismatch", "transactionsRoot does not match the transactions") }
+    else { throw StoreError.refused("block.transactions_root_mismatch", "transactionsRoot does not match the transactions") }
     let execution = try execute(block.transactions, timeMs: header.timeMs, signatureCheck: signatureCheck)
     guard header.resultsRoot == execution.resultsRoot else {
-      throw StoreError("block.results_root_mismatch", "resultsRoot differs from executing the block here")
+      throw StoreError.refused("block.results_root_mismatch", "resultsRoot differs from executing the block here")
     }
     guard header.stateRoot == execution.stateRoot else {
-      throw StoreError("block.state_root_mismatch", "stateRoot differs from executing the block here")
+      throw StoreError.refused("block.state_root_mismatch", "stateRoot differs from executing the block here")
     }
     guard header.validatorSetHash == execution.validatorSet.hash else {
-      throw StoreError("block.validator_set_mismatch", "validatorSetHash is not the set in force at this height")
+      throw StoreError.refused("block.validator_set_mismatch", "validatorSetHash is not the set in force at this height")
     }
     return execution
   }
@@ -446,12 +460,12 @@ public final class LedgerStore: StateReader, @unchecked Sendable {
     precondition(execution.stateRoot == block.header.stateRoot, "commit with the execution of another block")
     let blockHash = block.header.hash
     guard certificate.blockHash == blockHash, certificate.height == block.header.height else {
-      throw StoreError("block.certificate_mismatch", "the certificate is for another block")
+      throw StoreError.refused("block.certificate_mismatch", "the certificate is for another block")
     }
     do {
       try certificate.verify(chainId: chainId, validators: execution.validatorSet)
     } catch {
-      throw StoreError("block.bad_certificate", "the commit certificate does not verify: \(error)")
+      throw StoreError.refused("block.bad_certificate", "the commit certificate does not verify: \(error)")
     }
     defer {
       commitBatch.clear()
