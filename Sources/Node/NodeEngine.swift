@@ -95,7 +95,7 @@ public actor NodeEngine {
       config: config, signer: SchnorrSigner(key: key), store: store, wal: wal?.records ?? [])
     // Views moved past before a restart were counted by the process that moved past them.
     lastReportedView = replica.view
-    registeredNodeKeys = Self.registeredNodeKeys(in: store)
+    registeredNodeKeys = try Self.registeredNodeKeys(in: store)
     // The executor runs only inside this actor's steps, hence assumeIsolated.
     executor.hooks = LedgerExecutor.Hooks(
       isVerified: { [unowned self] transaction in self.assumeIsolated { $0.alreadyVerified(transaction) } },
@@ -135,11 +135,11 @@ public actor NodeEngine {
     return keys
   }
 
-  static func registeredNodeKeys(in store: LedgerStore) -> Set<PublicKey> {
+  static func registeredNodeKeys(in store: LedgerStore) throws -> Set<PublicKey> {
     var keys = Set<PublicKey>()
     var after: RecordKey?
     // Bounded by the bureau count (hundreds in a city); read in pages.
-    while let page = try? store.records(pathPrefix: "bureau/", after: after, limit: 1_000), !page.isEmpty {
+    while case let page = try store.records(pathPrefix: "bureau/", after: after, limit: 1_000), !page.isEmpty {
       for (_, record) in page where record.status == .active {
         if case .bureau(let registration) = record.value { keys.formUnion(registration.nodeKeys) }
       }
@@ -537,7 +537,12 @@ public actor NodeEngine {
   /// connect (a suspended or removed bureau's nodes are disconnected), and a
   /// word in the log when the set of the next height differs.
   private func updateAdmission(next: ValidatorSet, at height: UInt64) {
-    registeredNodeKeys = Self.registeredNodeKeys(in: store)
+    do {
+      registeredNodeKeys = try Self.registeredNodeKeys(in: store)
+    } catch {
+      // Keep the previous list rather than refuse every bureau's node over a failed read.
+      logger.error("cannot read the bureaus' node keys; peer admission unchanged", metadata: ["error": "\(error)"])
+    }
     var admitted = admittedPeers
     admitted.formUnion(next.validators.map(\.nodeKey))
     network?.setAdmitted(admitted)
